@@ -1,0 +1,1 @@
+"""Temporal activities: the only place where orders touch the ledger, node systems and carriers."""

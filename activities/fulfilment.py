@@ -1,0 +1,105 @@
+"""Activities that drive node systems and carriers through their connectors.
+
+Permanent connector errors become non-retryable ApplicationErrors so the workflow can react (for
+example reallocate); transient ones propagate and Temporal retries them with backoff.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.models import (
+    BuyLabelInput,
+    BuyLabelResult,
+    NodeCancelInput,
+    NodeCancelResult,
+    NodeDispatchInput,
+    NodeDispatchResult,
+    NodeReleaseInput,
+    NodeReleaseResult,
+)
+from connectors.carrier import CarrierConnector, LabelRequest
+from connectors.errors import PermanentConnectorError
+from connectors.nodes import DispatchRequest, NodeConnector, NodeConnectors, ReleaseRequest
+from domain.geo import GeoPoint
+from ledger.tables import Node
+
+T = TypeVar("T")
+
+
+async def _permanent_errors_are_final(call: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await call()
+    except PermanentConnectorError as exc:
+        raise ApplicationError(
+            str(exc),
+            {"system": exc.system, "status_code": exc.status_code},
+            type="ConnectorRefused",
+            non_retryable=True,
+        ) from exc
+
+
+class FulfilmentActivities:
+    def __init__(self, engine: Engine, nodes: NodeConnectors, carrier: CarrierConnector) -> None:
+        self._engine = engine
+        self._nodes = nodes
+        self._carrier = carrier
+
+    def _node(self, node_id: str) -> tuple[Node, NodeConnector]:
+        with Session(self._engine) as session:
+            node = session.get(Node, node_id)
+        if node is None:
+            raise ApplicationError(
+                f"unknown node {node_id}", type="UnknownNode", non_retryable=True
+            )
+        return node, self._nodes.for_node_type(node.node_type)
+
+    @activity.defn(name="release_to_node")
+    async def release_to_node(self, request: NodeReleaseInput) -> NodeReleaseResult:
+        node, connector = self._node(request.node_id)
+        release = ReleaseRequest(
+            order_id=request.order_id,
+            shipment_id=request.shipment_id,
+            node_id=request.node_id,
+            lines=request.lines,
+            ship_to=request.ship_to,
+            delivery_method=request.delivery_method,
+        )
+        ack = await _permanent_errors_are_final(lambda: connector.release(node.system_url, release))
+        return NodeReleaseResult(node_reference=ack.node_reference)
+
+    @activity.defn(name="cancel_at_node")
+    async def cancel_at_node(self, request: NodeCancelInput) -> NodeCancelResult:
+        node, connector = self._node(request.node_id)
+        ack = await _permanent_errors_are_final(
+            lambda: connector.cancel(node.system_url, request.shipment_id, request.reason)
+        )
+        return NodeCancelResult(status=ack.status)
+
+    @activity.defn(name="dispatch_at_node")
+    async def dispatch_at_node(self, request: NodeDispatchInput) -> NodeDispatchResult:
+        node, connector = self._node(request.node_id)
+        dispatch = DispatchRequest(**request.model_dump())
+        ack = await _permanent_errors_are_final(
+            lambda: connector.dispatch(node.system_url, dispatch)
+        )
+        return NodeDispatchResult(status=ack.status)
+
+    @activity.defn(name="buy_label")
+    async def buy_label(self, request: BuyLabelInput) -> BuyLabelResult:
+        node, _ = self._node(request.node_id)
+        label_request = LabelRequest(
+            order_id=request.order_id,
+            shipment_id=request.shipment_id,
+            carrier=request.carrier,
+            service=request.service,
+            ship_from=GeoPoint(lat=node.lat, lon=node.lon),
+            ship_to=request.ship_to,
+            units=request.units,
+        )
+        label = await _permanent_errors_are_final(lambda: self._carrier.buy_label(label_request))
+        return BuyLabelResult(**label.model_dump())

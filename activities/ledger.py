@@ -1,0 +1,152 @@
+"""Ledger activities: reserve, release and fulfil stock; project the order read model.
+
+Synchronous on purpose: they run on the worker's thread pool and never block its event loop.
+"""
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+
+from activities.models import (
+    AllocatedShipment,
+    AllocateInput,
+    AllocateResult,
+    FulfilReservationsInput,
+    FulfilReservationsResult,
+    ProjectOrderInput,
+    ProjectOrderResult,
+    ReleaseReservationsInput,
+    ReleaseReservationsResult,
+)
+from domain.errors import NoSourceAvailable
+from domain.geo import GeoPoint, distance_km
+from domain.orders import OrderLine
+from domain.sla import NodeSla, SlaPolicy
+from domain.sourcing import SourcingPlan, SourcingRequest, plan_sourcing
+from ledger import orders_view, stock
+from ledger.db import transaction
+from ledger.errors import InsufficientStock
+from ledger.tables import Node, Reservation
+
+# Another order can take the stock between reading availability and reserving it; re-plan on
+# fresh numbers a few times before giving the race back to Temporal's retry.
+PLANNING_ROUNDS = 5
+
+
+class LedgerActivities:
+    def __init__(self, engine: Engine, sla_policy: SlaPolicy) -> None:
+        self._engine = engine
+        self._sla_policy = sla_policy
+
+    @activity.defn(name="allocate_stock")
+    def allocate_stock(self, request: AllocateInput) -> AllocateResult:
+        """Choose node(s) and reserve every line atomically, or report the order backordered.
+        Idempotent: if a previous attempt committed, its reservations are returned as they are."""
+        for _ in range(PLANNING_ROUNDS):
+            try:
+                with transaction(self._engine) as session:
+                    wanted = {ln.line_no for ln in request.lines}
+                    held = [
+                        r
+                        for r in stock.active_reservations(session, request.order_id)
+                        if r.line_no in wanted
+                    ]
+                    if held:
+                        return self._result_from(
+                            session, held, request, "allocation already recorded"
+                        )
+                    skus = {ln.sku for ln in request.lines}
+                    candidates = stock.candidate_nodes(session, skus)
+                    plan = plan_sourcing(_sourcing_request(request), candidates)
+                    stock.reserve(session, _reservation_requests(request, plan))
+                    reserved = stock.active_reservations(session, request.order_id)
+                    mine = [r for r in reserved if r.line_no in wanted]
+                    return self._result_from(session, mine, request, plan.explanation)
+            except NoSourceAvailable as exc:
+                return AllocateResult(explanation=str(exc), backordered=True)
+            except InsufficientStock as exc:
+                activity.logger.info("re-planning %s: %s", request.order_id, exc)
+        raise InsufficientStock(node_id="*", sku="*", quantity=0)
+
+    def _result_from(
+        self, session: Session, held: list[Reservation], request: AllocateInput, explanation: str
+    ) -> AllocateResult:
+        by_shipment: dict[str, list[Reservation]] = {}
+        for reservation in held:
+            by_shipment.setdefault(reservation.shipment_id, []).append(reservation)
+        shipments = []
+        for shipment_id, rows in sorted(by_shipment.items()):
+            node = session.get(Node, rows[0].node_id)
+            shipments.append(
+                AllocatedShipment(
+                    shipment_id=shipment_id,
+                    node_id=node.node_id,
+                    node_type=node.node_type,
+                    lines=[
+                        OrderLine(line_no=r.line_no, sku=r.sku, quantity=r.quantity) for r in rows
+                    ],
+                    distance_km=round(distance_km(_location(node), request.destination), 1),
+                    sla=self._sla_for(node),
+                )
+            )
+        return AllocateResult(shipments=shipments, explanation=explanation)
+
+    def _sla_for(self, node: Node) -> NodeSla:
+        default = self._sla_policy.for_node_type(node.node_type)
+        return NodeSla(
+            accept_seconds=node.accept_sla_seconds or default.accept_seconds,
+            pick_seconds=node.pick_sla_seconds or default.pick_seconds,
+            ship_seconds=node.ship_sla_seconds or default.ship_seconds,
+        )
+
+    @activity.defn(name="release_reservations")
+    def release_reservations(self, request: ReleaseReservationsInput) -> ReleaseReservationsResult:
+        with transaction(self._engine) as session:
+            units = stock.release(session, request.order_id, request.shipment_ids)
+        return ReleaseReservationsResult(units_released=units)
+
+    @activity.defn(name="fulfil_reservations")
+    def fulfil_reservations(self, request: FulfilReservationsInput) -> FulfilReservationsResult:
+        with transaction(self._engine) as session:
+            units = stock.fulfil(session, request.order_id, request.shipment_id)
+        return FulfilReservationsResult(units_shipped=units)
+
+    @activity.defn(name="project_order")
+    def project_order(self, request: ProjectOrderInput) -> ProjectOrderResult:
+        with transaction(self._engine) as session:
+            stored = orders_view.project(session, request.state)
+        return ProjectOrderResult(stored=stored)
+
+
+def _location(node: Node) -> GeoPoint:
+    return GeoPoint(lat=node.lat, lon=node.lon)
+
+
+def _sourcing_request(request: AllocateInput) -> SourcingRequest:
+    return SourcingRequest(
+        lines=request.lines,
+        destination=request.destination,
+        delivery_method=request.delivery_method,
+        pickup_node_id=request.pickup_node_id,
+        excluded_nodes=request.excluded_nodes,
+    )
+
+
+def _reservation_requests(
+    request: AllocateInput, plan: SourcingPlan
+) -> list[stock.ReservationRequest]:
+    requests = []
+    for offset, shipment in enumerate(plan.shipments):
+        shipment_id = f"{request.order_id}-S{request.first_shipment_seq + offset}"
+        requests.extend(
+            stock.ReservationRequest(
+                order_id=request.order_id,
+                shipment_id=shipment_id,
+                line_no=line.line_no,
+                node_id=shipment.node_id,
+                sku=line.sku,
+                quantity=line.quantity,
+            )
+            for line in shipment.lines
+        )
+    return requests

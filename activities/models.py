@@ -1,0 +1,113 @@
+"""One input and one result model per activity."""
+
+from pydantic import BaseModel
+
+from domain.geo import GeoPoint
+from domain.orders import Address, DeliveryMethod, OrderLine, OrderState
+from domain.sla import NodeSla
+
+
+class AllocateInput(BaseModel):
+    order_id: str
+    lines: list[OrderLine]
+    destination: GeoPoint
+    delivery_method: DeliveryMethod
+    pickup_node_id: str | None = None
+    excluded_nodes: list[str] = []
+    first_shipment_seq: int = 1
+
+
+class AllocatedShipment(BaseModel):
+    shipment_id: str
+    node_id: str
+    node_type: str
+    lines: list[OrderLine]
+    distance_km: float
+    sla: NodeSla
+
+
+class AllocateResult(BaseModel):
+    shipments: list[AllocatedShipment] = []
+    explanation: str
+    backordered: bool = False
+
+
+class ReleaseReservationsInput(BaseModel):
+    order_id: str
+    shipment_ids: list[str] | None = None  # None: every open reservation of the order
+
+
+class ReleaseReservationsResult(BaseModel):
+    units_released: int
+
+
+class FulfilReservationsInput(BaseModel):
+    order_id: str
+    shipment_id: str
+
+
+class FulfilReservationsResult(BaseModel):
+    units_shipped: int
+
+
+class ProjectOrderInput(BaseModel):
+    state: OrderState
+
+
+class ProjectOrderResult(BaseModel):
+    stored: bool
+
+
+class NodeReleaseInput(BaseModel):
+    order_id: str
+    shipment_id: str
+    node_id: str
+    lines: list[OrderLine]
+    ship_to: Address
+    delivery_method: DeliveryMethod
+
+
+class NodeReleaseResult(BaseModel):
+    node_reference: str | None
+
+
+class NodeCancelInput(BaseModel):
+    order_id: str
+    shipment_id: str
+    node_id: str
+    reason: str
+
+
+class NodeCancelResult(BaseModel):
+    status: str
+
+
+class NodeDispatchInput(BaseModel):
+    order_id: str
+    shipment_id: str
+    node_id: str
+    carrier: str
+    service: str
+    tracking_number: str
+    label_id: str
+
+
+class NodeDispatchResult(BaseModel):
+    status: str
+
+
+class BuyLabelInput(BaseModel):
+    order_id: str
+    shipment_id: str
+    node_id: str
+    carrier: str
+    service: str
+    ship_to: Address
+    units: int
+
+
+class BuyLabelResult(BaseModel):
+    label_id: str
+    tracking_number: str
+    carrier: str
+    service: str

@@ -1,0 +1,1 @@
+"""The intake, support and callback API (FastAPI, under /v1)."""

@@ -1,0 +1,30 @@
+"""Request dependencies: a database session and the Temporal client, both built at start-up."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from stack.settings import Settings
+
+
+def _session(request: Request) -> Iterator[Session]:
+    engine: Engine = request.app.state.engine
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def _temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+TemporalDep = Annotated[Client, Depends(_temporal)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

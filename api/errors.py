@@ -1,0 +1,59 @@
+"""Map every known failure to a 4xx whose message names the problem."""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from domain.errors import DomainError, UnknownReference
+from ledger.errors import LedgerError, UnknownPosition
+
+
+class ApiError(Exception):
+    def __init__(self, status_code: int, error: str, message: str) -> None:
+        self.status_code = status_code
+        self.error = error
+        self.message = message
+        super().__init__(message)
+
+
+def _body(error: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": error, "message": message, **extra}
+
+
+def _field_path(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{_field_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        details = [
+            {"field": _field_path(tuple(e["loc"])), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            status_code=422,
+            content=_body("invalid_request", "; ".join(problems), detail=details),
+        )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content=_body(exc.error, exc.message))
+
+    @app.exception_handler(UnknownReference)
+    async def _unknown_reference(_: Request, exc: UnknownReference) -> JSONResponse:
+        return JSONResponse(status_code=422, content=_body(exc.code, str(exc), field=exc.field))
+
+    @app.exception_handler(UnknownPosition)
+    async def _unknown_position(_: Request, exc: UnknownPosition) -> JSONResponse:
+        return JSONResponse(status_code=404, content=_body(exc.code, str(exc)))
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(status_code=422, content=_body(exc.code, str(exc)))
+
+    @app.exception_handler(LedgerError)
+    async def _ledger(_: Request, exc: LedgerError) -> JSONResponse:
+        return JSONResponse(status_code=409, content=_body(exc.code, str(exc)))

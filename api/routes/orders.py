@@ -1,0 +1,154 @@
+"""Order intake, reading, and support actions."""
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Query, Response, status
+from sqlmodel import col, select
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.errors import ApiError
+from api.schemas import OrderAccepted, OrderSubmission, ReallocateAction, SupportAction
+from api.workflow_calls import run_update
+from domain.errors import UnknownReference
+from domain.orders import DeliveryMethod, Order, OrderState, OrderStatus, order_id_for
+from domain.validation import order_problems
+from ledger import orders_view
+from ledger.tables import Node, Sku
+from workflows import search_attributes as sa
+from workflows.models import (
+    CancelInput,
+    CancelResult,
+    OrderWorkflowInput,
+    ReallocateInput,
+    ReallocateResult,
+    RetryInput,
+    RetryResult,
+)
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderAccepted)
+async def submit_order(
+    submission: OrderSubmission,
+    response: Response,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> OrderAccepted:
+    """Accept an order and start its workflow. The same channel and external id sent again
+    returns the existing order (200) instead of creating a second one."""
+    _refuse_invalid(submission, session)
+    order_id = order_id_for(submission.channel, submission.external_id)
+    order = Order(
+        order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump()
+    )
+    duplicate = False
+    try:
+        await temporal.start_workflow(
+            "OrderWorkflow",
+            OrderWorkflowInput(order=order),
+            id=order_id,
+            task_queue=settings.task_queue,
+            # Ids are idempotency keys: a second submission must not start a second order,
+            # even after the first one has finished.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.ORDER_STATUS, OrderStatus.RECEIVED.value),
+                    SearchAttributePair(sa.CHANNEL, order.channel),
+                    SearchAttributePair(sa.ORDER_TYPE, order.order_type.value),
+                    SearchAttributePair(sa.PRIORITY, order.priority),
+                ]
+            ),
+            static_summary=f"{order.order_type} order {order.external_id} from {order.channel}",
+        )
+    except WorkflowAlreadyStartedError:
+        duplicate = True
+        response.status_code = status.HTTP_200_OK
+    current = orders_view.get_order(session, order_id)
+    return OrderAccepted(
+        order_id=order_id,
+        status=current.status if current else OrderStatus.RECEIVED,
+        duplicate=duplicate,
+        links={"self": f"/v1/orders/{order_id}"},
+    )
+
+
+def _refuse_invalid(submission: OrderSubmission, session: SessionDep) -> None:
+    problems = order_problems(
+        submission.lines, submission.delivery_method, submission.pickup_node_id
+    )
+    if problems:
+        raise ApiError(422, "invalid_order", "; ".join(problems))
+    skus = {line.sku for line in submission.lines}
+    known = set(session.exec(select(Sku.sku).where(col(Sku.sku).in_(skus))).all())
+    if unknown := sorted(skus - known):
+        raise UnknownReference("lines.sku", unknown)
+    if submission.delivery_method == DeliveryMethod.PICKUP:
+        node = session.get(Node, submission.pickup_node_id)
+        if node is None or not node.can_pickup:
+            raise UnknownReference("pickup_node_id", [f"{submission.pickup_node_id} (not a pickup node)"])
+
+
+@router.get("/{order_id}", response_model=OrderState)
+async def get_order(order_id: str, session: SessionDep, temporal: TemporalDep) -> OrderState:
+    """The order's status, lines, shipments (node, carrier, tracking) and timeline."""
+    state = orders_view.get_order(session, order_id)
+    if state is not None:
+        return state
+    # Started a moment ago and not projected yet: ask the workflow itself.
+    handle = temporal.get_workflow_handle(order_id)
+    try:
+        description = await handle.describe()
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return await handle.query("state", result_type=OrderState)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise ApiError(503, "orchestrator_unavailable", exc.message) from exc
+    raise ApiError(404, "order_not_found", f"no order {order_id}")
+
+
+@router.get("", response_model=list[OrderState])
+async def list_orders(
+    session: SessionDep,
+    status_: OrderStatus | None = Query(default=None, alias="status"),
+    channel: str | None = Query(default=None, max_length=40),
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+) -> list[OrderState]:
+    return orders_view.list_orders(session, status_, channel, limit, offset)
+
+
+@router.post("/{order_id}/cancel", response_model=CancelResult)
+async def cancel_order(
+    order_id: str, action: SupportAction, session: SessionDep, temporal: TemporalDep
+) -> CancelResult:
+    """Cancel before shipping: releases the stock and cancels at the node(s). 409 once shipped."""
+    return await run_update(
+        temporal, session, order_id, "cancel", CancelInput(reason=action.reason), CancelResult
+    )
+
+
+@router.post("/{order_id}/retry", response_model=RetryResult)
+async def retry_order(
+    order_id: str, action: SupportAction, session: SessionDep, temporal: TemporalDep
+) -> RetryResult:
+    """Source a backordered order again (for example after stock arrived)."""
+    return await run_update(
+        temporal, session, order_id, "retry", RetryInput(reason=action.reason), RetryResult
+    )
+
+
+@router.post("/{order_id}/reallocate", response_model=ReallocateResult)
+async def reallocate_order(
+    order_id: str, action: ReallocateAction, session: SessionDep, temporal: TemporalDep
+) -> ReallocateResult:
+    """Move shipments that have not been picked to other nodes, excluding their current node."""
+    request = ReallocateInput(reason=action.reason, node_id=action.node_id)
+    return await run_update(temporal, session, order_id, "reallocate", request, ReallocateResult)

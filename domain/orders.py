@@ -1,0 +1,153 @@
+"""Orders, lines, shipments and their statuses: the shared vocabulary of intake, workflow and API."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.geo import GeoPoint
+
+
+class OrderType(StrEnum):
+    DTC = "dtc"
+    B2B = "b2b"
+    MARKETPLACE = "marketplace"
+    SALES_REP = "sales_rep"
+
+
+class DeliveryMethod(StrEnum):
+    HOME = "home"
+    PICKUP = "pickup"
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    ALLOCATED = "ALLOCATED"
+    RELEASED = "RELEASED"
+    IN_FULFILLMENT = "IN_FULFILLMENT"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    BACKORDERED = "BACKORDERED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+
+
+TERMINAL_ORDER_STATUSES = frozenset(
+    {OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.REJECTED}
+)
+
+
+class ShipmentStatus(StrEnum):
+    ALLOCATED = "ALLOCATED"
+    RELEASED = "RELEASED"
+    ACCEPTED = "ACCEPTED"
+    PICKED = "PICKED"
+    LABELLED = "LABELLED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    REJECTED = "REJECTED"
+    TIMED_OUT = "TIMED_OUT"
+    REALLOCATED = "REALLOCATED"
+    CANCELLED = "CANCELLED"
+
+
+OPEN_SHIPMENT_STATUSES = frozenset(
+    {
+        ShipmentStatus.ALLOCATED,
+        ShipmentStatus.RELEASED,
+        ShipmentStatus.ACCEPTED,
+        ShipmentStatus.PICKED,
+        ShipmentStatus.LABELLED,
+    }
+)
+# Once a node has picked, moving the parcel elsewhere costs more than waiting for it.
+MOVABLE_SHIPMENT_STATUSES = frozenset(
+    {ShipmentStatus.ALLOCATED, ShipmentStatus.RELEASED, ShipmentStatus.ACCEPTED}
+)
+
+
+class Address(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    line1: str = Field(min_length=1, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    location: GeoPoint
+
+
+class Customer(BaseModel):
+    customer_id: str = Field(min_length=1, max_length=100)
+    email: str | None = Field(default=None, max_length=200)
+
+
+class OrderLine(BaseModel):
+    line_no: int = Field(ge=1)
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=10_000)
+
+
+class Order(BaseModel):
+    """An order as accepted at intake; the workflow's input carries it unchanged."""
+
+    order_id: str
+    channel: str
+    external_id: str
+    order_type: OrderType
+    priority: int = Field(ge=0, le=9)
+    customer: Customer
+    ship_to: Address
+    delivery_method: DeliveryMethod
+    pickup_node_id: str | None = None
+    lines: list[OrderLine]
+    submitted_at: datetime
+
+
+def order_id_for(channel: str, external_id: str) -> str:
+    """Workflow id and order id: readable, and derived so a resubmission maps to the same order."""
+    return f"order-{channel}-{external_id}"
+
+
+class Shipment(BaseModel):
+    shipment_id: str
+    node_id: str
+    node_type: str
+    lines: list[OrderLine]
+    status: ShipmentStatus = ShipmentStatus.ALLOCATED
+    carrier: str | None = None
+    service: str | None = None
+    tracking_number: str | None = None
+    label_id: str | None = None
+    reason: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str
+    detail: str
+
+
+class OrderState(BaseModel):
+    """What the workflow knows about its order; queried by ops and projected to the read model."""
+
+    order: Order
+    status: OrderStatus
+    version: int = 0
+    shipments: list[Shipment] = []
+    excluded_nodes: list[str] = []
+    waiting_for: str = ""
+    timeline: list[TimelineEntry] = []
+
+    def fulfillment_nodes(self) -> list[str]:
+        return sorted(
+            {s.node_id for s in self.shipments if s.status not in _CLOSED_WITHOUT_SHIPPING}
+        )
+
+
+_CLOSED_WITHOUT_SHIPPING = frozenset(
+    {
+        ShipmentStatus.REJECTED,
+        ShipmentStatus.TIMED_OUT,
+        ShipmentStatus.REALLOCATED,
+        ShipmentStatus.CANCELLED,
+    }
+)

@@ -1,0 +1,1 @@
+"""The stock ledger and the orders read model: SQL tables and the atomic operations on them."""

@@ -1,0 +1,86 @@
+"""The orders read model: the workflow projects its state here; the API lists and reads from here."""
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from domain.orders import OrderState, ShipmentStatus, TimelineEntry
+from ledger.tables import OrderView, utcnow
+
+
+def project(session: Session, state: OrderState) -> bool:
+    """Store the state unless a newer version is already there (activity retries arrive late).
+    Returns whether it was stored."""
+    document = state.model_dump(mode="json")
+    stored = session.exec(  # type: ignore[call-overload]
+        update(OrderView)
+        .where(
+            col(OrderView.order_id) == state.order.order_id, col(OrderView.version) < state.version
+        )
+        .values(status=state.status, version=state.version, document=document, updated_at=utcnow())
+    )
+    if stored.rowcount == 1:
+        return True
+    if session.get(OrderView, state.order.order_id) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(_new_view(state, document))
+    except IntegrityError:
+        return False  # a concurrent attempt inserted it first
+    return True
+
+
+def _new_view(state: OrderState, document: dict) -> OrderView:
+    order = state.order
+    return OrderView(
+        order_id=order.order_id,
+        channel=order.channel,
+        external_id=order.external_id,
+        order_type=order.order_type,
+        priority=order.priority,
+        status=state.status,
+        version=state.version,
+        document=document,
+        created_at=order.submitted_at,
+    )
+
+
+def get_order(session: Session, order_id: str) -> OrderState | None:
+    view = session.get(OrderView, order_id)
+    return OrderState.model_validate(view.document) if view else None
+
+
+def list_orders(
+    session: Session,
+    status: str | None = None,
+    channel: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[OrderState]:
+    query = select(OrderView).order_by(col(OrderView.created_at).desc(), col(OrderView.order_id))
+    if status:
+        query = query.where(col(OrderView.status) == status)
+    if channel:
+        query = query.where(col(OrderView.channel) == channel)
+    rows = session.exec(query.offset(offset).limit(limit)).all()
+    return [OrderState.model_validate(row.document) for row in rows]
+
+
+def record_delivery(session: Session, order_id: str, shipment_id: str, carrier: str) -> bool:
+    """Carriers report delivery after the order's workflow has closed; the read model keeps it."""
+    view = session.get(OrderView, order_id)
+    if view is None:
+        return False
+    state = OrderState.model_validate(view.document)
+    shipment = next((s for s in state.shipments if s.shipment_id == shipment_id), None)
+    if shipment is None:
+        return False
+    if shipment.status != ShipmentStatus.DELIVERED:
+        shipment.status = ShipmentStatus.DELIVERED
+        detail = f"{shipment_id} delivered by {carrier}, tracking {shipment.tracking_number}"
+        state.timeline.append(TimelineEntry(at=utcnow(), event="delivered", detail=detail))
+        view.document = state.model_dump(mode="json")
+        view.updated_at = utcnow()
+        session.add(view)
+    return True

@@ -1,0 +1,242 @@
+"""Node and carrier simulators.
+
+Nodes: `{base}/nodes/{node_id}/fulfillment-orders` (WMS / 3PL) and `.../pick-requests` (stores).
+After a release the node calls back accepted (or rejected) and picked; after a dispatch, shipped;
+the carrier then calls back delivered. Latency, rejection and failure rates are configurable, per
+node behaviour can be forced (`reject`, `silent`), and `/sim/stats` counts what each shipment got,
+so tests can prove nothing was released, labelled or dispatched twice.
+"""
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from typing import Literal
+
+import httpx
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+log = logging.getLogger("opendom.simulators")
+
+NodeMode = Literal["normal", "reject", "silent", "accept_only"]
+
+
+class SimulatorConfig(BaseModel):
+    api_url: str = "http://127.0.0.1:8000"
+    latency_seconds: float = Field(default=0.5, ge=0)
+    reject_rate: float = Field(default=0.0, ge=0, le=1)
+    failure_rate: float = Field(default=0.0, ge=0, le=1)
+    seed: int | None = None
+
+
+class NodeBehaviour(BaseModel):
+    mode: NodeMode = "normal"
+
+
+class ReleaseBody(BaseModel):
+    order_id: str
+    shipment_id: str
+    node_id: str
+    lines: list[dict]
+
+
+class DispatchBody(BaseModel):
+    order_id: str
+    shipment_id: str
+    node_id: str
+    carrier: str
+    service: str
+    tracking_number: str
+    label_id: str
+
+
+class CancelBody(BaseModel):
+    reason: str = ""
+
+
+class LabelBody(BaseModel):
+    order_id: str
+    shipment_id: str
+    carrier: str
+    service: str
+    units: int
+
+
+class _World:
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.random = random.Random(config.seed)
+        self.modes: dict[str, NodeMode] = {}
+        self.releases: dict[str, dict] = {}
+        self.labels: dict[str, dict] = {}
+        self.counts: Counter[str] = Counter()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.client = httpx.AsyncClient(timeout=10)
+
+    def spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def pause(self) -> None:
+        if self.config.latency_seconds:
+            jitter = self.random.uniform(0.5, 1.5)
+            await asyncio.sleep(self.config.latency_seconds * jitter)
+
+    async def callback(self, path: str, body: dict) -> None:
+        """Deliver a webhook like a real partner does: retry for a while, give up on 4xx."""
+        url = f"{self.config.api_url}{path}"
+        for attempt in range(30):
+            try:
+                response = await self.client.post(url, json=body)
+                if response.status_code < 500:
+                    if response.status_code >= 400:
+                        log.info("callback %s refused: %s", url, response.text[:200])
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(min(0.2 * 2**attempt, 5))
+        log.warning("callback %s abandoned", url)
+
+
+def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
+    world = _World(config or SimulatorConfig())
+    app = FastAPI(title="OpenDOM simulators", description=__doc__)
+    app.state.world = world
+
+    @app.middleware("http")
+    async def inject_failures(request: Request, call_next):  # type: ignore[no-untyped-def]
+        if not request.url.path.startswith("/sim") and world.random.random() < world.config.failure_rate:
+            world.counts["injected_failures"] += 1
+            return JSONResponse(status_code=503, content={"error": "simulated outage"})
+        return await call_next(request)
+
+    async def node_progress(shipment_id: str) -> None:
+        release = world.releases[shipment_id]
+        node_id = release["node_id"]
+        mode = world.modes.get(node_id, "normal")
+        if mode == "silent":
+            return
+        await world.pause()
+        if release["status"] == "cancelled":
+            return
+        if mode == "reject" or world.random.random() < world.config.reject_rate:
+            release["status"] = "rejected"
+            await _node_event(release, "rejected", reason="stock not found on the shelf")
+            return
+        release["status"] = "accepted"
+        await _node_event(release, "accepted")
+        if mode == "accept_only":
+            return
+        await world.pause()
+        if release["status"] == "cancelled":
+            return
+        release["status"] = "picked"
+        await _node_event(release, "picked")
+
+    async def ship(shipment_id: str) -> None:
+        release = world.releases[shipment_id]
+        await world.pause()
+        if release["status"] == "cancelled":
+            return
+        release["status"] = "shipped"
+        await _node_event(release, "shipped", tracking_number=release["tracking_number"])
+        await world.pause()
+        await world.callback(
+            f"/v1/callbacks/carriers/{release['carrier']}/events",
+            {
+                "order_id": release["order_id"],
+                "shipment_id": shipment_id,
+                "tracking_number": release["tracking_number"],
+                "event": "delivered",
+            },
+        )
+
+    async def _node_event(release: dict, event: str, **extra: str) -> None:
+        world.counts[f"callback_{event}"] += 1
+        body = {"order_id": release["order_id"], "shipment_id": release["shipment_id"],
+                "event": event, "event_id": f"{release['shipment_id']}:{event}", **extra}
+        await world.callback(f"/v1/callbacks/nodes/{release['node_id']}/events", body)
+
+    for resource in ("fulfillment-orders", "pick-requests"):
+
+        @app.post(f"/nodes/{{node_id}}/{resource}", tags=["nodes"])
+        async def receive_release(node_id: str, body: ReleaseBody) -> dict:
+            world.counts[f"release:{body.shipment_id}"] += 1
+            if body.shipment_id in world.releases:  # a retried release: same answer, no new work
+                return _ack(world.releases[body.shipment_id])
+            world.releases[body.shipment_id] = {
+                **body.model_dump(), "node_id": node_id, "status": "received",
+            }
+            world.spawn(node_progress(body.shipment_id))
+            return _ack(world.releases[body.shipment_id])
+
+        @app.post(f"/nodes/{{node_id}}/{resource}/{{shipment_id}}/dispatch", tags=["nodes"])
+        async def dispatch(node_id: str, shipment_id: str, body: DispatchBody) -> dict:
+            release = _known(node_id, shipment_id)
+            world.counts[f"dispatch:{shipment_id}"] += 1
+            if release["status"] == "cancelled":
+                raise HTTPException(409, f"{shipment_id} was cancelled")
+            if "tracking_number" not in release:
+                release.update(tracking_number=body.tracking_number, carrier=body.carrier)
+                world.spawn(ship(shipment_id))
+            return _ack(release)
+
+        @app.post(f"/nodes/{{node_id}}/{resource}/{{shipment_id}}/cancel", tags=["nodes"])
+        async def cancel(node_id: str, shipment_id: str, body: CancelBody) -> dict:
+            release = _known(node_id, shipment_id)
+            if release["status"] == "shipped":
+                raise HTTPException(409, f"{shipment_id} has already shipped")
+            release["status"] = "cancelled"
+            world.counts["cancellations"] += 1
+            return _ack(release)
+
+    def _known(node_id: str, shipment_id: str) -> dict:
+        release = world.releases.get(shipment_id)
+        if release is None or release["node_id"] != node_id:
+            raise HTTPException(404, f"{node_id} has no shipment {shipment_id}")
+        return release
+
+    @app.post("/carrier/v1/labels", tags=["carrier"])
+    async def buy_label(body: LabelBody, idempotency_key: str = Header()) -> dict:
+        world.counts[f"label_request:{idempotency_key}"] += 1
+        if idempotency_key not in world.labels:
+            serial = len(world.labels) + 1
+            world.labels[idempotency_key] = {
+                "label_id": f"LBL-{serial:07d}",
+                "tracking_number": f"1Z{world.random.randrange(10**12):012d}",
+                "carrier": body.carrier,
+                "service": body.service,
+            }
+            world.counts["labels_issued"] += 1
+        return world.labels[idempotency_key]
+
+    @app.put("/sim/config", tags=["sim"])
+    async def configure(config: SimulatorConfig) -> SimulatorConfig:
+        world.config = config
+        return config
+
+    @app.put("/sim/nodes/{node_id}", tags=["sim"])
+    async def set_node_behaviour(node_id: str, behaviour: NodeBehaviour) -> NodeBehaviour:
+        world.modes[node_id] = behaviour.mode
+        return behaviour
+
+    @app.get("/sim/stats", tags=["sim"])
+    async def stats() -> dict:
+        return {
+            "counts": dict(world.counts),
+            "labels": world.labels,
+            "releases": {k: v["status"] for k, v in world.releases.items()},
+        }
+
+    return app
+
+
+def _ack(release: dict) -> dict:
+    return {
+        "shipment_id": release["shipment_id"],
+        "node_reference": f"SIM-{release['shipment_id']}",
+        "status": release["status"],
+    }

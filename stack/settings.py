@@ -1,0 +1,29 @@
+"""One place for configuration, read from the environment (prefix OPENDOM_ or the plain names)."""
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENDOM_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///.state/opendom.db",
+        validation_alias=AliasChoices("DATABASE_URL", "OPENDOM_DATABASE_URL"),
+    )
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "opendom-orders"
+    api_url: str = "http://127.0.0.1:8000"
+    carrier_url: str = "http://127.0.0.1:8100"
+    # Multiplies the default per-node-type SLAs: 1.0 in production, small in demos and tests.
+    sla_scale: float = Field(default=1.0, gt=0)
+    # Seconds of simulated work per node step (accept, pick, ship); 0 answers at once.
+    simulator_latency_seconds: float = Field(default=0.5, ge=0)
+    simulator_reject_rate: float = Field(default=0.0, ge=0, le=1)
+    simulator_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    simulator_seed: int | None = None
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,82 @@
+"""The OpenDOM worker: runs order workflows and their activities. `python worker.py`."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.fulfilment import FulfilmentActivities
+from activities.ledger import LedgerActivities
+from connectors.carrier import CarrierConnector
+from connectors.http import JsonHttpClient
+from connectors.nodes import NodeConnectors
+from domain.sla import default_sla_policy
+from ledger.db import create_schema, make_engine
+from stack.settings import Settings, load_settings
+from workflows.order import OrderWorkflow
+
+# Sync ledger activities run here; sized above the activity slots so none waits for a thread.
+ACTIVITY_THREADS = 32
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+@asynccontextmanager
+async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A running worker for `settings.task_queue`; stops (after in-flight tasks) on exit."""
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    http = JsonHttpClient("node-and-carrier-systems")
+    ledger = LedgerActivities(engine, default_sla_policy(settings.sla_scale))
+    fulfilment = FulfilmentActivities(
+        engine, NodeConnectors(http), CarrierConnector(http, settings.carrier_url)
+    )
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[OrderWorkflow],
+            activities=[
+                ledger.allocate_stock,
+                ledger.release_reservations,
+                ledger.fulfil_reservations,
+                ledger.project_order,
+                fulfilment.release_to_node,
+                fulfilment.cancel_at_node,
+                fulfilment.dispatch_at_node,
+                fulfilment.buy_label,
+            ],
+            activity_executor=executor,
+            max_concurrent_activities=ACTIVITY_THREADS,
+        )
+        async with worker:
+            yield worker
+    await http.aclose()
+    engine.dispose()
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    settings = load_settings()
+    client = await connect(settings)
+    async with order_worker(client, settings):
+        logging.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,1 @@
+"""Temporal workflows: they orchestrate; the decisions live in `domain`."""

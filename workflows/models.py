@@ -1,0 +1,63 @@
+"""Input and result models of the order workflow, its signal, updates and query."""
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.orders import Order, OrderStatus, Shipment
+
+
+class OrderWorkflowInput(BaseModel):
+    order: Order
+
+
+class OrderWorkflowResult(BaseModel):
+    order_id: str
+    status: OrderStatus
+    shipments: list[Shipment]
+
+
+class NodeEventType(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    PICKED = "picked"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+
+
+class NodeEvent(BaseModel):
+    shipment_id: str
+    node_id: str
+    event: NodeEventType
+    reason: str | None = None
+    tracking_number: str | None = None
+    event_id: str | None = None
+
+
+class CancelInput(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CancelResult(BaseModel):
+    order_id: str
+    status: OrderStatus
+
+
+class RetryInput(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RetryResult(BaseModel):
+    order_id: str
+    status: OrderStatus
+
+
+class ReallocateInput(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+    node_id: str | None = None  # None: every shipment that has not been picked yet
+
+
+class ReallocateResult(BaseModel):
+    order_id: str
+    moved_shipments: list[str]
+    status: OrderStatus
