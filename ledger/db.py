@@ -7,6 +7,9 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, create_engine
 
 
+WRITE_OPTION = "opendom_writes"
+
+
 def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -23,8 +26,9 @@ def make_engine(url: str) -> Engine:
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:
-    """Begin every transaction IMMEDIATE: SQLite then takes its write lock up front, so two
-    writers queue on busy_timeout instead of one failing on a lock upgrade mid-transaction."""
+    """Write transactions (ledger.db.transaction) begin IMMEDIATE: SQLite takes its write lock up
+    front, so two writers queue on busy_timeout instead of one failing on a lock upgrade
+    mid-transaction. Reads begin DEFERRED and, with WAL, never block or wait for a writer."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +41,8 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        writes = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def create_schema(engine: Engine) -> None:
@@ -49,7 +54,7 @@ def create_schema(engine: Engine) -> None:
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back everything on any error."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

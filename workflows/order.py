@@ -93,6 +93,7 @@ class OrderWorkflow:
         self._retry_requested = False
         self._allocation_rounds = 0
         self._backordered = False
+        self._cancellation_settled = False
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---------------------------------------------------------------- main line
@@ -410,6 +411,7 @@ class OrderWorkflow:
         self._state.status = OrderStatus.CANCELLED
         self._note("cancelled", self._cancel_reason or "")
         await self._publish("nothing: the order is cancelled")
+        self._cancellation_settled = True
 
     # ---------------------------------------------------------------- messages
     @workflow.signal(name="node_event")
@@ -440,7 +442,8 @@ class OrderWorkflow:
                 self._moves.setdefault(
                     shipment.shipment_id, _Move(ShipmentStatus.CANCELLED, why, resource=False)
                 )
-        await workflow.wait_condition(lambda: self._state.status == OrderStatus.CANCELLED)
+        # Return once the read model says so, so support sees what they just did.
+        await workflow.wait_condition(lambda: self._cancellation_settled)
         return CancelResult(order_id=self._state.order.order_id, status=self._state.status)
 
     @cancel.validator
