@@ -54,7 +54,9 @@ def create_schema(engine: Engine) -> None:
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back everything on any error."""
-    with Session(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False) as session:
+    with Session(
+        engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+    ) as session:
         try:
             yield session
             session.commit()

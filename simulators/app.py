@@ -108,7 +108,10 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def inject_failures(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if not request.url.path.startswith("/sim") and world.random.random() < world.config.failure_rate:
+        if (
+            not request.url.path.startswith("/sim")
+            and world.random.random() < world.config.failure_rate
+        ):
             world.counts["injected_failures"] += 1
             return JSONResponse(status_code=503, content={"error": "simulated outage"})
         return await call_next(request)
@@ -156,8 +159,13 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
 
     async def _node_event(release: dict, event: str, **extra: str) -> None:
         world.counts[f"callback_{event}"] += 1
-        body = {"order_id": release["order_id"], "shipment_id": release["shipment_id"],
-                "event": event, "event_id": f"{release['shipment_id']}:{event}", **extra}
+        body = {
+            "order_id": release["order_id"],
+            "shipment_id": release["shipment_id"],
+            "event": event,
+            "event_id": f"{release['shipment_id']}:{event}",
+            **extra,
+        }
         await world.callback(f"/v1/callbacks/nodes/{release['node_id']}/events", body)
 
     for resource in ("fulfillment-orders", "pick-requests"):
@@ -168,7 +176,9 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
             if body.shipment_id in world.releases:  # a retried release: same answer, no new work
                 return _ack(world.releases[body.shipment_id])
             world.releases[body.shipment_id] = {
-                **body.model_dump(), "node_id": node_id, "status": "received",
+                **body.model_dump(),
+                "node_id": node_id,
+                "status": "received",
             }
             world.spawn(node_progress(body.shipment_id))
             return _ack(world.releases[body.shipment_id])

@@ -25,7 +25,9 @@ from stack.temporal_cli import temporal_cli_path
 from worker import order_worker
 from workflows import search_attributes as sa
 
-POSTGRES_URL = os.environ.get("OPENDOM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "OPENDOM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 # SLAs in tests are a thousandth of production's (a warehouse gets 3.6 s to accept); a test that
 # wants a timeout sets a node's own SLA lower.
 TEST_SLA_SCALE = 0.001
@@ -92,7 +94,10 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli_path(),
         search_attributes=sa.ALL,
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "frontend.enableUpdateWorkflowExecution=true",
+        ],
     )
     yield env
     await env.shutdown()

@@ -27,7 +27,7 @@ def order_payload(
             "city": "Lyon",
             "postal_code": "69002",
             "country": "FR",
-            "location": CUSTOMER,
+            "location": dict(CUSTOMER),
         },
         "delivery_method": "home",
         "lines": [

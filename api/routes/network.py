@@ -21,7 +21,9 @@ def list_nodes(session: SessionDep) -> list[Node]:
 @router.get("/inventory/{sku}", response_model=list[StockPositionPublic])
 def stock_of_sku(sku: str, session: SessionDep) -> list[StockPositionPublic]:
     positions = session.exec(
-        select(StockPosition).where(col(StockPosition.sku) == sku).order_by(col(StockPosition.node_id))
+        select(StockPosition)
+        .where(col(StockPosition.sku) == sku)
+        .order_by(col(StockPosition.node_id))
     ).all()
     if not positions:
         raise ApiError(404, "unknown_sku", f"no stock positions for SKU {sku}")

@@ -5,7 +5,12 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Query, Response, status
 from sqlmodel import col, select
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -44,9 +49,7 @@ async def submit_order(
     returns the existing order (200) instead of creating a second one."""
     _refuse_invalid(submission, session)
     order_id = order_id_for(submission.channel, submission.external_id)
-    order = Order(
-        order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump()
-    )
+    order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump())
     duplicate = False
     try:
         await temporal.start_workflow(
@@ -93,7 +96,9 @@ def _refuse_invalid(submission: OrderSubmission, session: SessionDep) -> None:
     if submission.delivery_method == DeliveryMethod.PICKUP:
         node = session.get(Node, submission.pickup_node_id)
         if node is None or not node.can_pickup:
-            raise UnknownReference("pickup_node_id", [f"{submission.pickup_node_id} (not a pickup node)"])
+            raise UnknownReference(
+                "pickup_node_id", [f"{submission.pickup_node_id} (not a pickup node)"]
+            )
 
 
 @router.get("/{order_id}", response_model=OrderState)
