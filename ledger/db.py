@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, create_engine
 
-
 WRITE_OPTION = "opendom_writes"
 
 

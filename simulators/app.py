@@ -250,3 +250,19 @@ def _ack(release: dict) -> dict:
         "node_reference": f"SIM-{release['shipment_id']}",
         "status": release["status"],
     }
+
+
+def create_simulator_app_from_settings() -> FastAPI:
+    """Factory for `uvicorn --factory`: configured from the same settings as the rest."""
+    from stack.settings import load_settings
+
+    settings = load_settings()
+    return create_simulator_app(
+        SimulatorConfig(
+            api_url=settings.api_url,
+            latency_seconds=settings.simulator_latency_seconds,
+            reject_rate=settings.simulator_reject_rate,
+            failure_rate=settings.simulator_failure_rate,
+            seed=settings.simulator_seed,
+        )
+    )

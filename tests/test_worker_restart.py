@@ -34,8 +34,11 @@ def start_worker(settings) -> subprocess.Popen:
         "OPENDOM_SLA_SCALE": "0.01",
     }
     return subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "worker.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -43,15 +46,17 @@ async def test_killed_worker_restarts_and_finishes_orders_exactly_once(stack) ->
     settings = stack.settings.model_copy(update={"task_queue": f"restart-{uuid.uuid4().hex[:6]}"})
     api = ServerThread(create_app(settings)).start()
     net = build_network(
-        stack.engine, stack.simulator_url,
+        stack.engine,
+        stack.simulator_url,
         {"near": {"type": "warehouse", "km_east": 5}, "far": {"type": "store", "km_east": 9}},
         {("near", "tee"): ORDERS, ("far", "tee"): ORDERS},
     )
     async with httpx.AsyncClient(base_url=stack.simulator_url) as sim:
         config = (await sim.get("/openapi.json")).status_code  # simulator is up
         assert config == 200
-        await sim.put("/sim/config", json={"api_url": stack.api_url, "latency_seconds": 0.3,
-                                           "seed": 11})
+        await sim.put(
+            "/sim/config", json={"api_url": stack.api_url, "latency_seconds": 0.3, "seed": 11}
+        )
     worker = start_worker(settings)
     try:
         async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
@@ -67,8 +72,9 @@ async def test_killed_worker_restarts_and_finishes_orders_exactly_once(stack) ->
             mid_flight = await _statuses(stack, order_ids)
             worker = start_worker(settings)
 
-            finished = [await stack.wait_for_status(o, "COMPLETED", deadline_seconds=120)
-                        for o in order_ids]
+            finished = [
+                await stack.wait_for_status(o, "COMPLETED", deadline_seconds=120) for o in order_ids
+            ]
     finally:
         worker.kill()
         worker.wait()
@@ -91,9 +97,11 @@ async def test_killed_worker_restarts_and_finishes_orders_exactly_once(stack) ->
         assert sum(p.on_hand for p in positions) == 2 * ORDERS - ORDERS  # one unit left per order
         assert sum(p.reserved for p in positions) == 0
     assert_ledger_balances(stack.engine, order_ids)
-    print(f"\nkilled the worker with orders at {sorted(set(mid_flight.values()))}; "
-          f"{len(finished)} orders completed, {len(shipment_ids)} shipments, "
-          f"{len(shipment_ids)} labels")
+    print(
+        f"\nkilled the worker with orders at {sorted(set(mid_flight.values()))}; "
+        f"{len(finished)} orders completed, {len(shipment_ids)} shipments, "
+        f"{len(shipment_ids)} labels"
+    )
 
 
 async def _statuses(stack, order_ids: list[str]) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Order intake, reading, and support actions."""
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from sqlmodel import col, select
@@ -122,10 +123,10 @@ async def get_order(order_id: str, session: SessionDep, temporal: TemporalDep) -
 @router.get("", response_model=list[OrderState])
 async def list_orders(
     session: SessionDep,
-    status_: OrderStatus | None = Query(default=None, alias="status"),
-    channel: str | None = Query(default=None, max_length=40),
-    limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
+    channel: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[OrderState]:
     return orders_view.list_orders(session, status_, channel, limit, offset)
 
