@@ -168,10 +168,11 @@ class OrderWorkflow:
         self._backordered = True
         self._note("backordered", why)
         await self._publish("stock: support retries once it arrives")
-        self._retry_requested = False
+        # A retry may arrive while the publish above is in flight: consume it only after waiting.
         await workflow.wait_condition(
             lambda: self._retry_requested or self._cancel_reason is not None
         )
+        self._retry_requested = False
         self._backordered = False
 
     def _start_shipment(self, allocated: AllocatedShipment) -> None:
