@@ -227,3 +227,22 @@ async def test_cancelling_a_backordered_order_leaves_no_reservation(stack) -> No
         rows = session.exec(select(Reservation).where(col(Reservation.order_id) == order_id)).all()
         assert all(r.status != "active" for r in rows)
     assert_ledger_balances(stack.engine, [order_id])
+
+
+async def test_click_and_collect_from_store_stock_needs_no_carrier_label(stack) -> None:
+    nodes = {**TWO_WAREHOUSES, "shop": {"type": "store", "km_east": 20, "can_pickup": True}}
+    net = build_network(
+        stack.engine, stack.simulator_url, nodes, {("near", "tee"): 5, ("shop", "tee"): 2}
+    )
+    payload = order_payload(
+        net, [("tee", 1)], delivery_method="pickup", pickup_node_id=net.node("shop")
+    )
+    order_id = await _submit(stack, payload)
+
+    order = await stack.wait_for_status(order_id, "COMPLETED")
+
+    [shipment] = order["shipments"]
+    assert shipment["node_id"] == net.node("shop")
+    assert shipment["service"] == "collect-in-store"
+    assert shipment["tracking_number"].startswith("COL-")
+    assert shipment["shipment_id"] not in (await stack.sim_stats())["labels"]

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ProjectOrderInput,
         ReleaseReservationsInput,
     )
-    from domain.carriers import choose_carrier_service
+    from domain.carriers import CarrierService, choose_carrier_service, collection_code
     from domain.lifecycle import cancel_refusal, derive_status, movable_shipments
     from domain.orders import (
         OPEN_SHIPMENT_STATUSES,
@@ -178,7 +178,10 @@ class OrderWorkflow:
     def _start_shipment(self, allocated: AllocatedShipment) -> None:
         order = self._state.order
         service = choose_carrier_service(
-            order.priority, allocated.distance_km, order.delivery_method
+            order.priority,
+            allocated.distance_km,
+            order.delivery_method,
+            from_pickup_store=allocated.node_id == order.pickup_node_id,
         )
         shipment = Shipment(
             shipment_id=allocated.shipment_id,
@@ -284,20 +287,7 @@ class OrderWorkflow:
     async def _label_and_dispatch(self, shipment: Shipment) -> None:
         order = self._state.order
         await self._compensate_if_moved(shipment)
-        label: BuyLabelResult = await workflow.execute_activity(
-            "buy_label",
-            BuyLabelInput(
-                order_id=order.order_id,
-                shipment_id=shipment.shipment_id,
-                node_id=shipment.node_id,
-                carrier=shipment.carrier or "",
-                service=shipment.service or "",
-                ship_to=order.ship_to,
-                units=sum(line.quantity for line in shipment.lines),
-            ),
-            result_type=BuyLabelResult,
-            **CARRIER_AND_DISPATCH,
-        )
+        label = await self._label_for(shipment)
         shipment.status = ShipmentStatus.LABELLED
         shipment.tracking_number = label.tracking_number
         shipment.label_id = label.label_id
@@ -317,6 +307,27 @@ class OrderWorkflow:
             **CARRIER_AND_DISPATCH,
         )
         await self._publish(f"{shipment.node_id} to ship {shipment.shipment_id}")
+
+    async def _label_for(self, shipment: Shipment) -> BuyLabelResult:
+        service = CarrierService(carrier=shipment.carrier or "", service=shipment.service or "")
+        if not service.needs_label:
+            code = collection_code(shipment.shipment_id)
+            return BuyLabelResult(label_id=code, tracking_number=code, **service.model_dump())
+        order = self._state.order
+        return await workflow.execute_activity(
+            "buy_label",
+            BuyLabelInput(
+                order_id=order.order_id,
+                shipment_id=shipment.shipment_id,
+                node_id=shipment.node_id,
+                carrier=service.carrier,
+                service=service.service,
+                ship_to=order.ship_to,
+                units=sum(line.quantity for line in shipment.lines),
+            ),
+            result_type=BuyLabelResult,
+            **CARRIER_AND_DISPATCH,
+        )
 
     async def _await_shipped(self, shipment: Shipment, sla: NodeSla) -> None:
         sid = shipment.shipment_id
