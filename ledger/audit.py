@@ -1,38 +1,101 @@
-"""Does the ledger balance? Reserved counters must equal the sum of open reservations."""
+"""Does the ledger balance?
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+- Reserved counters equal the sum of active reservations; held counters the sum of active holds.
+- Every counter equals what its append-only movements rebuild (reconcile).
+"""
 
-from ledger.tables import Reservation, ReservationStatus, StockPosition
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from ledger.tables import (
+    CheckoutHold,
+    HoldLine,
+    HoldStatus,
+    Reservation,
+    ReservationStatus,
+    StockMovement,
+    StockPosition,
+)
+
+
+@dataclass(frozen=True)
+class Drift:
+    node_id: str
+    sku: str
+    counter: str
+    stored: int
+    rebuilt: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.node_id}|{self.sku}: {self.counter} is {self.stored} "
+            f"but the ledger entries rebuild {self.rebuilt}"
+        )
+
+
+def reconcile(session: Session) -> list[Drift]:
+    """Rebuild every position from its movements and report any counter that disagrees."""
+    sums = {
+        (r[0], r[1]): (int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
+        for r in session.execute(
+            select(
+                StockMovement.node_id,
+                StockMovement.sku,
+                func.sum(StockMovement.d_on_hand),
+                func.sum(StockMovement.d_reserved),
+                func.sum(StockMovement.d_held),
+            ).group_by(col(StockMovement.node_id), col(StockMovement.sku))
+        )
+    }
+    drifts = []
+    for p in session.exec(select(StockPosition)).scalars():  # type: ignore[call-overload]
+        rebuilt = sums.pop((p.node_id, p.sku), (0, 0, 0))
+        for name, stored, value in zip(
+            ("on_hand", "reserved", "held"), (p.on_hand, p.reserved, p.held), rebuilt, strict=True
+        ):
+            if stored != value:
+                drifts.append(Drift(p.node_id, p.sku, name, stored, value))
+    for (node_id, sku), rebuilt in sums.items():
+        drifts.append(Drift(node_id, sku, "position", 0, sum(rebuilt)))
+    return drifts
 
 
 def ledger_imbalances(session: Session) -> list[str]:
-    """Every position whose reserved counter disagrees with its active reservation rows,
-    or whose counters went negative. Empty means the ledger balances."""
-    open_units = dict(
-        session.exec(
-            select(
-                Reservation.node_id + "|" + Reservation.sku,  # type: ignore[operator]
-                func.sum(Reservation.quantity),
-            )
-            .where(col(Reservation.status) == ReservationStatus.ACTIVE)
-            .group_by(col(Reservation.node_id), col(Reservation.sku))
-        ).all()
+    """Counters that disagree with open reservations and holds, negative counters, and drift
+    from the ledger entries. Empty means the ledger balances."""
+    open_reserved = _sum_by_position(
+        session,
+        select(Reservation.node_id, Reservation.sku, func.sum(Reservation.quantity))
+        .where(col(Reservation.status) == ReservationStatus.ACTIVE)
+        .group_by(col(Reservation.node_id), col(Reservation.sku)),
+    )
+    open_held = _sum_by_position(
+        session,
+        select(HoldLine.node_id, HoldLine.sku, func.sum(HoldLine.quantity))
+        .join(CheckoutHold, col(CheckoutHold.hold_id) == col(HoldLine.hold_id))
+        .where(col(CheckoutHold.status) == HoldStatus.ACTIVE)
+        .group_by(col(HoldLine.node_id), col(HoldLine.sku)),
     )
     problems = []
-    for position in session.exec(select(StockPosition)).all():
-        key = f"{position.node_id}|{position.sku}"
-        expected = int(open_units.pop(key, 0) or 0)
-        if position.reserved != expected:
-            problems.append(f"{key}: reserved {position.reserved} but open reservations {expected}")
-        if position.reserved < 0 or position.on_hand < 0:
-            problems.append(f"{key}: negative counter (on hand {position.on_hand})")
-        if position.reserved > position.on_hand:
-            problems.append(
-                f"{key}: reserved {position.reserved} exceeds on hand {position.on_hand}"
-            )
-    problems.extend(f"{key}: open reservations without a position" for key in open_units)
+    for p in session.exec(select(StockPosition)).scalars():  # type: ignore[call-overload]
+        key = (p.node_id, p.sku)
+        label = f"{p.node_id}|{p.sku}"
+        if p.reserved != open_reserved.pop(key, 0):
+            problems.append(f"{label}: reserved {p.reserved} but open reservations differ")
+        if p.held != open_held.pop(key, 0):
+            problems.append(f"{label}: held {p.held} but active holds differ")
+        if min(p.on_hand, p.reserved, p.held) < 0:
+            problems.append(f"{label}: negative counter")
+    problems.extend(f"{k}: open reservations without a position" for k in open_reserved)
+    problems.extend(f"{k}: active holds without a position" for k in open_held)
+    problems.extend(str(d) for d in reconcile(session))
     return problems
+
+
+def _sum_by_position(session: Session, query) -> dict[tuple[str, str], int]:  # type: ignore[no-untyped-def]
+    return {(r[0], r[1]): int(r[2] or 0) for r in session.execute(query)}
 
 
 def open_reservations_of(session: Session, order_ids: list[str]) -> list[Reservation]:
@@ -42,5 +105,5 @@ def open_reservations_of(session: Session, order_ids: list[str]) -> list[Reserva
                 col(Reservation.order_id).in_(order_ids),
                 col(Reservation.status) == ReservationStatus.ACTIVE,
             )
-        ).all()
+        ).scalars()  # type: ignore[call-overload]
     )

@@ -1,8 +1,8 @@
-"""Stock positions and reservations.
+"""Stock positions and order reservations.
 
-Every counter change is one conditional UPDATE evaluated by the database, never read-then-write in
-Python, so concurrent orders cannot oversell. Rows are touched in (node_id, sku) order so two
-transactions never wait on each other in opposite orders. Callers own the transaction
+Every counter change is one conditional UPDATE evaluated by the database (ledger.positions), never
+read-then-write in Python, so concurrent orders cannot oversell. Rows are touched in (node_id, sku)
+order so two transactions never wait on each other in opposite orders. Callers own the transaction
 (ledger.db.transaction): a multi-line reservation commits whole or not at all.
 """
 
@@ -12,10 +12,21 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from domain.availability import ChannelPoolRule, visible_to_channel
 from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
+from ledger.availability import positions_for
 from ledger.errors import InsufficientStock, NegativeStock, UnknownPosition
-from ledger.tables import Node, Reservation, ReservationStatus, StockPosition, utcnow
+from ledger.positions import ATP, HELD, ON_HAND, RESERVED, move_stock, record_movements
+from ledger.safety import effective_safety_stock
+from ledger.tables import (
+    MovementKind,
+    Node,
+    Reservation,
+    ReservationStatus,
+    StockPosition,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -28,20 +39,21 @@ class ReservationRequest:
     quantity: int
 
 
-def candidate_nodes(session: Session, skus: Iterable[str]) -> list[CandidateNode]:
-    """Active nodes with what each can promise now for these SKUs (on hand - reserved - safety)."""
-    rows = session.exec(
-        select(Node, StockPosition)
-        .join(StockPosition, col(StockPosition.node_id) == col(Node.node_id))
-        .where(col(Node.active).is_(True), col(StockPosition.sku).in_(list(skus)))
-    ).all()
-    nodes: dict[str, CandidateNode] = {}
-    for node, position in rows:
-        candidate = nodes.setdefault(node.node_id, _candidate(node))
-        atp = position.on_hand - position.reserved - position.safety_stock
-        if atp > 0:
-            candidate.available[position.sku] = atp
-    return sorted(nodes.values(), key=lambda c: c.node_id)
+def candidate_nodes(
+    session: Session, skus: Iterable[str], pool: ChannelPoolRule | None = None
+) -> list[CandidateNode]:
+    """Active nodes with what the channel may promise now at each, for these SKUs."""
+    nodes = {n.node_id: n for n in session.exec(select(Node).where(col(Node.active).is_(True)))}
+    candidates: dict[str, CandidateNode] = {}
+    for figures in positions_for(session, skus):
+        node = nodes.get(figures.node_id)
+        if node is None:
+            continue
+        candidate = candidates.setdefault(node.node_id, _candidate(node))
+        units = visible_to_channel(figures, pool)
+        if units > 0:
+            candidate.available[figures.sku] = units
+    return sorted(candidates.values(), key=lambda c: c.node_id)
 
 
 def _candidate(node: Node) -> CandidateNode:
@@ -59,26 +71,16 @@ def _candidate(node: Node) -> CandidateNode:
 def reserve(session: Session, requests: list[ReservationRequest]) -> None:
     """Reserve every request or raise InsufficientStock (the caller's transaction rolls back)."""
     for req in sorted(requests, key=lambda r: (r.node_id, r.sku, r.line_no)):
-        _take_available(session, req.node_id, req.sku, req.quantity)
-        _record_reservation(session, req)
+        taken = move_stock(
+            session, req.node_id, req.sku, MovementKind.RESERVATION, req.order_id,
+            d_reserved=req.quantity, condition=req.quantity <= ATP,
+        )  # fmt: skip
+        if not taken:
+            raise InsufficientStock(node_id=req.node_id, sku=req.sku, quantity=req.quantity)
+        record_reservation(session, req)
 
 
-def _take_available(session: Session, node_id: str, sku: str, quantity: int) -> None:
-    position = col(StockPosition.on_hand) - col(StockPosition.reserved)
-    result = session.exec(  # type: ignore[call-overload]
-        update(StockPosition)
-        .where(
-            col(StockPosition.node_id) == node_id,
-            col(StockPosition.sku) == sku,
-            position - col(StockPosition.safety_stock) >= quantity,
-        )
-        .values(reserved=col(StockPosition.reserved) + quantity, updated_at=utcnow())
-    )
-    if result.rowcount != 1:
-        raise InsufficientStock(node_id=node_id, sku=sku, quantity=quantity)
-
-
-def _record_reservation(session: Session, req: ReservationRequest) -> None:
+def record_reservation(session: Session, req: ReservationRequest) -> None:
     """One row per order, line and node: a line that comes back to a node reuses its old row."""
     revived = session.exec(  # type: ignore[call-overload]
         update(Reservation)
@@ -126,25 +128,30 @@ def release(session: Session, order_id: str, shipment_ids: list[str] | None = No
     """Release the order's active reservations (all, or those of the given shipments).
     Idempotent: a released row is never released twice. Returns the units released."""
     units = 0
-    for reservation in _locked_active(session, order_id, shipment_ids):
-        if _move_reservation(session, reservation, ReservationStatus.RELEASED):
-            _adjust_position(session, reservation, reserved=-reservation.quantity, on_hand=0)
-            units += reservation.quantity
+    for r in _active_of(session, order_id, shipment_ids):
+        if _close_reservation(session, r, ReservationStatus.RELEASED):
+            move_stock(
+                session, r.node_id, r.sku, MovementKind.RELEASE, order_id, d_reserved=-r.quantity
+            )
+            units += r.quantity
     return units
 
 
 def fulfil(session: Session, order_id: str, shipment_id: str) -> int:
     """The shipment left the node: its reserved units leave on hand. Idempotent."""
     units = 0
-    for reservation in _locked_active(session, order_id, [shipment_id]):
-        if _move_reservation(session, reservation, ReservationStatus.FULFILLED):
-            q = reservation.quantity
-            _adjust_position(session, reservation, reserved=-q, on_hand=-q)
+    for r in _active_of(session, order_id, [shipment_id]):
+        if _close_reservation(session, r, ReservationStatus.FULFILLED):
+            q = r.quantity
+            move_stock(
+                session, r.node_id, r.sku, MovementKind.SHIPMENT, shipment_id,
+                d_on_hand=-q, d_reserved=-q,
+            )  # fmt: skip
             units += q
     return units
 
 
-def _locked_active(
+def _active_of(
     session: Session, order_id: str, shipment_ids: list[str] | None
 ) -> list[Reservation]:
     rows = active_reservations(session, order_id)
@@ -153,7 +160,7 @@ def _locked_active(
     return sorted(rows, key=lambda r: (r.node_id, r.sku, r.line_no))
 
 
-def _move_reservation(session: Session, reservation: Reservation, to_status: str) -> bool:
+def _close_reservation(session: Session, reservation: Reservation, to_status: str) -> bool:
     """Compare-and-set on the reservation's status: only one caller wins a retry race."""
     result = session.exec(  # type: ignore[call-overload]
         update(Reservation)
@@ -166,25 +173,22 @@ def _move_reservation(session: Session, reservation: Reservation, to_status: str
     return result.rowcount == 1
 
 
-def _adjust_position(
-    session: Session, reservation: Reservation, reserved: int, on_hand: int
-) -> None:
-    session.exec(  # type: ignore[call-overload]
-        update(StockPosition)
-        .where(
-            col(StockPosition.node_id) == reservation.node_id,
-            col(StockPosition.sku) == reservation.sku,
-        )
-        .values(
-            reserved=col(StockPosition.reserved) + reserved,
-            on_hand=col(StockPosition.on_hand) + on_hand,
-            updated_at=utcnow(),
-        )
-    )
+def adjust_on_hand(
+    session: Session, node_id: str, sku: str, delta: int, cause: str = "manual adjustment"
+) -> StockPosition:
+    """Receive (+) or remove (-) stock; refuses to take on hand below what is reserved or held."""
+    position = get_position(session, node_id, sku)
+    applied = move_stock(
+        session, node_id, sku, MovementKind.ADJUSTMENT, cause,
+        d_on_hand=delta, condition=ON_HAND + delta >= RESERVED + HELD,
+    )  # fmt: skip
+    if not applied:
+        raise NegativeStock(node_id=node_id, sku=sku, delta=delta)
+    session.refresh(position)
+    return position
 
 
-def adjust_on_hand(session: Session, node_id: str, sku: str, delta: int) -> StockPosition:
-    """Receive (+) or remove (-) stock; refuses to take on hand below what is reserved."""
+def get_position(session: Session, node_id: str, sku: str) -> StockPosition:
     position = session.exec(
         select(StockPosition).where(
             col(StockPosition.node_id) == node_id, col(StockPosition.sku) == sku
@@ -192,15 +196,26 @@ def adjust_on_hand(session: Session, node_id: str, sku: str, delta: int) -> Stoc
     ).first()
     if position is None:
         raise UnknownPosition(node_id=node_id, sku=sku)
-    result = session.exec(  # type: ignore[call-overload]
-        update(StockPosition)
-        .where(
-            col(StockPosition.id) == position.id,
-            col(StockPosition.on_hand) + delta >= col(StockPosition.reserved),
-        )
-        .values(on_hand=col(StockPosition.on_hand) + delta, updated_at=utcnow())
+    return position
+
+
+def open_position(
+    session: Session, node_id: str, sku: str, on_hand: int = 0, safety_override: int | None = None
+) -> StockPosition:
+    """Create a position with its opening balance recorded as a ledger entry."""
+    position = StockPosition(
+        node_id=node_id,
+        sku=sku,
+        on_hand=on_hand,
+        safety_override=safety_override,
+        safety_stock=effective_safety_stock(session, node_id, safety_override),
     )
-    if result.rowcount != 1:
-        raise NegativeStock(node_id=node_id, sku=sku, delta=delta)
-    session.refresh(position)
+    session.add(position)
+    session.flush()
+    if on_hand:
+        record_movements(
+            session,
+            [{"node_id": node_id, "sku": sku, "kind": MovementKind.ADJUSTMENT,
+              "cause": "opening balance", "d_on_hand": on_hand}],
+        )  # fmt: skip
     return position

@@ -26,6 +26,12 @@ class Node(SQLModel, table=True):
     accept_sla_seconds: float | None = None  # None: the node type's default
     pick_sla_seconds: float | None = None
     ship_sla_seconds: float | None = None
+    safety_stock: int | None = None  # None: the node type's default (NodeTypePolicy)
+
+
+class NodeTypePolicy(SQLModel, table=True):
+    node_type: str = Field(primary_key=True)
+    safety_stock: int = 0
 
 
 class Sku(SQLModel, table=True):
@@ -41,9 +47,90 @@ class StockPosition(SQLModel, table=True):
     node_id: str = Field(foreign_key="node.node_id", index=True)
     sku: str = Field(foreign_key="sku.sku", index=True)
     on_hand: int = 0
-    reserved: int = 0
+    reserved: int = 0  # hard reservations of orders
+    held: int = 0  # soft checkout holds
+    # Effective safety stock: the position's override, else the node's, else the node type's
+    # (kept current by ledger.safety.refresh_safety_stock so reservations need no joins).
     safety_stock: int = 0
+    safety_override: int | None = None
+    snapshot_as_of: datetime | None = None  # as-of time of the last full snapshot applied
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MovementKind:
+    SNAPSHOT = "snapshot"
+    DELTA = "delta"
+    ADJUSTMENT = "adjustment"
+    RESERVATION = "reservation"
+    RELEASE = "release"
+    SHIPMENT = "shipment"
+    HOLD = "hold"
+    HOLD_RELEASE = "hold_release"
+    HOLD_EXPIRY = "hold_expiry"
+    HOLD_CONVERSION = "hold_conversion"
+
+
+class StockMovement(SQLModel, table=True):
+    """Append-only ledger entry: every change of a position's counters, with its cause.
+    Summing a position's entries rebuilds its counters (ledger.audit.reconcile)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: str = Field(index=True)
+    sku: str = Field(index=True)
+    kind: str
+    d_on_hand: int = 0
+    d_reserved: int = 0
+    d_held: int = 0
+    cause: str = Field(max_length=300)  # order / hold / feed event that caused it
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class FeedEvent(SQLModel, table=True):
+    """Feed messages already applied, by source and the source's own event id: replays no-op."""
+
+    __table_args__ = (UniqueConstraint("source", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    event_id: str = Field(max_length=200)
+    applied_at: datetime = Field(default_factory=utcnow)
+
+
+class HoldStatus:
+    ACTIVE = "active"
+    RELEASED = "released"
+    EXPIRED = "expired"
+    CONVERTED = "converted"
+
+
+class CheckoutHold(SQLModel, table=True):
+    hold_id: str = Field(primary_key=True, max_length=64)
+    channel: str
+    status: str = Field(default=HoldStatus.ACTIVE, index=True)
+    expires_at: datetime = Field(index=True)
+    order_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class HoldLine(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("hold_id", "line_no", "node_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hold_id: str = Field(foreign_key="checkouthold.hold_id", index=True)
+    line_no: int
+    node_id: str = Field(foreign_key="node.node_id")
+    sku: str
+    quantity: int
+
+
+class ChannelPool(SQLModel, table=True):
+    """What a channel may sell: which nodes, and optionally a share or cap of a node type's stock."""
+
+    channel: str = Field(primary_key=True, max_length=40)
+    node_types: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    node_ids: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    share_by_node_type: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    cap_by_node_type: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class ReservationStatus:

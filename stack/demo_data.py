@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from ledger.db import transaction
+from ledger.stock import open_position
 from ledger.tables import Node, Sku, StockPosition
 
 
@@ -83,7 +84,8 @@ def seed_demo_network(engine: Engine, simulator_url: str, seed: int = 42) -> int
                 if session.get(Node, demo.node_id) and not _has_position(
                     session, demo.node_id, sku
                 ):
-                    session.add(_position(demo, sku, rng))
+                    on_hand, safety = _opening_stock(demo, rng)
+                    open_position(session, demo.node_id, sku, on_hand, safety_override=safety)
                     created += 1
     return created
 
@@ -110,9 +112,7 @@ def _has_position(session, node_id: str, sku: str) -> bool:  # type: ignore[no-u
     return session.exec(query).first() is not None
 
 
-def _position(demo: DemoNode, sku: str, rng: random.Random) -> StockPosition:
+def _opening_stock(demo: DemoNode, rng: random.Random) -> tuple[int, int]:
     if demo.node_type == "store":
-        on_hand, safety = rng.choice([0, 2, 5, 8, 12]), 1
-    else:
-        on_hand, safety = rng.randint(150, 600), 5
-    return StockPosition(node_id=demo.node_id, sku=sku, on_hand=on_hand, safety_stock=safety)
+        return rng.choice([0, 2, 5, 8, 12]), 1
+    return rng.randint(150, 600), 5

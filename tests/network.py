@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from ledger.db import transaction
-from ledger.tables import Node, Sku, StockPosition
+from ledger.stock import open_position
+from ledger.tables import Node, Sku
 
 # Coordinates around Lyon; the customer in tests lives in the city centre.
 CUSTOMER = {"lat": 45.7640, "lon": 4.8357}
@@ -57,7 +58,5 @@ def build_network(
             session.add(Sku(sku=sku, name=f"Test {sku_name}"))
         session.flush()
         for (node_name, sku_name), units in stock.items():
-            session.add(
-                StockPosition(node_id=net.nodes[node_name], sku=net.skus[sku_name], on_hand=units)
-            )
+            open_position(session, net.nodes[node_name], net.skus[sku_name], units)
     return net

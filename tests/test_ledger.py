@@ -27,9 +27,7 @@ def seed(engine, units: dict[str, int], safety: int = 0) -> None:
                 )
             )
             session.flush()
-            session.add(
-                StockPosition(node_id=node_id, sku="TEE", on_hand=on_hand, safety_stock=safety)
-            )
+            stock.open_position(session, node_id, "TEE", on_hand, safety_override=safety)
 
 
 def request(order: str, node: str, qty: int, line: int = 1) -> stock.ReservationRequest:

@@ -1,0 +1,66 @@
+"""Availability math: the one place that says how much of a position can be sold, and how much of
+it a channel may see. The API, the checkout check and sourcing all call these functions; the
+ledger's conditional UPDATEs enforce the same `available_to_promise` formula in SQL."""
+
+from math import floor
+
+from pydantic import BaseModel, Field
+
+
+class PositionFigures(BaseModel):
+    node_id: str
+    node_type: str
+    sku: str
+    on_hand: int
+    reserved: int
+    held: int
+    safety_stock: int
+
+
+class ChannelPoolRule(BaseModel):
+    """A channel's view of the network. No rule: every active node, all of its stock."""
+
+    channel: str
+    node_types: list[str] | None = None
+    node_ids: list[str] | None = None
+    share_by_node_type: dict[str, float] = Field(default_factory=dict)  # 0..1 of a node's ATP
+    cap_by_node_type: dict[str, int] = Field(default_factory=dict)  # at most N units per node
+
+
+def available_to_promise(p: PositionFigures) -> int:
+    """On hand less reservations, holds and safety stock; never negative in what is published."""
+    return max(0, p.on_hand - p.reserved - p.held - p.safety_stock)
+
+
+def visible_to_channel(p: PositionFigures, pool: ChannelPoolRule | None) -> int:
+    atp = available_to_promise(p)
+    if pool is None:
+        return atp
+    if pool.node_types is not None and p.node_type not in pool.node_types:
+        return 0
+    if pool.node_ids is not None and p.node_id not in pool.node_ids:
+        return 0
+    if p.node_type in pool.share_by_node_type:
+        atp = floor(atp * pool.share_by_node_type[p.node_type])
+    if p.node_type in pool.cap_by_node_type:
+        atp = min(atp, pool.cap_by_node_type[p.node_type])
+    return atp
+
+
+class SkuAvailability(BaseModel):
+    sku: str
+    total: int
+    by_node: dict[str, int]
+
+
+def channel_availability(
+    positions: list[PositionFigures], pool: ChannelPoolRule | None
+) -> dict[str, SkuAvailability]:
+    """Per SKU: what the channel can sell at each node and in total."""
+    result: dict[str, SkuAvailability] = {}
+    for p in positions:
+        entry = result.setdefault(p.sku, SkuAvailability(sku=p.sku, total=0, by_node={}))
+        units = visible_to_channel(p, pool)
+        entry.by_node[p.node_id] = units
+        entry.total += units
+    return result

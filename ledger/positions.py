@@ -1,0 +1,66 @@
+"""The one primitive that changes stock counters: a conditional UPDATE of a position plus its
+append-only ledger entry, in the caller's transaction. Either both happen or neither."""
+
+from sqlalchemy import ColumnElement, and_, insert, update
+from sqlmodel import Session, col
+
+from ledger.tables import StockMovement, StockPosition, utcnow
+
+ON_HAND = col(StockPosition.on_hand)
+RESERVED = col(StockPosition.reserved)
+HELD = col(StockPosition.held)
+SAFETY = col(StockPosition.safety_stock)
+# The SQL twin of domain.availability.available_to_promise.
+ATP = ON_HAND - RESERVED - HELD - SAFETY
+
+
+def move_stock(
+    session: Session,
+    node_id: str,
+    sku: str,
+    kind: str,
+    cause: str,
+    *,
+    d_on_hand: int = 0,
+    d_reserved: int = 0,
+    d_held: int = 0,
+    condition: ColumnElement[bool] | None = None,
+) -> bool:
+    """Apply the deltas if the position exists and `condition` holds; record the movement.
+    Returns False (and changes nothing) when the condition fails."""
+    where = and_(col(StockPosition.node_id) == node_id, col(StockPosition.sku) == sku)
+    if condition is not None:
+        where = and_(where, condition)
+    result = session.exec(  # type: ignore[call-overload]
+        update(StockPosition)
+        .where(where)
+        .values(
+            on_hand=ON_HAND + d_on_hand,
+            reserved=RESERVED + d_reserved,
+            held=HELD + d_held,
+            updated_at=utcnow(),
+        )
+    )
+    if result.rowcount != 1:
+        return False
+    record_movements(
+        session,
+        [
+            {
+                "node_id": node_id,
+                "sku": sku,
+                "kind": kind,
+                "cause": cause,
+                "d_on_hand": d_on_hand,
+                "d_reserved": d_reserved,
+                "d_held": d_held,
+            }
+        ],
+    )
+    return True
+
+
+def record_movements(session: Session, rows: list[dict]) -> None:
+    if rows:
+        now = utcnow()
+        session.execute(insert(StockMovement), [{"at": now, **row} for row in rows])
