@@ -11,6 +11,9 @@ from ledger.tables import ChannelPool, Node, StockPosition
 _FIELDS = ("node_id", "node_type", "sku", "on_hand", "reserved", "held", "safety_stock")
 
 
+_FIELDS = ("node_id", "node_type", "sku", "on_hand", "reserved", "held", "safety_stock")
+
+
 def positions_for(
     session: Session, skus: Iterable[str], node_ids: Iterable[str] | None = None
 ) -> list[PositionFigures]:
@@ -32,16 +35,7 @@ def positions_for(
     if node_ids is not None:
         query = query.where(col(StockPosition.node_id).in_(list(node_ids)))
     return [
-        PositionFigures(
-            node_id=r[0],
-            node_type=r[1],
-            sku=r[2],
-            on_hand=r[3],
-            reserved=r[4],
-            held=r[5],
-            safety_stock=r[6],
-        )  # fmt: skip
-        for r in session.execute(query)
+        PositionFigures(**dict(zip(_FIELDS, row, strict=True))) for row in session.execute(query)
     ]
 
 
