@@ -21,7 +21,14 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _serialise_sqlite_writers(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Timestamps are stored as UTC wall-clock time; the session must agree.
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"options": "-c timezone=utc"},
+    )
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:

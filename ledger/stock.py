@@ -215,7 +215,7 @@ def open_position(
     if on_hand:
         record_movements(
             session,
-            [{"node_id": node_id, "sku": sku, "kind": MovementKind.ADJUSTMENT,
+            [{"node_id": node_id, "sku": sku, "kind": MovementKind.SNAPSHOT,
               "cause": "opening balance", "d_on_hand": on_hand}],
         )  # fmt: skip
     return position

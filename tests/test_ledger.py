@@ -3,41 +3,16 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlmodel import select
 
 from ledger import stock
 from ledger.audit import ledger_imbalances
 from ledger.db import transaction
 from ledger.errors import InsufficientStock, NegativeStock
-from ledger.tables import Node, Sku, StockPosition
-
-
-def seed(engine, units: dict[str, int], safety: int = 0) -> None:
-    with transaction(engine) as session:
-        session.add(Sku(sku="TEE", name="Tee"))
-        for node_id, on_hand in units.items():
-            session.add(
-                Node(
-                    node_id=node_id,
-                    name=node_id,
-                    node_type="warehouse",
-                    lat=0,
-                    lon=0,
-                    system_url="http://sim",
-                )
-            )
-            session.flush()
-            stock.open_position(session, node_id, "TEE", on_hand, safety_override=safety)
+from tests.ledger_fixtures import position, seed
 
 
 def request(order: str, node: str, qty: int, line: int = 1) -> stock.ReservationRequest:
     return stock.ReservationRequest(order, f"{order}-S1", line, node, "TEE", qty)
-
-
-def position(engine, node_id: str) -> tuple[int, int]:
-    with transaction(engine) as session:
-        p = session.exec(select(StockPosition).where(StockPosition.node_id == node_id)).one()
-        return p.on_hand, p.reserved
 
 
 def test_reservation_takes_only_what_is_available_above_safety_stock(ledger_engine) -> None:
@@ -48,7 +23,7 @@ def test_reservation_takes_only_what_is_available_above_safety_stock(ledger_engi
     with pytest.raises(InsufficientStock), transaction(ledger_engine) as session:
         stock.reserve(session, [request("O2", "N1", 1)])
 
-    assert position(ledger_engine, "N1") == (5, 3)
+    assert position(ledger_engine, "N1") == (5, 3, 0)
 
 
 def test_multi_line_reservation_is_all_or_nothing(ledger_engine) -> None:
@@ -57,7 +32,7 @@ def test_multi_line_reservation_is_all_or_nothing(ledger_engine) -> None:
     with pytest.raises(InsufficientStock), transaction(ledger_engine) as session:
         stock.reserve(session, [request("O1", "N1", 2, line=1), request("O1", "N2", 2, line=2)])
 
-    assert position(ledger_engine, "N1") == (5, 0)
+    assert position(ledger_engine, "N1") == (5, 0, 0)
     with transaction(ledger_engine) as session:
         assert stock.active_reservations(session, "O1") == []
 
@@ -72,7 +47,7 @@ def test_release_and_fulfil_are_idempotent(ledger_engine) -> None:
             stock.release(session, "O1")
             stock.fulfil(session, "O2", "O2-S1")
 
-    assert position(ledger_engine, "N1") == (4, 0)
+    assert position(ledger_engine, "N1") == (4, 0, 0)
     with transaction(ledger_engine) as session:
         assert ledger_imbalances(session) == []
 
@@ -85,7 +60,7 @@ def test_adjustment_never_takes_on_hand_below_reserved(ledger_engine) -> None:
     with pytest.raises(NegativeStock), transaction(ledger_engine) as session:
         stock.adjust_on_hand(session, "N1", "TEE", -2)
 
-    assert position(ledger_engine, "N1") == (5, 4)
+    assert position(ledger_engine, "N1") == (5, 4, 0)
 
 
 def test_concurrent_orders_never_oversell(ledger_engine) -> None:

@@ -1,0 +1,141 @@
+"""Checkout holds: soft reservations with an expiry.
+
+A hold takes units out of ATP (the `held` counter) like a reservation does, with the same
+conditional UPDATE. It ends in one of three ways, each a compare-and-set on the hold's status so
+it happens once: released by the shopper, expired by time, or converted into the order's
+reservations in the same transaction (no window in which another buyer can take the stock).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from ledger.errors import InsufficientStock, LedgerError
+from ledger.positions import ATP, move_stock
+from ledger.stock import ReservationRequest, record_reservation
+from ledger.tables import CheckoutHold, HoldLine, HoldStatus, MovementKind
+
+
+@dataclass(frozen=True)
+class HoldRequestLine:
+    line_no: int
+    node_id: str
+    sku: str
+    quantity: int
+
+
+class HoldNotActive(LedgerError):
+    code = "hold_not_active"
+
+    def __init__(self, hold_id: str, status: str | None) -> None:
+        self.hold_id = hold_id
+        self.status = status
+        super().__init__(f"hold {hold_id} is {status or 'unknown'}")
+
+
+def place_hold(
+    session: Session,
+    hold_id: str,
+    channel: str,
+    lines: list[HoldRequestLine],
+    expires_at: datetime,
+) -> CheckoutHold:
+    """Hold every line or raise InsufficientStock. Placing the same hold id again is a no-op."""
+    existing = session.get(CheckoutHold, hold_id)
+    if existing is not None:
+        return existing
+    hold = CheckoutHold(hold_id=hold_id, channel=channel, expires_at=expires_at)
+    session.add(hold)
+    session.flush()
+    for line in sorted(lines, key=lambda ln: (ln.node_id, ln.sku, ln.line_no)):
+        taken = move_stock(
+            session, line.node_id, line.sku, MovementKind.HOLD, hold_id,
+            d_held=line.quantity, condition=line.quantity <= ATP,
+        )  # fmt: skip
+        if not taken:
+            raise InsufficientStock(node_id=line.node_id, sku=line.sku, quantity=line.quantity)
+        session.add(HoldLine(hold_id=hold_id, **line.__dict__))
+    session.flush()
+    return hold
+
+
+def hold_lines(session: Session, hold_id: str) -> list[HoldLine]:
+    return list(
+        session.exec(
+            select(HoldLine).where(col(HoldLine.hold_id) == hold_id).order_by(col(HoldLine.line_no))
+        ).all()
+    )
+
+
+def _end_hold(session: Session, hold_id: str, to_status: str, order_id: str | None = None) -> bool:
+    result = session.exec(  # type: ignore[call-overload]
+        update(CheckoutHold)
+        .where(
+            col(CheckoutHold.hold_id) == hold_id, col(CheckoutHold.status) == HoldStatus.ACTIVE
+        )
+        .values(status=to_status, order_id=order_id)
+    )
+    return result.rowcount == 1
+
+
+def release_hold(session: Session, hold_id: str, expired: bool = False) -> int:
+    """Give the held units back. Idempotent; returns the units released (0 if already ended)."""
+    status = HoldStatus.EXPIRED if expired else HoldStatus.RELEASED
+    if not _end_hold(session, hold_id, status):
+        return 0
+    kind = MovementKind.HOLD_EXPIRY if expired else MovementKind.HOLD_RELEASE
+    units = 0
+    for line in hold_lines(session, hold_id):
+        move_stock(session, line.node_id, line.sku, kind, hold_id, d_held=-line.quantity)
+        units += line.quantity
+    return units
+
+
+def expire_holds(session: Session, now: datetime, limit: int = 500) -> list[str]:
+    """Release holds whose time is up; returns their ids."""
+    due = session.exec(
+        select(CheckoutHold.hold_id)
+        .where(col(CheckoutHold.status) == HoldStatus.ACTIVE, col(CheckoutHold.expires_at) <= now)
+        .order_by(col(CheckoutHold.expires_at))
+        .limit(limit)
+    ).all()
+    return [hold_id for hold_id in due if release_hold(session, hold_id, expired=True)]
+
+
+def convert_hold(
+    session: Session, hold_id: str, order_id: str, shipment_id_for_node: dict[str, str], now: datetime
+) -> list[HoldLine]:
+    """Turn an active, unexpired hold into the order's reservations: held -> reserved in one
+    UPDATE per line, so the units are never available in between. Raises HoldNotActive."""
+    hold = session.get(CheckoutHold, hold_id)
+    if hold is None or hold.status != HoldStatus.ACTIVE or _as_aware(hold.expires_at) <= now:
+        raise HoldNotActive(hold_id, hold.status if hold else None)
+    if not _end_hold(session, hold_id, HoldStatus.CONVERTED, order_id):
+        raise HoldNotActive(hold_id, "ended concurrently")
+    lines = hold_lines(session, hold_id)
+    for line in sorted(lines, key=lambda ln: (ln.node_id, ln.sku, ln.line_no)):
+        move_stock(
+            session, line.node_id, line.sku, MovementKind.HOLD_CONVERSION, order_id,
+            d_held=-line.quantity, d_reserved=line.quantity,
+        )  # fmt: skip
+        record_reservation(
+            session,
+            ReservationRequest(
+                order_id=order_id,
+                shipment_id=shipment_id_for_node[line.node_id],
+                line_no=line.line_no,
+                node_id=line.node_id,
+                sku=line.sku,
+                quantity=line.quantity,
+            ),
+        )
+    return lines
+
+
+def _as_aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored in UTC."""
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
