@@ -3,6 +3,8 @@
 Synchronous on purpose: they run on the worker's thread pool and never block its event loop.
 """
 
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
@@ -23,7 +25,8 @@ from domain.geo import GeoPoint, distance_km
 from domain.orders import OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from domain.sourcing import SourcingPlan, SourcingRequest, plan_sourcing
-from ledger import orders_view, stock
+from ledger import holds, orders_view, stock
+from ledger.availability import channel_pool
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
 from ledger.tables import Node, Reservation
@@ -55,8 +58,13 @@ class LedgerActivities:
                         return self._result_from(
                             session, held, request, "allocation already recorded"
                         )
+                    if request.hold_id:
+                        converted = self._convert_hold(session, request)
+                        if converted is not None:
+                            return converted
                     skus = {ln.sku for ln in request.lines}
-                    candidates = stock.candidate_nodes(session, skus)
+                    pool = channel_pool(session, request.channel)
+                    candidates = stock.candidate_nodes(session, skus, pool)
                     plan = plan_sourcing(_sourcing_request(request), candidates)
                     stock.reserve(session, _reservation_requests(request, plan))
                     reserved = stock.active_reservations(session, request.order_id)
@@ -67,6 +75,30 @@ class LedgerActivities:
             except InsufficientStock as exc:
                 activity.logger.info("re-planning %s: %s", request.order_id, exc)
         raise InsufficientStock(node_id="*", sku="*", quantity=0)
+
+    def _convert_hold(self, session: Session, request: AllocateInput) -> AllocateResult | None:
+        """Reserve exactly what checkout held, if the hold is still good and matches the order;
+        otherwise give the hold back and let sourcing start afresh."""
+        hold_id = request.hold_id or ""
+        lines = holds.hold_lines(session, hold_id)
+        ordered = {(ln.line_no, ln.sku, ln.quantity) for ln in request.lines}
+        if {(hl.line_no, hl.sku, hl.quantity) for hl in lines} != ordered:
+            holds.release_hold(session, hold_id)
+            return None
+        nodes = sorted({hl.node_id for hl in lines})
+        shipment_ids = {
+            node: f"{request.order_id}-S{request.first_shipment_seq + i}"
+            for i, node in enumerate(nodes)
+        }
+        try:
+            holds.convert_hold(session, hold_id, request.order_id, shipment_ids, datetime.now(UTC))
+        except holds.HoldNotActive as exc:
+            activity.logger.info("hold not used for %s: %s", request.order_id, exc)
+            return None
+        reserved = stock.active_reservations(session, request.order_id)
+        return self._result_from(
+            session, reserved, request, f"converted checkout hold {hold_id} at {', '.join(nodes)}"
+        )
 
     def _result_from(
         self, session: Session, held: list[Reservation], request: AllocateInput, explanation: str

@@ -9,6 +9,8 @@ from domain.sla import NodeSla
 
 class AllocateInput(BaseModel):
     order_id: str
+    channel: str = ""
+    hold_id: str | None = None
     lines: list[OrderLine]
     destination: GeoPoint
     delivery_method: DeliveryMethod

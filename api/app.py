@@ -8,7 +8,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import install_error_handlers
-from api.routes import callbacks, network, orders
+from api.routes import availability, callbacks, feeds, network, orders
 from ledger.db import create_schema, make_engine
 from stack.settings import Settings, load_settings
 
@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(callbacks.router)
     app.include_router(network.router)
+    app.include_router(availability.router)
+    app.include_router(feeds.router)
 
     @app.get("/healthz", tags=["ops"])
     def health() -> dict[str, str]:

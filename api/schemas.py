@@ -24,6 +24,9 @@ class OrderSubmission(Strict):
     delivery_method: DeliveryMethod = DeliveryMethod.HOME
     pickup_node_id: str | None = Field(default=None, max_length=64)
     lines: list[OrderLine] = Field(min_length=1, max_length=200)
+    hold_id: str | None = Field(
+        default=None, max_length=64, description="from the checkout check: converts the hold"
+    )
 
 
 class OrderAccepted(BaseModel):

@@ -99,6 +99,7 @@ class Order(BaseModel):
     delivery_method: DeliveryMethod
     pickup_node_id: str | None = None
     lines: list[OrderLine]
+    hold_id: str | None = None  # a checkout hold to convert into this order's reservations
     submitted_at: datetime
 
 

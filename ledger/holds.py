@@ -72,9 +72,7 @@ def hold_lines(session: Session, hold_id: str) -> list[HoldLine]:
 def _end_hold(session: Session, hold_id: str, to_status: str, order_id: str | None = None) -> bool:
     result = session.exec(  # type: ignore[call-overload]
         update(CheckoutHold)
-        .where(
-            col(CheckoutHold.hold_id) == hold_id, col(CheckoutHold.status) == HoldStatus.ACTIVE
-        )
+        .where(col(CheckoutHold.hold_id) == hold_id, col(CheckoutHold.status) == HoldStatus.ACTIVE)
         .values(status=to_status, order_id=order_id)
     )
     return result.rowcount == 1
@@ -105,7 +103,11 @@ def expire_holds(session: Session, now: datetime, limit: int = 500) -> list[str]
 
 
 def convert_hold(
-    session: Session, hold_id: str, order_id: str, shipment_id_for_node: dict[str, str], now: datetime
+    session: Session,
+    hold_id: str,
+    order_id: str,
+    shipment_id_for_node: dict[str, str],
+    now: datetime,
 ) -> list[HoldLine]:
     """Turn an active, unexpired hold into the order's reservations: held -> reserved in one
     UPDATE per line, so the units are never available in between. Raises HoldNotActive."""

@@ -143,6 +143,9 @@ class OrderWorkflow:
             "allocate_stock",
             AllocateInput(
                 order_id=order.order_id,
+                channel=order.channel,
+                # Only the first round can use the checkout hold; later rounds re-source.
+                hold_id=order.hold_id if self._allocation_rounds == 0 else None,
                 lines=lines,
                 destination=order.ship_to.location,
                 delivery_method=order.delivery_method,

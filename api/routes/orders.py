@@ -23,7 +23,7 @@ from domain.errors import UnknownReference
 from domain.orders import DeliveryMethod, Order, OrderState, OrderStatus, order_id_for
 from domain.validation import order_problems
 from ledger import orders_view
-from ledger.tables import Node, Sku
+from ledger.tables import CheckoutHold, Node, Sku
 from workflows import search_attributes as sa
 from workflows.models import (
     CancelInput,
@@ -94,6 +94,8 @@ def _refuse_invalid(submission: OrderSubmission, session: SessionDep) -> None:
     known = set(session.exec(select(Sku.sku).where(col(Sku.sku).in_(skus))).all())
     if unknown := sorted(skus - known):
         raise UnknownReference("lines.sku", unknown)
+    if submission.hold_id and session.get(CheckoutHold, submission.hold_id) is None:
+        raise UnknownReference("hold_id", [submission.hold_id])
     if submission.delivery_method == DeliveryMethod.PICKUP:
         node = session.get(Node, submission.pickup_node_id)
         if node is None or not node.can_pickup:

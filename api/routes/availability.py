@@ -1,0 +1,110 @@
+"""Availability for channels, the checkout check, and checkout holds."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from api.deps import SessionDep
+from api.errors import ApiError
+from domain.availability import SkuAvailability, channel_availability
+from domain.checkout import CheckoutAnswer, DeliveryOptionCode
+from domain.errors import UnknownReference
+from domain.geo import GeoPoint
+from domain.orders import OrderLine
+from ledger import holds
+from ledger.availability import channel_pool, positions_for
+from ledger.checkout import HoldRequest, OptionUnavailable, run_checkout_check
+from ledger.db import transaction
+from ledger.tables import Sku
+
+router = APIRouter(prefix="/v1", tags=["availability"])
+
+
+def refuse_unknown_skus(session: SessionDep, skus: set[str], field: str) -> None:
+    known = set(session.exec(select(Sku.sku).where(col(Sku.sku).in_(skus))).all())
+    if unknown := sorted(skus - known):
+        raise UnknownReference(field, unknown)
+
+
+@router.get("/availability", response_model=list[SkuAvailability])
+def availability(
+    session: SessionDep,
+    sku: Annotated[list[str], Query(min_length=1, max_length=200)],
+    channel: Annotated[str | None, Query(max_length=40)] = None,
+) -> list[SkuAvailability]:
+    """What a channel can sell of each SKU, per node and in total (ATP after safety stock,
+    reservations and holds, through the channel's pool)."""
+    refuse_unknown_skus(session, set(sku), "sku")
+    pool = channel_pool(session, channel) if channel else None
+    by_sku = channel_availability(positions_for(session, set(sku)), pool)
+    return [by_sku.get(s, SkuAvailability(sku=s, total=0, by_node={})) for s in sku]
+
+
+class CheckoutCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(min_length=1, max_length=40)
+    destination: GeoPoint
+    lines: list[OrderLine] = Field(min_length=1, max_length=100)
+    hold: bool = Field(default=False, description="hold the stock behind `hold_option`")
+    hold_option: DeliveryOptionCode = DeliveryOptionCode.HOME_ECONOMY
+    hold_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
+
+
+class HoldPublic(BaseModel):
+    hold_id: str
+    expires_at: datetime
+    option: DeliveryOptionCode
+
+
+class CheckoutResult(CheckoutAnswer):
+    hold: HoldPublic | None = None
+
+
+@router.post("/checkout/check", response_model=CheckoutResult)
+def checkout_check(request: CheckoutCheck, session: SessionDep) -> CheckoutResult:
+    """Per line: available or not; delivery options with promised dates; optionally a hold
+    (pass its `hold_id` when submitting the order to convert it with no gap)."""
+    refuse_unknown_skus(session, {ln.sku for ln in request.lines}, "lines.sku")
+    now = datetime.now(UTC)
+    hold_request = None
+    if request.hold:
+        ttl = timedelta(seconds=request.hold_ttl_seconds)
+        hold_request = HoldRequest(f"H-{uuid.uuid4().hex[:16]}", request.hold_option, ttl)
+    try:
+        if hold_request is None:  # a read: no write lock on the checkout hot path
+            answer, hold = run_checkout_check(
+                session, request.channel, request.lines, request.destination, now
+            )
+        else:
+            with transaction(session.get_bind()) as tx:  # type: ignore[arg-type]
+                answer, hold = run_checkout_check(
+                    tx, request.channel, request.lines, request.destination, now, hold_request
+                )
+    except OptionUnavailable as exc:
+        raise ApiError(409, "option_unavailable", str(exc)) from exc
+    held = (
+        HoldPublic(hold_id=hold.hold_id, expires_at=hold.expires_at, option=request.hold_option)
+        if hold
+        else None
+    )
+    return CheckoutResult(lines=answer.lines, options=answer.options, hold=held)
+
+
+class HoldReleased(BaseModel):
+    hold_id: str
+    units_released: int
+
+
+@router.post("/holds/{hold_id}/release", response_model=HoldReleased)
+def release_hold(hold_id: str, session: SessionDep) -> HoldReleased:
+    """The shopper left: give the units back now instead of at expiry. Idempotent."""
+    with transaction(session.get_bind()) as tx:  # type: ignore[arg-type]
+        if not holds.hold_lines(tx, hold_id):
+            raise ApiError(404, "hold_not_found", f"no hold {hold_id}")
+        units = holds.release_hold(tx, hold_id)
+    return HoldReleased(hold_id=hold_id, units_released=units)

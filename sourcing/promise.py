@@ -1,0 +1,70 @@
+"""Promised dates: node processing (cut-off, working days) then carrier transit by distance.
+
+The node's clock is taken to be the clock of `now`: pass `now` in the node's local time when the
+network spans time zones. Carriers are taken to move parcels Monday to Friday only.
+"""
+
+from datetime import date, datetime, timedelta
+
+from domain.carriers import COLLECT_CARRIER, CarrierService
+from sourcing.model import ProcessingCalendar, TransitBand, TransitTable
+
+CARRIER_WORKING_DAYS = frozenset({0, 1, 2, 3, 4})
+# A calendar with no working day at all would loop forever; a year is far beyond any real gap.
+MAX_DAYS_SEARCHED = 366
+
+
+def ship_date(now: datetime, calendar: ProcessingCalendar) -> date:
+    """The day the node hands the parcel over: the first working day on which work can start
+    (today if before the cut-off), plus the node's processing days in working days."""
+    day = now.date()
+    if not _is_working_day(day, calendar) or now.hour >= calendar.cutoff_hour:
+        day = next_working_day(day, calendar)
+    for _ in range(calendar.processing_days):
+        day = next_working_day(day, calendar)
+    return day
+
+
+def next_working_day(day: date, calendar: ProcessingCalendar) -> date:
+    for _ in range(MAX_DAYS_SEARCHED):
+        day += timedelta(days=1)
+        if _is_working_day(day, calendar):
+            return day
+    raise ValueError(f"calendar has no working day within a year of {day}: {calendar}")
+
+
+def add_carrier_days(day: date, days: int) -> date:
+    """Transit days counted on the carrier's Monday-to-Friday week."""
+    for _ in range(days):
+        day += timedelta(days=1)
+        while day.weekday() not in CARRIER_WORKING_DAYS:
+            day += timedelta(days=1)
+    return day
+
+
+def transit_days(table: TransitTable, carrier: CarrierService, distance_km: float) -> int:
+    if carrier.carrier == COLLECT_CARRIER:
+        return 0
+    bands = {
+        "express": table.express,
+        "store-transfer": table.store_transfer,
+    }.get(carrier.service, table.ground)
+    return _band_days(bands, distance_km)
+
+
+def promised_date(
+    now: datetime, calendar: ProcessingCalendar, table: TransitTable, carrier: CarrierService,
+    distance_km: float,
+) -> date:  # fmt: skip
+    return add_carrier_days(ship_date(now, calendar), transit_days(table, carrier, distance_km))
+
+
+def _band_days(bands: list[TransitBand], distance_km: float) -> int:
+    for band in bands:
+        if distance_km <= band.max_km:
+            return band.days
+    return bands[-1].days
+
+
+def _is_working_day(day: date, calendar: ProcessingCalendar) -> bool:
+    return day.weekday() in calendar.working_days and day not in calendar.holidays

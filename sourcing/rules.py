@@ -1,0 +1,59 @@
+"""Rulesets: which one applies to an order, and which nodes a rule leaves to the optimizer."""
+
+from collections.abc import Sequence
+
+from domain.network import NodeType
+from domain.orders import OrderType
+from sourcing.model import NodeProfile, Rule, Ruleset, SourcingOrder
+
+ANY_NODE = Rule(name="any node")
+DEFAULT_RULESET = Ruleset(name="default", rules=[ANY_NODE])
+
+
+def select_ruleset(
+    rulesets: Sequence[Ruleset], channel: str | None, order_type: OrderType | None
+) -> Ruleset:
+    """The first ruleset that applies (list specific ones first), else the permissive default."""
+    return next((r for r in rulesets if r.applies_to(channel, order_type)), DEFAULT_RULESET)
+
+
+def rejection(
+    order: SourcingOrder,
+    rule: Rule,
+    profile: NodeProfile,
+    distance_km: float,
+    is_pickup_store: bool,
+) -> str | None:
+    """Why this node may not serve the order under this rule, or None when it may."""
+    node = profile.node
+    if node.node_id in order.excluded_nodes:
+        return "excluded by the order"
+    if profile.at_capacity():
+        return f"at daily capacity ({profile.current_load}/{profile.daily_capacity})"
+    if not (node.can_ship or (is_pickup_store and node.can_pickup)):
+        return "cannot ship"
+    return _rule_rejection(rule, profile, distance_km, is_pickup_store)
+
+
+def shipment_limit(order: SourcingOrder, rule: Rule) -> int | None:
+    limits = [order.shipment_limit(), rule.max_splits, 1 if rule.keep_lines_together else None]
+    present = [limit for limit in limits if limit is not None]
+    return min(present) if present else None
+
+
+def _rule_rejection(
+    rule: Rule, profile: NodeProfile, distance_km: float, is_pickup_store: bool
+) -> str | None:
+    node = profile.node
+    if rule.node_types is not None and NodeType(node.node_type) not in rule.node_types:
+        return f"rule '{rule.name}': node type {node.node_type} not allowed"
+    if rule.node_ids is not None and node.node_id not in rule.node_ids:
+        return f"rule '{rule.name}': outside the rule's node group"
+    # The pickup store is where the parcel goes: its own distance is zero by definition.
+    if (
+        rule.max_distance_km is not None
+        and not is_pickup_store
+        and distance_km > rule.max_distance_km
+    ):
+        return f"rule '{rule.name}': {distance_km:.0f} km is beyond {rule.max_distance_km:.0f} km"
+    return None
