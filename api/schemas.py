@@ -79,6 +79,7 @@ class StockPositionPublic(BaseModel):
     sku: str
     on_hand: int
     reserved: int
+    held: int
     safety_stock: int
     available: int
 

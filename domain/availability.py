@@ -3,6 +3,7 @@ it a channel may see. The API, the checkout check and sourcing all call these fu
 ledger's conditional UPDATEs enforce the same `available_to_promise` formula in SQL."""
 
 from math import floor
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
@@ -27,7 +28,14 @@ class ChannelPoolRule(BaseModel):
     cap_by_node_type: dict[str, int] = Field(default_factory=dict)  # at most N units per node
 
 
-def available_to_promise(p: PositionFigures) -> int:
+class Counters(Protocol):
+    on_hand: int
+    reserved: int
+    held: int
+    safety_stock: int
+
+
+def available_to_promise(p: Counters) -> int:
     """On hand less reservations, holds and safety stock; never negative in what is published."""
     return max(0, p.on_hand - p.reserved - p.held - p.safety_stock)
 

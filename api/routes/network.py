@@ -6,6 +6,7 @@ from sqlmodel import col, select
 from api.deps import SessionDep
 from api.errors import ApiError
 from api.schemas import StockAdjustment, StockPositionPublic
+from domain.availability import available_to_promise
 from ledger import stock
 from ledger.db import transaction
 from ledger.tables import Node, StockPosition
@@ -46,6 +47,7 @@ def _public(p: StockPosition) -> StockPositionPublic:
         sku=p.sku,
         on_hand=p.on_hand,
         reserved=p.reserved,
+        held=p.held,
         safety_stock=p.safety_stock,
-        available=max(0, p.on_hand - p.reserved - p.safety_stock),
+        available=available_to_promise(p),
     )
