@@ -12,13 +12,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.fulfilment import FulfilmentActivities
+from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
 from connectors.carrier import CarrierConnector
+from connectors.erp import ErpFeedConnector
 from connectors.http import JsonHttpClient
 from connectors.nodes import NodeConnectors
 from domain.sla import default_sla_policy
 from ledger.db import create_schema, make_engine
+from stack.schedules import ensure_housekeeping_schedule
 from stack.settings import Settings, load_settings
+from workflows.housekeeping import InventoryHousekeepingWorkflow
 from workflows.order import OrderWorkflow
 
 # Sync ledger activities run here; sized above the activity slots so none waits for a thread.
@@ -40,6 +44,7 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     create_schema(engine)
     http = JsonHttpClient("node-and-carrier-systems")
     ledger = LedgerActivities(engine, default_sla_policy(settings.sla_scale))
+    housekeeping = HousekeepingActivities(engine, ErpFeedConnector())
     fulfilment = FulfilmentActivities(
         engine, NodeConnectors(http), CarrierConnector(http, settings.carrier_url)
     )
@@ -47,7 +52,7 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[OrderWorkflow],
+            workflows=[OrderWorkflow, InventoryHousekeepingWorkflow],
             activities=[
                 ledger.allocate_stock,
                 ledger.release_reservations,
@@ -57,6 +62,11 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 fulfilment.cancel_at_node,
                 fulfilment.dispatch_at_node,
                 fulfilment.buy_label,
+                housekeeping.expire_holds,
+                housekeeping.publish_availability_events,
+                housekeeping.list_feed_sources,
+                housekeeping.fetch_stock_deltas,
+                housekeeping.apply_pulled_deltas,
             ],
             activity_executor=executor,
             max_concurrent_activities=ACTIVITY_THREADS,
@@ -72,6 +82,9 @@ async def main() -> None:
     settings = load_settings()
     client = await connect(settings)
     async with order_worker(client, settings):
+        await ensure_housekeeping_schedule(
+            client, settings.task_queue, settings.housekeeping_every_seconds
+        )
         logging.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         await asyncio.Event().wait()
 

@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel
 
+from connectors.erp import DeltaPage
 from domain.geo import GeoPoint
 from domain.orders import Address, DeliveryMethod, OrderLine, OrderState
 from domain.sla import NodeSla
@@ -113,3 +114,52 @@ class BuyLabelResult(BaseModel):
     tracking_number: str
     carrier: str
     service: str
+
+
+class ExpireHoldsInput(BaseModel):
+    batch: int = 500
+
+
+class ExpireHoldsResult(BaseModel):
+    expired: int
+
+
+class PublishAvailabilityEventsInput(BaseModel):
+    max_movements: int = 50_000
+
+
+class PublishAvailabilityEventsResult(BaseModel):
+    events: int
+
+
+class FeedSourcesInput(BaseModel):
+    pass
+
+
+class FeedSourceRef(BaseModel):
+    source: str
+    url: str
+    cursor: str | None
+
+
+class FeedSourcesResult(BaseModel):
+    sources: list[FeedSourceRef]
+
+
+class FetchDeltasInput(BaseModel):
+    source: FeedSourceRef
+
+
+class FetchDeltasResult(BaseModel):
+    page: DeltaPage
+
+
+class ApplyPulledDeltasInput(BaseModel):
+    source: str
+    cursor: str | None
+    page: DeltaPage
+
+
+class ApplyPulledDeltasResult(BaseModel):
+    applied: int
+    already_applied: bool

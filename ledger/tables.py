@@ -166,3 +166,39 @@ class OrderView(SQLModel, table=True):
     document: dict = Field(sa_column=Column(JSON, nullable=False))  # domain.orders.OrderState
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AvailabilityState(SQLModel, table=True):
+    """Last published in-stock state per channel and SKU ("*" is the unpooled view)."""
+
+    channel: str = Field(primary_key=True, max_length=40)
+    sku: str = Field(primary_key=True, max_length=64)
+    in_stock: bool
+
+
+class AvailabilityEvent(SQLModel, table=True):
+    """Outbox of threshold events: a SKU went out of stock, or came back, for a channel."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(index=True)
+    sku: str
+    event: str  # out_of_stock | back_in_stock
+    units: int
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Watermark(SQLModel, table=True):
+    """How far a background job has read an append-only table (e.g. stock movements)."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    position: int = 0
+    cursor: str | None = None
+
+
+class FeedSource(SQLModel, table=True):
+    """A system OpenDOM polls for stock deltas (ERP, WMS without push)."""
+
+    source: str = Field(primary_key=True, max_length=64)
+    url: str
+    cursor: str | None = None
+    enabled: bool = True

@@ -71,6 +71,7 @@ class _World:
         self.modes: dict[str, NodeMode] = {}
         self.releases: dict[str, dict] = {}
         self.labels: dict[str, dict] = {}
+        self.erp: dict[str, list[dict]] = {}
         self.counts: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.client = httpx.AsyncClient(timeout=10)
@@ -222,6 +223,18 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
             }
             world.counts["labels_issued"] += 1
         return world.labels[idempotency_key]
+
+    @app.put("/sim/erp/{source}/stock-deltas", tags=["sim"])
+    async def queue_erp_deltas(source: str, deltas: list[dict]) -> dict:
+        """Queue deltas the simulated ERP will serve to OpenDOM's pull connector."""
+        world.erp.setdefault(source, []).extend(deltas)
+        return {"queued": len(world.erp[source])}
+
+    @app.get("/erp/{source}/stock-deltas", tags=["erp"])
+    async def serve_erp_deltas(source: str, after: int = 0, limit: int = 100) -> dict:
+        queued = world.erp.get(source, [])
+        page = queued[after : after + limit]
+        return {"deltas": page, "next_cursor": str(after + len(page)) if page else None}
 
     @app.put("/sim/config", tags=["sim"])
     async def configure(config: SimulatorConfig) -> SimulatorConfig:

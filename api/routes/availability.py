@@ -20,6 +20,7 @@ from ledger.availability import channel_pool, positions_for
 from ledger.checkout import HoldRequest, OptionUnavailable, run_checkout_check
 from ledger.db import transaction
 from ledger.tables import Sku
+from ledger.thresholds import events_after
 
 router = APIRouter(prefix="/v1", tags=["availability"])
 
@@ -108,3 +109,26 @@ def release_hold(hold_id: str, session: SessionDep) -> HoldReleased:
             raise ApiError(404, "hold_not_found", f"no hold {hold_id}")
         units = holds.release_hold(tx, hold_id)
     return HoldReleased(hold_id=hold_id, units_released=units)
+
+
+class AvailabilityEventPublic(BaseModel):
+    id: int
+    channel: str
+    sku: str
+    event: str
+    units: int
+    at: datetime
+
+
+@router.get("/availability/events", response_model=list[AvailabilityEventPublic])
+def availability_events(
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, description="last event id you have seen")] = 0,
+    channel: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AvailabilityEventPublic]:
+    """Out-of-stock and back-in-stock events for a channel, oldest first; poll with `after`."""
+    return [
+        AvailabilityEventPublic.model_validate(e, from_attributes=True)
+        for e in events_after(session, after, channel, limit)
+    ]

@@ -1,0 +1,92 @@
+"""Inventory housekeeping, run on a Temporal Schedule: expire checkout holds, pull stock feeds
+from systems that cannot push, and publish out-of-stock / back-in-stock events."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.models import (
+    ApplyPulledDeltasInput,
+    ApplyPulledDeltasResult,
+    ExpireHoldsInput,
+    ExpireHoldsResult,
+    FeedSourceRef,
+    FeedSourcesInput,
+    FeedSourcesResult,
+    FetchDeltasInput,
+    FetchDeltasResult,
+    PublishAvailabilityEventsInput,
+    PublishAvailabilityEventsResult,
+)
+from connectors.erp import ErpFeedConnector
+from connectors.errors import PermanentConnectorError
+from ledger import feeds, holds
+from ledger.db import transaction
+from ledger.tables import FeedSource
+from ledger.thresholds import publish_threshold_events
+
+
+class HousekeepingActivities:
+    def __init__(self, engine: Engine, erp: ErpFeedConnector) -> None:
+        self._engine = engine
+        self._erp = erp
+
+    @activity.defn(name="expire_holds")
+    def expire_holds(self, request: ExpireHoldsInput) -> ExpireHoldsResult:
+        expired = 0
+        while True:
+            with transaction(self._engine) as session:
+                batch = holds.expire_holds(session, datetime.now(UTC), request.batch)
+            expired += len(batch)
+            if len(batch) < request.batch:
+                return ExpireHoldsResult(expired=expired)
+
+    @activity.defn(name="publish_availability_events")
+    def publish_availability_events(
+        self, request: PublishAvailabilityEventsInput
+    ) -> PublishAvailabilityEventsResult:
+        with transaction(self._engine) as session:
+            events = publish_threshold_events(session, request.max_movements)
+        return PublishAvailabilityEventsResult(events=len(events))
+
+    @activity.defn(name="list_feed_sources")
+    def list_feed_sources(self, _: FeedSourcesInput) -> FeedSourcesResult:
+        with Session(self._engine) as session:
+            rows = session.exec(select(FeedSource).where(col(FeedSource.enabled).is_(True))).all()
+        return FeedSourcesResult(
+            sources=[FeedSourceRef(source=r.source, url=r.url, cursor=r.cursor) for r in rows]
+        )
+
+    @activity.defn(name="fetch_stock_deltas")
+    async def fetch_stock_deltas(self, request: FetchDeltasInput) -> FetchDeltasResult:
+        try:
+            page = await self._erp.fetch_deltas(request.source.url, request.source.cursor)
+        except PermanentConnectorError as exc:
+            raise ApplicationError(str(exc), type="FeedRefused", non_retryable=True) from exc
+        return FetchDeltasResult(page=page)
+
+    @activity.defn(name="apply_pulled_deltas")
+    def apply_pulled_deltas(self, request: ApplyPulledDeltasInput) -> ApplyPulledDeltasResult:
+        """Deltas and the new cursor commit together; a retried page finds the cursor moved."""
+        with transaction(self._engine) as session:
+            moved = session.exec(  # type: ignore[call-overload]
+                update(FeedSource)
+                .where(
+                    col(FeedSource.source) == request.source,
+                    col(FeedSource.cursor).is_(None)
+                    if request.cursor is None
+                    else col(FeedSource.cursor) == request.cursor,
+                )
+                .values(cursor=request.page.next_cursor or request.cursor)
+            )
+            if moved.rowcount != 1:
+                return ApplyPulledDeltasResult(applied=0, already_applied=True)
+            lines = [
+                feeds.DeltaLine(d.event_id, d.node_id, d.sku, d.delta, d.as_of)
+                for d in request.page.deltas
+            ]
+            outcome = feeds.apply_deltas(session, request.source, lines)
+        return ApplyPulledDeltasResult(applied=outcome.applied, already_applied=False)

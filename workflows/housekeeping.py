@@ -1,0 +1,83 @@
+"""Inventory housekeeping, started by a Temporal Schedule every few seconds."""
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import (
+        ApplyPulledDeltasInput,
+        ApplyPulledDeltasResult,
+        ExpireHoldsInput,
+        ExpireHoldsResult,
+        FeedSourcesInput,
+        FeedSourcesResult,
+        FetchDeltasInput,
+        FetchDeltasResult,
+        PublishAvailabilityEventsInput,
+        PublishAvailabilityEventsResult,
+    )
+
+OPTIONS = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10)),
+}
+MAX_PAGES_PER_SOURCE = 20  # bounded work per run; the next run carries on from the cursor
+
+
+class HousekeepingInput(BaseModel):
+    pass
+
+
+class HousekeepingResult(BaseModel):
+    holds_expired: int
+    deltas_pulled: int
+    availability_events: int
+
+
+@workflow.defn(name="InventoryHousekeeping")
+class InventoryHousekeepingWorkflow:
+    @workflow.run
+    async def run(self, _: HousekeepingInput) -> HousekeepingResult:
+        expired: ExpireHoldsResult = await workflow.execute_activity(
+            "expire_holds", ExpireHoldsInput(), result_type=ExpireHoldsResult, **OPTIONS
+        )
+        pulled = await self._pull_feeds()
+        events: PublishAvailabilityEventsResult = await workflow.execute_activity(
+            "publish_availability_events",
+            PublishAvailabilityEventsInput(),
+            result_type=PublishAvailabilityEventsResult,
+            **OPTIONS,
+        )
+        return HousekeepingResult(
+            holds_expired=expired.expired, deltas_pulled=pulled, availability_events=events.events
+        )
+
+    async def _pull_feeds(self) -> int:
+        listed: FeedSourcesResult = await workflow.execute_activity(
+            "list_feed_sources", FeedSourcesInput(), result_type=FeedSourcesResult, **OPTIONS
+        )
+        applied = 0
+        for source in listed.sources:
+            for _ in range(MAX_PAGES_PER_SOURCE):
+                fetched: FetchDeltasResult = await workflow.execute_activity(
+                    "fetch_stock_deltas",
+                    FetchDeltasInput(source=source),
+                    result_type=FetchDeltasResult,
+                    **OPTIONS,
+                )
+                result: ApplyPulledDeltasResult = await workflow.execute_activity(
+                    "apply_pulled_deltas",
+                    ApplyPulledDeltasInput(
+                        source=source.source, cursor=source.cursor, page=fetched.page
+                    ),
+                    result_type=ApplyPulledDeltasResult,
+                    **OPTIONS,
+                )
+                applied += result.applied
+                if not fetched.page.deltas or not fetched.page.next_cursor:
+                    break
+                source = source.model_copy(update={"cursor": fetched.page.next_cursor})
+        return applied
