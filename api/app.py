@@ -1,5 +1,6 @@
 """The FastAPI application: `uvicorn api.app:app` or `create_app(settings)` in tests."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -7,10 +8,35 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.errors import install_error_handlers
+from api.errors import ApiError, install_error_handlers
 from api.routes import availability, callbacks, feeds, network, orders
+from ledger.availability_cache import AvailabilityCache
 from ledger.db import create_schema, make_engine
 from stack.settings import Settings, load_settings
+
+
+class LazyTemporalClient:
+    """Connects on first use, so stock and checkout endpoints serve while Temporal is down."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await Client.connect(
+                        self._settings.temporal_address,
+                        namespace=self._settings.temporal_namespace,
+                        data_converter=pydantic_data_converter,
+                    )
+                except RuntimeError as exc:
+                    raise ApiError(
+                        503, "orchestrator_unavailable", f"Temporal unreachable: {exc}"
+                    ) from exc
+            return self._client
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,12 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         create_schema(engine)
         app.state.engine = engine
         app.state.settings = settings
-        app.state.temporal = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-        )
+        app.state.temporal = LazyTemporalClient(settings)
+        app.state.availability_cache = AvailabilityCache(engine)
+        app.state.availability_cache.start()
         yield
+        app.state.availability_cache.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -44,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feeds.router)
 
     @app.get("/healthz", tags=["ops"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app

@@ -17,8 +17,8 @@ def _session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def _temporal(request: Request) -> Client:
-    return request.app.state.temporal
+async def _temporal(request: Request) -> Client:
+    return await request.app.state.temporal.get()
 
 
 def _settings(request: Request) -> Settings:

@@ -35,24 +35,32 @@ class Counters(Protocol):
     safety_stock: int
 
 
-def available_to_promise(p: Counters) -> int:
+def atp(on_hand: int, reserved: int, held: int, safety_stock: int) -> int:
     """On hand less reservations, holds and safety stock; never negative in what is published."""
-    return max(0, p.on_hand - p.reserved - p.held - p.safety_stock)
+    return max(0, on_hand - reserved - held - safety_stock)
+
+
+def available_to_promise(p: Counters) -> int:
+    return atp(p.on_hand, p.reserved, p.held, p.safety_stock)
+
+
+def channel_share(units: int, node_id: str, node_type: str, pool: ChannelPoolRule | None) -> int:
+    """How much of a node's ATP a channel may sell."""
+    if pool is None:
+        return units
+    if pool.node_types is not None and node_type not in pool.node_types:
+        return 0
+    if pool.node_ids is not None and node_id not in pool.node_ids:
+        return 0
+    if node_type in pool.share_by_node_type:
+        units = floor(units * pool.share_by_node_type[node_type])
+    if node_type in pool.cap_by_node_type:
+        units = min(units, pool.cap_by_node_type[node_type])
+    return units
 
 
 def visible_to_channel(p: PositionFigures, pool: ChannelPoolRule | None) -> int:
-    atp = available_to_promise(p)
-    if pool is None:
-        return atp
-    if pool.node_types is not None and p.node_type not in pool.node_types:
-        return 0
-    if pool.node_ids is not None and p.node_id not in pool.node_ids:
-        return 0
-    if p.node_type in pool.share_by_node_type:
-        atp = floor(atp * pool.share_by_node_type[p.node_type])
-    if p.node_type in pool.cap_by_node_type:
-        atp = min(atp, pool.cap_by_node_type[p.node_type])
-    return atp
+    return channel_share(available_to_promise(p), p.node_id, p.node_type, pool)
 
 
 class SkuAvailability(BaseModel):
