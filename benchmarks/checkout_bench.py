@@ -31,11 +31,12 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 def seed(url: str, skus: int, nodes: int, seed: int = 1) -> None:
     rng = random.Random(seed)
-    engine = make_engine(url)
     if url.startswith("postgres"):
-        with engine.begin() as c:
+        os.environ["PGOPTIONS"] = "-c search_path=opendom_bench"
+        with make_engine(url).begin() as c:
             c.execute(text("drop schema if exists opendom_bench cascade"))
             c.execute(text("create schema opendom_bench"))
+    engine = make_engine(url)
     create_schema(engine)
     node_rows = [
         {

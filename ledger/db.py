@@ -1,9 +1,11 @@
 """Engines for SQLite (embedded default) and PostgreSQL (production), with safe transaction modes."""
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, inspect, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 WRITE_OPTION = "opendom_writes"
@@ -18,6 +20,7 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        _create_parent_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _serialise_sqlite_writers(engine)
         return engine
@@ -27,8 +30,15 @@ def make_engine(url: str) -> Engine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
-        connect_args={"options": "-c timezone=utc"},
+        # An explicit `options` replaces PGOPTIONS, so keep what the environment asked for.
+        connect_args={"options": f"-c timezone=utc {os.environ.get('PGOPTIONS', '')}".strip()},
     )
+
+
+def _create_parent_folder(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:
@@ -51,10 +61,30 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
+class SchemaOutOfDate(RuntimeError):
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(
+            "the database was created by an older OpenDOM and lacks "
+            + ", ".join(missing)
+            + "; migrate it, or for the embedded demo state run `make clean`"
+        )
+
+
 def create_schema(engine: Engine) -> None:
+    """Create missing tables; refuse, naming them, columns an older schema lacks."""
     import ledger.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
     SQLModel.metadata.create_all(engine)
+    inspector = inspect(engine)
+    missing = [
+        f"{table.name}.{column.name}"
+        for table in SQLModel.metadata.sorted_tables
+        for column in table.columns
+        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}
+    ]
+    if missing:
+        raise SchemaOutOfDate(missing)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The `opendom` command: `up` (the whole stack), `demo` (sample orders), `seed`."""
+"""The `opendom` command: `up` (the whole stack), `demo` (sample orders), `seed`, `reconcile`."""
 
 import argparse
 import asyncio
@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--concurrency", default=4, type=int)
     demo.add_argument("--seed", default=None, type=int)
     commands.add_parser("seed", help="seed the demo network into DATABASE_URL")
+    commands.add_parser(
+        "reconcile", help="rebuild positions from the ledger entries and report any drift"
+    )
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -34,6 +37,16 @@ def main(argv: list[str] | None = None) -> None:
 
         outcome = asyncio.run(run_demo(settings.api_url, args.orders, args.concurrency, args.seed))
         print("outcome:", ", ".join(f"{k} {v}" for k, v in sorted(outcome.items())))
+    elif args.command == "reconcile":
+        from ledger.audit import ledger_imbalances
+        from ledger.db import create_schema, make_engine, transaction
+
+        engine = make_engine(settings.database_url)
+        create_schema(engine)
+        with transaction(engine) as session:
+            problems = ledger_imbalances(session)
+        print("\n".join(problems) if problems else "ledger balances: no drift")
+        raise SystemExit(1 if problems else 0)
     elif args.command == "seed":
         from ledger.db import create_schema, make_engine
         from stack.demo_data import seed_demo_network
