@@ -24,7 +24,7 @@ from activities.models import (
 )
 from connectors.carrier import CarrierConnector, LabelRequest
 from connectors.errors import PermanentConnectorError
-from connectors.nodes import DispatchRequest, NodeConnector, NodeConnectors, ReleaseRequest
+from connectors.nodes import NodeConnector, NodeConnectors
 from domain.geo import GeoPoint
 from ledger.tables import Node
 
@@ -61,15 +61,7 @@ class FulfilmentActivities:
     @activity.defn(name="release_to_node")
     async def release_to_node(self, request: NodeReleaseInput) -> NodeReleaseResult:
         node, connector = self._node(request.node_id)
-        release = ReleaseRequest(
-            order_id=request.order_id,
-            shipment_id=request.shipment_id,
-            node_id=request.node_id,
-            lines=request.lines,
-            ship_to=request.ship_to,
-            delivery_method=request.delivery_method,
-        )
-        ack = await _permanent_errors_are_final(lambda: connector.release(node.system_url, release))
+        ack = await _permanent_errors_are_final(lambda: connector.release(node.system_url, request))
         return NodeReleaseResult(node_reference=ack.node_reference)
 
     @activity.defn(name="cancel_at_node")
@@ -83,9 +75,8 @@ class FulfilmentActivities:
     @activity.defn(name="dispatch_at_node")
     async def dispatch_at_node(self, request: NodeDispatchInput) -> NodeDispatchResult:
         node, connector = self._node(request.node_id)
-        dispatch = DispatchRequest(**request.model_dump())
         ack = await _permanent_errors_are_final(
-            lambda: connector.dispatch(node.system_url, dispatch)
+            lambda: connector.dispatch(node.system_url, request)
         )
         return NodeDispatchResult(status=ack.status)
 

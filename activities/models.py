@@ -3,6 +3,7 @@
 from pydantic import BaseModel
 
 from connectors.erp import DeltaPage
+from connectors.nodes import DispatchRequest, ReleaseRequest
 from domain.geo import GeoPoint
 from domain.orders import Address, DeliveryMethod, OrderLine, OrderState
 from domain.sla import NodeSla
@@ -61,13 +62,8 @@ class ProjectOrderResult(BaseModel):
     stored: bool
 
 
-class NodeReleaseInput(BaseModel):
-    order_id: str
-    shipment_id: str
-    node_id: str
-    lines: list[OrderLine]
-    ship_to: Address
-    delivery_method: DeliveryMethod
+class NodeReleaseInput(ReleaseRequest):
+    """What the node's system receives, as is."""
 
 
 class NodeReleaseResult(BaseModel):
@@ -85,14 +81,8 @@ class NodeCancelResult(BaseModel):
     status: str
 
 
-class NodeDispatchInput(BaseModel):
-    order_id: str
-    shipment_id: str
-    node_id: str
-    carrier: str
-    service: str
-    tracking_number: str
-    label_id: str
+class NodeDispatchInput(DispatchRequest):
+    """What the node's system receives, as is."""
 
 
 class NodeDispatchResult(BaseModel):

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -71,6 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", tags=["ops"])
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def ready() -> JSONResponse:
+        """Ready once the availability cache has loaded (large networks take seconds)."""
+        loaded = app.state.availability_cache.ready
+        return JSONResponse({"availability_cache": loaded}, status_code=200 if loaded else 503)
 
     return app
 

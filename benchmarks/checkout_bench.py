@@ -104,16 +104,21 @@ def start_api(url: str, port: int) -> subprocess.Popen:
     )  # fmt: skip
 
 
-async def wait_up(port: int, seconds: float = 120) -> None:
+async def wait_ready(port: int, seconds: float = 300) -> None:
+    """Until /readyz says the availability cache is loaded."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(http_request("GET", "/readyz", "bench"))
+            head = await reader.readuntil(b"\r\n\r\n")
             writer.close()
-            return
+            if head[9:12] == b"200":
+                return
         except OSError:
-            await asyncio.sleep(0.2)
-    raise RuntimeError("API did not start")
+            pass
+        await asyncio.sleep(0.5)
+    raise RuntimeError("API did not become ready")
 
 
 async def measure(port: int, skus: int, clients: int, seconds: float) -> list[LoadResult]:
@@ -145,7 +150,9 @@ def main() -> None:
     port = free_port()
     api = start_api(url, port)
     try:
-        asyncio.run(wait_up(port))
+        started = time.perf_counter()
+        asyncio.run(wait_ready(port))
+        print(f"API ready (availability cache loaded) in {time.perf_counter() - started:.1f} s")
         results = asyncio.run(measure(port, args.skus, args.clients, args.seconds))
     finally:
         api.terminate()

@@ -41,8 +41,10 @@ def positions_for(
 
 def channel_pool(session: Session, channel: str) -> ChannelPoolRule | None:
     row = session.get(ChannelPool, channel)
-    if row is None:
-        return None
+    return pool_rule(row) if row is not None else None
+
+
+def pool_rule(row: ChannelPool) -> ChannelPoolRule:
     return ChannelPoolRule(
         channel=row.channel,
         node_types=row.node_types,

@@ -16,6 +16,7 @@ from sqlmodel import col
 from domain.availability import ChannelPoolRule, atp, channel_share
 from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
+from ledger.availability import pool_rule
 from ledger.tables import ChannelPool, Node, StockMovement, StockPosition
 
 Counters = tuple[int, int, int, int]  # on hand, reserved, held, safety stock
@@ -96,16 +97,7 @@ class AvailabilityCache:
     def _load_network(self) -> None:
         with self._engine.connect() as c:
             nodes = {row.node_id: row for row in c.execute(select(Node)).all()}
-            pools = {
-                row.channel: ChannelPoolRule(
-                    channel=row.channel,
-                    node_types=row.node_types,
-                    node_ids=row.node_ids,
-                    share_by_node_type=row.share_by_node_type or {},
-                    cap_by_node_type=row.cap_by_node_type or {},
-                )
-                for row in c.execute(select(ChannelPool)).all()
-            }
+            pools = {row.channel: pool_rule(row) for row in c.execute(select(ChannelPool)).all()}
         self._templates = {
             node_id: _candidate(node) for node_id, node in nodes.items() if node.active
         }
@@ -131,8 +123,10 @@ class AvailabilityCache:
                     continue
                 candidate = candidates.get(node_id)
                 if candidate is None:
-                    candidate = candidates[node_id] = template.model_copy()
-                    candidate.available = {}
+                    candidate = candidates[node_id] = CandidateNode(
+                        node_id, template.node_type, template.location, template.can_ship,
+                        template.can_pickup, template.priority, {},
+                    )  # fmt: skip
                 candidate.available[sku] = units
         return sorted(candidates.values(), key=lambda c: c.node_id)
 
@@ -148,7 +142,7 @@ _POSITION_COLUMNS = select(
 
 
 def _candidate(node: Node) -> CandidateNode:
-    return CandidateNode.model_construct(
+    return CandidateNode(
         node_id=node.node_id,
         node_type=NodeType(node.node_type),
         location=GeoPoint.model_construct(lat=node.lat, lon=node.lon),

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from domain.availability import ChannelPoolRule, channel_availability
-from ledger.availability import positions_for
+from ledger.availability import pool_rule, positions_for
 from ledger.tables import (
     AvailabilityEvent,
     AvailabilityState,
@@ -55,19 +55,7 @@ def publish_threshold_events(
 def _views(session: Session) -> list[tuple[str, ChannelPoolRule | None]]:
     pools = session.exec(select(ChannelPool)).scalars()  # type: ignore[call-overload]
     views: list[tuple[str, ChannelPoolRule | None]] = [(UNPOOLED, None)]
-    for row in pools:
-        views.append(
-            (
-                row.channel,
-                ChannelPoolRule(
-                    channel=row.channel,
-                    node_types=row.node_types,
-                    node_ids=row.node_ids,
-                    share_by_node_type=row.share_by_node_type or {},
-                    cap_by_node_type=row.cap_by_node_type or {},
-                ),
-            )
-        )
+    views.extend((row.channel, pool_rule(row)) for row in pools)
     return views
 
 
