@@ -65,13 +65,15 @@ class LedgerActivities:
                     skus = {ln.sku for ln in request.lines}
                     pool = channel_pool(session, request.channel)
                     candidates = stock.candidate_nodes(session, skus, pool)
-                    plan = plan_sourcing(_sourcing_request(request), candidates)
+                    try:
+                        plan = plan_sourcing(_sourcing_request(request), candidates)
+                    except NoSourceAvailable as exc:
+                        # Returned inside the transaction: a hold given back above still commits.
+                        return AllocateResult(explanation=str(exc), backordered=True)
                     stock.reserve(session, _reservation_requests(request, plan))
                     reserved = stock.active_reservations(session, request.order_id)
                     mine = [r for r in reserved if r.line_no in wanted]
                     return self._result_from(session, mine, request, plan.explanation)
-            except NoSourceAvailable as exc:
-                return AllocateResult(explanation=str(exc), backordered=True)
             except InsufficientStock as exc:
                 activity.logger.info("re-planning %s: %s", request.order_id, exc)
         raise InsufficientStock(node_id="*", sku="*", quantity=0)

@@ -45,6 +45,9 @@ def cancel_refusal(status: OrderStatus, shipments: list[Shipment]) -> str | None
         return f"order is already {status}"
     if any(s.status in _SHIPPED for s in shipments):
         return "order has shipped; raise a return instead"
+    if any(s.status == ShipmentStatus.LABELLED for s in shipments):
+        # The label is at the node: the parcel may be leaving as we speak.
+        return "a shipment is labelled and being handed to the carrier; raise a return instead"
     return None
 
 

@@ -72,6 +72,7 @@ class _World:
         self.releases: dict[str, dict] = {}
         self.labels: dict[str, dict] = {}
         self.erp: dict[str, list[dict]] = {}
+        self.refused_label_orders: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.client = httpx.AsyncClient(timeout=10)
@@ -213,6 +214,8 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
     @app.post("/carrier/v1/labels", tags=["carrier"])
     async def buy_label(body: LabelBody, idempotency_key: str = Header()) -> dict:
         world.counts[f"label_request:{idempotency_key}"] += 1
+        if body.order_id in world.refused_label_orders:
+            raise HTTPException(422, "address cannot be served by this carrier")
         if idempotency_key not in world.labels:
             serial = len(world.labels) + 1
             world.labels[idempotency_key] = {
@@ -235,6 +238,12 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
         queued = world.erp.get(source, [])
         page = queued[after : after + limit]
         return {"deltas": page, "next_cursor": str(after + len(page)) if page else None}
+
+    @app.put("/sim/carrier/refusals/{order_id}", tags=["sim"])
+    async def refuse_labels_for(order_id: str) -> dict:
+        """The carrier will refuse every label for this order (an address it cannot serve)."""
+        world.refused_label_orders.add(order_id)
+        return {"refused": order_id}
 
     @app.put("/sim/config", tags=["sim"])
     async def configure(config: SimulatorConfig) -> SimulatorConfig:

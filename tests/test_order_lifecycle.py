@@ -2,6 +2,7 @@
 
 import asyncio
 
+import httpx
 from sqlmodel import col, select
 
 from ledger.db import transaction
@@ -246,3 +247,22 @@ async def test_click_and_collect_from_store_stock_needs_no_carrier_label(stack) 
     assert shipment["service"] == "collect-in-store"
     assert shipment["tracking_number"].startswith("COL-")
     assert shipment["shipment_id"] not in (await stack.sim_stats())["labels"]
+
+
+async def test_a_refused_label_moves_the_shipment_and_never_strands_the_order(stack) -> None:
+    net = build_network(
+        stack.engine, stack.simulator_url, TWO_WAREHOUSES, {("near", "tee"): 5, ("far", "tee"): 5}
+    )
+    payload = order_payload(net, [("tee", 1)])
+    order_id = f"order-web-{payload['external_id']}"
+    async with httpx.AsyncClient(base_url=stack.simulator_url) as sim:
+        await sim.put(f"/sim/carrier/refusals/{order_id}")
+    await _submit(stack, payload)
+
+    order = await stack.wait_for_status(order_id, "BACKORDERED")
+
+    assert [s["status"] for s in order["shipments"]] == ["REJECTED", "REJECTED"]
+    assert "label or hand-over failed" in order["shipments"][0]["reason"]
+    cancelled = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "x"})
+    assert cancelled.json()["status"] == "CANCELLED"
+    assert_ledger_balances(stack.engine, [order_id])

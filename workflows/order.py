@@ -108,12 +108,27 @@ class OrderWorkflow:
             self._state.status = OrderStatus.REJECTED
             self._note("rejected", "; ".join(problems))
             await self._publish("nothing: the order was rejected")
+            await workflow.wait_condition(workflow.all_handlers_finished)
             return self._result()
         await self._publish("stock reservation")
+        try:
+            await self._orchestrate()
+        except asyncio.CancelledError:
+            # Cancelled from the Temporal UI or CLI: compensate like a support cancel, then
+            # let the cancellation stand.
+            self._request_cancel("workflow cancelled in Temporal")
+            await self._settle_cancellation()
+            raise
+        # Shipment coroutines may still be publishing their last state; let them land.
+        await asyncio.gather(*self._tasks)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result()
+
+    async def _orchestrate(self) -> None:
         while not self._finished():
             if self._cancel_reason is not None:
                 await self._settle_cancellation()
-                break
+                return
             if self._unallocated:
                 await self._allocate()
                 continue
@@ -122,10 +137,6 @@ class OrderWorkflow:
                     self._cancel_reason is not None or bool(self._unallocated) or self._finished()
                 )
             )
-        # Shipment coroutines may still be publishing their last state; let them land.
-        await asyncio.gather(*self._tasks)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._result()
 
     def _finished(self) -> bool:
         return self._state.status in (
@@ -157,6 +168,7 @@ class OrderWorkflow:
             **LEDGER,
         )
         self._allocation_rounds += 1
+        self._retry_requested = False  # consumed by this round; a new one may come now
         if result.backordered:
             await self._wait_as_backordered(result.explanation)
             return
@@ -175,7 +187,6 @@ class OrderWorkflow:
         await workflow.wait_condition(
             lambda: self._retry_requested or self._cancel_reason is not None
         )
-        self._retry_requested = False
         self._backordered = False
 
     def _start_shipment(self, allocated: AllocatedShipment) -> None:
@@ -216,7 +227,14 @@ class OrderWorkflow:
             )
             if not picked:
                 return
-            await self._label_and_dispatch(shipment)
+            try:
+                await self._label_and_dispatch(shipment)
+            except ActivityError as exc:
+                why = f"label or hand-over failed: {_cause(exc)}"
+                self._moves.setdefault(
+                    shipment.shipment_id, _Move(ShipmentStatus.REJECTED, why, resource=True)
+                )
+                await self._move_away(shipment)
             await self._await_shipped(shipment, sla)
         except _ShipmentMoved:
             return
@@ -240,9 +258,13 @@ class OrderWorkflow:
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             )
         except ActivityError as exc:
+            # Refused outright: the node has nothing to cancel. Timed out: it may have the
+            # release after all, so TIMED_OUT, which cancels it there.
+            refused = isinstance(exc.cause, ApplicationError) and exc.cause.non_retryable
+            status = ShipmentStatus.REJECTED if refused else ShipmentStatus.TIMED_OUT
             self._moves.setdefault(
                 shipment.shipment_id,
-                _Move(ShipmentStatus.REJECTED, f"release failed: {_cause(exc)}", resource=True),
+                _Move(status, f"release failed: {_cause(exc)}", resource=True),
             )
             await self._move_away(shipment)
         shipment.status = ShipmentStatus.RELEASED
@@ -347,7 +369,8 @@ class OrderWorkflow:
             self._note("late", f"{shipment.node_id} missed its ship SLA for {sid}; still waiting")
             await self._publish(f"{shipment.node_id} to ship {sid} (late)")
             await workflow.wait_condition(shipped_or_moved)
-        await self._compensate_if_moved(shipment)
+        if NodeEventType.SHIPPED not in self._events.get(sid, {}):
+            await self._compensate_if_moved(shipment)  # a parcel that left stays shipped
         await workflow.execute_activity(
             "fulfil_reservations",
             FulfilReservationsInput(order_id=self._state.order.order_id, shipment_id=sid),
@@ -443,6 +466,9 @@ class OrderWorkflow:
         seen = self._events.setdefault(event.shipment_id, {})
         if event.event in seen:
             return  # nodes retry callbacks; the first one counts
+        if event.event == NodeEventType.DELIVERED and shipment.status != ShipmentStatus.SHIPPED:
+            self._note("ignored", f"delivered for {event.shipment_id} before it shipped")
+            return
         seen[event.event] = event
         if event.event == NodeEventType.DELIVERED:
             shipment.status = ShipmentStatus.DELIVERED
@@ -450,16 +476,19 @@ class OrderWorkflow:
 
     @workflow.update(name="cancel")
     async def cancel(self, request: CancelInput) -> CancelResult:
-        self._cancel_reason = request.reason
-        for shipment in self._state.shipments:
-            if shipment.status in OPEN_SHIPMENT_STATUSES:
-                why = f"order cancelled: {request.reason}"
-                self._moves.setdefault(
-                    shipment.shipment_id, _Move(ShipmentStatus.CANCELLED, why, resource=False)
-                )
+        self._request_cancel(request.reason)
         # Return once the read model says so, so support sees what they just did.
         await workflow.wait_condition(lambda: self._cancellation_settled)
         return CancelResult(order_id=self._state.order.order_id, status=self._state.status)
+
+    def _request_cancel(self, reason: str) -> None:
+        self._cancel_reason = reason
+        for shipment in self._state.shipments:
+            if shipment.status in OPEN_SHIPMENT_STATUSES:
+                why = f"order cancelled: {reason}"
+                self._moves.setdefault(
+                    shipment.shipment_id, _Move(ShipmentStatus.CANCELLED, why, resource=False)
+                )
 
     @cancel.validator
     def _validate_cancel(self, request: CancelInput) -> None:
@@ -481,6 +510,10 @@ class OrderWorkflow:
 
     @retry.validator
     def _validate_retry(self, request: RetryInput) -> None:
+        if self._retry_requested:
+            raise ApplicationError(
+                "a retry is already in progress", type="RetryRefused", non_retryable=True
+            )
         if self._state.status != OrderStatus.BACKORDERED:
             raise ApplicationError(
                 f"only a backordered order can be retried; this one is {self._state.status}",

@@ -75,6 +75,8 @@ async def submit_order(
     except WorkflowAlreadyStartedError:
         duplicate = True
         response.status_code = status.HTTP_200_OK
+    except RPCError as exc:
+        raise ApiError(503, "orchestrator_unavailable", f"Temporal: {exc.message}") from exc
     current = orders_view.get_order(session, order_id)
     return OrderAccepted(
         order_id=order_id,
