@@ -52,24 +52,58 @@ class CheckoutAnswer(BaseModel):
 
 
 def check_cart(
-    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode], now: datetime
+    lines: list[OrderLine],
+    destination: GeoPoint,
+    candidates: list[CandidateNode],
+    now: datetime,
+    shippable_units: dict[str, int] | None = None,
 ) -> CheckoutAnswer:
+    """`shippable_units` (per SKU, over every shipping node) lets a caller pass only the
+    candidates that can matter (see `relevant_candidates`) and still report true totals."""
+    totals = shippable_units or shippable_totals(candidates)
     answers = [
         LineAvailability(
             line_no=ln.line_no,
             sku=ln.sku,
             quantity=ln.quantity,
-            units_available=total,
-            available=total >= ln.quantity,
+            units_available=totals.get(ln.sku, 0),
+            available=totals.get(ln.sku, 0) >= ln.quantity,
         )
         for ln in lines
-        for total in [sum(c.available.get(ln.sku, 0) for c in candidates if c.can_ship)]
     ]
     options = _home_options(lines, destination, candidates, now)
     pickup = _pickup_option(lines, destination, candidates, now)
     if pickup is not None:
         options.append(pickup)
     return CheckoutAnswer(lines=answers, options=options)
+
+
+def shippable_totals(candidates: list[CandidateNode]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for c in candidates:
+        if c.can_ship:
+            for sku, units in c.available.items():
+                totals[sku] = totals.get(sku, 0) + units
+    return totals
+
+
+def relevant_candidates(
+    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode]
+) -> list[CandidateNode]:
+    """The candidates that can change `check_cart`'s answer. When some node holds every line,
+    the home options use the nearest such node(s) and pickup the nearest such store: every other
+    node is irrelevant, and dropping them makes the check independent of network size."""
+    whole = [c for c in candidates if all(c.can_serve(ln.sku, ln.quantity) for ln in lines)]
+    shipping = [c for c in whole if c.can_ship]
+    if not shipping:
+        return candidates  # a split may be needed: the planner must see everyone
+    km = {c.node_id: distance_km(c.location, destination) for c in whole}
+    keep: dict[str, CandidateNode] = {}
+    for group in (shipping, [c for c in whole if c.can_pickup]):
+        if group:
+            nearest = min(km[c.node_id] for c in group)
+            keep.update((c.node_id, c) for c in group if km[c.node_id] == nearest)
+    return list(keep.values())
 
 
 def _home_options(

@@ -116,3 +116,31 @@ def test_same_input_gives_the_same_plan() -> None:
 
     assert len(plans) == 1
     assert plan_sourcing(request, candidates).shipments[0].node_id == "n1"
+
+
+def test_pruning_candidates_never_changes_the_checkout_answer() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from domain.checkout import check_cart, relevant_candidates, shippable_totals
+
+    rng = random.Random(5)
+    now = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    for _ in range(200):
+        candidates = [
+            node(
+                f"n{i}",
+                rng.uniform(0, 400),
+                {s: rng.choice((0, 1, 3)) for s in "ABC"},
+                node_type=NodeType.STORE if i % 2 else NodeType.WAREHOUSE,
+                can_pickup=bool(i % 2),
+            )
+            for i in range(12)
+        ]
+        cart = lines(*[(s, rng.choice((1, 2))) for s in rng.sample("ABC", rng.choice((1, 2)))])
+        relevant = relevant_candidates(cart, HOME, candidates)
+
+        full = check_cart(cart, HOME, candidates, now)
+        pruned = check_cart(cart, HOME, relevant, now, shippable_totals(candidates))
+
+        assert pruned == full

@@ -13,7 +13,13 @@ from sqlmodel import Session, col, select
 from api.deps import SessionDep
 from api.errors import ApiError
 from domain.availability import SkuAvailability, channel_availability
-from domain.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
+from domain.checkout import (
+    CheckoutAnswer,
+    DeliveryOptionCode,
+    check_cart,
+    relevant_candidates,
+    shippable_totals,
+)
 from domain.errors import UnknownReference
 from domain.geo import GeoPoint
 from domain.orders import OrderLine
@@ -81,7 +87,10 @@ async def checkout_check(request: CheckoutCheck, http: Request) -> Response:
     skus = {ln.sku for ln in request.lines}
     if not request.hold and cache.ready and all(cache.knows(s) for s in skus):
         candidates = cache.candidates(skus, request.channel)
-        answer = check_cart(request.lines, request.destination, candidates, now)
+        relevant = relevant_candidates(request.lines, request.destination, candidates)
+        answer = check_cart(
+            request.lines, request.destination, relevant, now, shippable_totals(candidates)
+        )
         result = CheckoutResult(lines=answer.lines, options=answer.options)
     else:
         engine = http.app.state.engine
