@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from activities.fulfilment import FulfilmentActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
+from activities.outage import OutageActivities
 from connectors.carrier import CarrierConnector
 from connectors.erp import ErpFeedConnector
 from connectors.http import JsonHttpClient
@@ -24,6 +25,7 @@ from stack.schedules import ensure_housekeeping_schedule
 from stack.settings import Settings, load_settings
 from workflows.housekeeping import InventoryHousekeepingWorkflow
 from workflows.order import OrderWorkflow
+from workflows.outage import NodeOutageWorkflow
 
 # Sync ledger activities run here; sized above the activity slots so none waits for a thread.
 ACTIVITY_THREADS = 32
@@ -45,6 +47,7 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     http = JsonHttpClient("node-and-carrier-systems")
     ledger = LedgerActivities(engine, default_sla_policy(settings.sla_scale))
     housekeeping = HousekeepingActivities(engine, ErpFeedConnector())
+    outage = OutageActivities(engine, client)
     fulfilment = FulfilmentActivities(
         engine, NodeConnectors(http), CarrierConnector(http, settings.carrier_url)
     )
@@ -52,7 +55,7 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[OrderWorkflow, InventoryHousekeepingWorkflow],
+            workflows=[OrderWorkflow, InventoryHousekeepingWorkflow, NodeOutageWorkflow],
             activities=[
                 ledger.allocate_stock,
                 ledger.release_reservations,
@@ -67,6 +70,8 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 housekeeping.list_feed_sources,
                 housekeeping.fetch_stock_deltas,
                 housekeeping.apply_pulled_deltas,
+                outage.find_orders_at_node,
+                outage.move_order_away,
             ],
             activity_executor=executor,
             max_concurrent_activities=ACTIVITY_THREADS,

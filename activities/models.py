@@ -153,3 +153,23 @@ class ApplyPulledDeltasInput(BaseModel):
 class ApplyPulledDeltasResult(BaseModel):
     applied: int
     already_applied: bool
+
+
+class FindOrdersAtNodeInput(BaseModel):
+    node_id: str
+
+
+class FindOrdersAtNodeResult(BaseModel):
+    order_ids: list[str]
+
+
+class MoveOrderAwayInput(BaseModel):
+    order_id: str
+    node_id: str
+    reason: str
+
+
+class MoveOrderAwayResult(BaseModel):
+    order_id: str
+    moved: bool
+    why: str = ""

@@ -84,3 +84,14 @@ def record_delivery(session: Session, order_id: str, shipment_id: str, carrier: 
         view.updated_at = utcnow()
         session.add(view)
     return True
+
+
+def open_orders(session: Session, batch: int = 1000) -> list[OrderState]:
+    """Every order not yet completed, cancelled or rejected."""
+    closed = ("COMPLETED", "CANCELLED", "REJECTED")
+    rows = session.exec(
+        select(OrderView)
+        .where(col(OrderView.status).not_in(closed))
+        .order_by(col(OrderView.order_id))
+    ).all()
+    return [OrderState.model_validate(row.document) for row in rows]

@@ -21,7 +21,9 @@ class Node(SQLModel, table=True):
     can_pickup: bool = False
     daily_capacity: int = 1000
     priority: int = 100
-    active: bool = True
+    active: bool = True  # eligible for sourcing; false while the node is down or degraded
+    status: str = "up"  # up | degraded | down
+    status_reason: str | None = None
     system_url: str  # the node's WMS / store / 3PL endpoint
     accept_sla_seconds: float | None = None  # None: the node type's default
     pick_sla_seconds: float | None = None

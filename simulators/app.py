@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 log = logging.getLogger("opendom.simulators")
 
-NodeMode = Literal["normal", "reject", "silent", "accept_only"]
+NodeMode = Literal["normal", "reject", "silent", "accept_only", "picks_only"]
 
 
 class SimulatorConfig(BaseModel):
@@ -144,7 +144,7 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
     async def ship(shipment_id: str) -> None:
         release = world.releases[shipment_id]
         await world.pause()
-        if release["status"] == "cancelled":
+        if release["status"] == "cancelled" or world.modes.get(release["node_id"]) == "picks_only":
             return
         release["status"] = "shipped"
         await _node_event(release, "shipped", tracking_number=release["tracking_number"])

@@ -1,15 +1,20 @@
 """Nodes and stock positions: what ops look at, and a receipt / adjustment entry point."""
 
+import uuid
+
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import StockAdjustment, StockPositionPublic
 from domain.availability import available_to_promise
 from ledger import stock
 from ledger.db import transaction
+from ledger.network import NodeStatus, set_node_status
 from ledger.tables import Node, StockPosition
+from workflows.outage import NodeOutageInput
 
 router = APIRouter(prefix="/v1", tags=["network"])
 
@@ -50,4 +55,46 @@ def _public(p: StockPosition) -> StockPositionPublic:
         held=p.held,
         safety_stock=p.safety_stock,
         available=available_to_promise(p),
+    )
+
+
+class NodeStatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: NodeStatus
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class NodeStatusChanged(BaseModel):
+    node_id: str
+    status: NodeStatus
+    reallocation_workflow_id: str | None = Field(
+        description="the NodeOutage workflow moving this node's unpicked orders, if down"
+    )
+
+
+@router.put("/nodes/{node_id}/status", response_model=NodeStatusChanged)
+async def change_node_status(
+    node_id: str,
+    change: NodeStatusChange,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> NodeStatusChanged:
+    """Down or degraded: the node takes no new orders. Down also moves every order there that
+    has not been picked to other nodes (a NodeOutage workflow, at a bounded rate). Up: eligible
+    again."""
+    with transaction(session.get_bind()) as tx:  # type: ignore[arg-type]
+        set_node_status(tx, node_id, change.status, change.reason)
+    workflow_id = None
+    if change.status == NodeStatus.DOWN:
+        workflow_id = f"node-outage-{node_id}-{uuid.uuid4().hex[:8]}"
+        await temporal.start_workflow(
+            "NodeOutage",
+            NodeOutageInput(node_id=node_id, reason=f"{node_id} is down: {change.reason}"),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+        )
+    return NodeStatusChanged(
+        node_id=node_id, status=change.status, reallocation_workflow_id=workflow_id
     )
