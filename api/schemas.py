@@ -70,7 +70,7 @@ class CallbackAccepted(BaseModel):
 class StockAdjustment(Strict):
     node_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
-    delta: int = Field(description="units received (+) or removed (-)")
+    delta: int = Field(ge=-1_000_000, le=1_000_000, description="units received (+) or removed (-)")
     reason: str = Field(min_length=1, max_length=200)
 
 

@@ -81,7 +81,7 @@ class Customer(BaseModel):
 
 
 class OrderLine(BaseModel):
-    line_no: int = Field(ge=1)
+    line_no: int = Field(ge=1, le=10_000)
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(gt=0, le=10_000)
 

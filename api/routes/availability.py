@@ -148,7 +148,7 @@ class AvailabilityEventPublic(BaseModel):
 @router.get("/availability/events", response_model=list[AvailabilityEventPublic])
 def availability_events(
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="last event id you have seen")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="last event id you have seen")] = 0,
     channel: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AvailabilityEventPublic]:

@@ -130,7 +130,7 @@ async def list_orders(
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     channel: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[OrderState]:
     return orders_view.list_orders(session, status_, channel, limit, offset)
 
