@@ -11,6 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import ApiError, install_error_handlers
 from api.routes import availability, callbacks, feeds, network, orders
+from api.security import KeyCache, install_http_hardening
 from ledger.availability_cache import AvailabilityCache
 from ledger.db import create_schema, make_engine
 from stack.settings import Settings, load_settings
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.settings = settings
         app.state.temporal = LazyTemporalClient(settings)
+        app.state.key_cache = KeyCache()
         app.state.availability_cache = AvailabilityCache(engine)
         app.state.availability_cache.start()
         yield
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_http_hardening(app)
     app.include_router(orders.router)
     app.include_router(callbacks.router)
     app.include_router(network.router)

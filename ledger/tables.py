@@ -204,3 +204,25 @@ class FeedSource(SQLModel, table=True):
     url: str
     cursor: str | None = None
     enabled: bool = True
+
+
+class ApiClient(SQLModel, table=True):
+    """A caller of the API. Only a hash of its key is kept; callbacks from node systems are
+    signed with `signing_secret` (HMAC), which is why that one is kept as is."""
+
+    key_id: str = Field(primary_key=True, max_length=32)
+    name: str
+    role: str  # admin | channel | support | ops | node
+    channel: str | None = None  # the only channel a channel key may act for
+    node_id: str | None = None  # the only node a node key may speak for (None: a gateway)
+    key_hash: str
+    signing_secret: str | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CallbackSignature(SQLModel, table=True):
+    """Signatures of accepted callbacks, so a replayed one is refused."""
+
+    signature: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, index=True)

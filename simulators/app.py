@@ -8,8 +8,10 @@ so tests can prove nothing was released, labelled or dispatched twice.
 """
 
 import asyncio
+import json
 import logging
 import random
+import time
 from collections import Counter
 from typing import Literal
 
@@ -18,6 +20,8 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from ledger.api_clients import sign
+
 log = logging.getLogger("opendom.simulators")
 
 NodeMode = Literal["normal", "reject", "silent", "accept_only", "picks_only"]
@@ -25,6 +29,9 @@ NodeMode = Literal["normal", "reject", "silent", "accept_only", "picks_only"]
 
 class SimulatorConfig(BaseModel):
     api_url: str = "http://127.0.0.1:8000"
+    # The gateway key the simulated node systems and carrier call OpenDOM with, and its secret.
+    api_key: str | None = None
+    signing_secret: str | None = None
     latency_seconds: float = Field(default=0.5, ge=0)
     reject_rate: float = Field(default=0.0, ge=0, le=1)
     failure_rate: float = Field(default=0.0, ge=0, le=1)
@@ -82,6 +89,17 @@ class _World:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def _signed(self, payload: bytes) -> dict[str, str]:
+        """Signed afresh on every attempt, as a partner's webhook sender does."""
+        headers = {"content-type": "application/json"}
+        if self.config.api_key:
+            headers["authorization"] = f"Bearer {self.config.api_key}"
+        if self.config.signing_secret:
+            timestamp = str(int(time.time()))
+            headers["x-opendom-timestamp"] = timestamp
+            headers["x-opendom-signature"] = sign(self.config.signing_secret, timestamp, payload)
+        return headers
+
     async def pause(self) -> None:
         if self.config.latency_seconds:
             jitter = self.random.uniform(0.5, 1.5)
@@ -90,9 +108,12 @@ class _World:
     async def callback(self, path: str, body: dict) -> None:
         """Deliver a webhook like a real partner does: retry for a while, give up on 4xx."""
         url = f"{self.config.api_url}{path}"
+        payload = json.dumps(body).encode()
         for attempt in range(30):
             try:
-                response = await self.client.post(url, json=body)
+                response = await self.client.post(
+                    url, content=payload, headers=self._signed(payload)
+                )
                 if response.status_code < 500:
                     if response.status_code >= 400:
                         log.info("callback %s refused: %s", url, response.text[:200])
@@ -286,5 +307,7 @@ def create_simulator_app_from_settings() -> FastAPI:
             reject_rate=settings.simulator_reject_rate,
             failure_rate=settings.simulator_failure_rate,
             seed=settings.simulator_seed,
+            api_key=settings.simulator_api_key,
+            signing_secret=settings.simulator_signing_secret,
         )
     )

@@ -34,8 +34,14 @@ def main(argv: list[str] | None = None) -> None:
         run_stack(settings, args.state_dir, args.ui_port, args.demo_orders)
     elif args.command == "demo":
         from stack.demo import run_demo
+        from stack.keys import api_key_from_environment
 
-        outcome = asyncio.run(run_demo(settings.api_url, args.orders, args.concurrency, args.seed))
+        key = api_key_from_environment()
+        if key is None:
+            raise SystemExit("no API key: set OPENDOM_API_KEY, or run `make run` first")
+        outcome = asyncio.run(
+            run_demo(settings.api_url, args.orders, args.concurrency, args.seed, api_key=key)
+        )
         print("outcome:", ", ".join(f"{k} {v}" for k, v in sorted(outcome.items())))
     elif args.command == "reconcile":
         from ledger.audit import ledger_imbalances

@@ -57,10 +57,12 @@ async def run_demo(
     concurrency: int = 4,
     seed: int | None = None,
     follow_seconds: float = 300,
+    api_key: str = "",
 ) -> Counter[str]:
     rng = random.Random(seed)
     run_id = f"demo-{int(time.time())}"
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+    headers = {"authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=headers) as http:
         order_ids = await _submit_all(
             http, [sample_order(rng, run_id, i) for i in range(orders)], concurrency
         )

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from ledger.db import create_schema, make_engine
 from stack.demo import run_demo
 from stack.demo_data import seed_demo_network
+from stack.keys import ensure_demo_keys, keys_file
 from stack.settings import Settings
 from stack.temporal_cli import temporal_cli_path
 from workflows import search_attributes as sa
@@ -31,11 +32,12 @@ class Stack:
         self.ui_port = ui_port
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.logs = state_dir / "logs"
+        self.secrets: dict[str, str] = {}  # reach children through their environment only
 
     def start(self, name: str, args: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the child)
-        env = {**os.environ, **self.child_env()}
+        env = {**os.environ, **self.child_env(), **self.secrets}
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.processes.append((name, process))
 
@@ -157,8 +159,13 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: in
         engine = make_engine(settings.database_url)
         create_schema(engine)
         created = seed_demo_network(engine, settings.carrier_url)
+        keys = ensure_demo_keys(engine, state_dir)
         engine.dispose()
         print(f"demo network seeded ({created} new stock positions)")
+        stack.secrets = {
+            "OPENDOM_SIMULATOR_API_KEY": keys["simulators"]["key"] or "",
+            "OPENDOM_SIMULATOR_SIGNING_SECRET": keys["simulators"]["signing_secret"] or "",
+        }
 
         _, sim_port = _port_of(settings.carrier_url)
         _, api_port = _port_of(settings.api_url)
@@ -193,10 +200,11 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: in
         stack.start("worker", [python, "worker.py"])
         _wait_for_port(settings.carrier_url, "simulators", stack)
         _wait_for_port(settings.api_url, "API", stack)
-        _banner(settings, ui_port)
+        _banner(settings, ui_port, keys_file(state_dir))
         if demo_orders:
             print(f"submitting {demo_orders} demo orders:")
-            outcome = asyncio.run(run_demo(settings.api_url, demo_orders))
+            admin_key = keys["admin"]["key"] or ""
+            outcome = asyncio.run(run_demo(settings.api_url, demo_orders, api_key=admin_key))
             print("demo orders:", ", ".join(f"{k} {v}" for k, v in sorted(outcome.items())))
         print("\nrunning; press Ctrl-C to stop everything")
         while True:
@@ -209,8 +217,13 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: in
         print("stopped")
 
 
-def _banner(settings: Settings, ui_port: int) -> None:
+def _banner(settings: Settings, ui_port: int, keys: Path) -> None:
     ui = f"http://127.0.0.1:{ui_port}"
+    print(
+        f"\nAPI keys (admin, ops, support, web channel, simulators) are in {keys}; for curl:\n"
+        f"  export OPENDOM_KEY=$(python3 -c \"import json; print(json.load(open('{keys}'))"
+        f"['admin']['key'])\")"
+    )
     print(
         "\nOpenDOM is up\n"
         f"  API docs      {settings.api_url}/docs\n"

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     simulator_reject_rate: float = Field(default=0.0, ge=0, le=1)
     simulator_failure_rate: float = Field(default=0.0, ge=0, le=1)
     simulator_seed: int | None = None
+    simulator_api_key: str | None = None  # the gateway key the simulators call back with
+    simulator_signing_secret: str | None = None
     # How often holds expire, polled feeds are pulled and availability events are published.
     housekeeping_every_seconds: float = Field(default=10, gt=0)
 

@@ -2,7 +2,9 @@
 carrier simulators and the API over real HTTP, and an in-process worker. Nothing is mocked."""
 
 import asyncio
+import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,7 +19,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from ledger.db import create_schema, make_engine
+from ledger.api_clients import IssuedKey, Role, issue_key, sign
+from ledger.db import create_schema, make_engine, transaction
 from simulators.app import SimulatorConfig, create_simulator_app
 from stack.servers import ServerThread, free_port
 from stack.settings import Settings
@@ -111,6 +114,28 @@ class Stack:
     api_url: str
     simulator_url: str
     http: httpx.AsyncClient
+    admin: IssuedKey
+    gateway: IssuedKey
+
+    def client_for(self, key: IssuedKey) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.api_url, timeout=60, headers={"authorization": f"Bearer {key.key}"}
+        )
+
+    async def signed_post(
+        self, path: str, body: dict, key: IssuedKey | None = None, timestamp: int | None = None
+    ) -> httpx.Response:
+        """POST a callback the way a node system does: key, timestamp and HMAC signature."""
+        key = key or self.gateway
+        payload = json.dumps(body).encode()
+        moment = str(timestamp if timestamp is not None else int(time.time()))
+        headers = {
+            "authorization": f"Bearer {key.key}",
+            "content-type": "application/json",
+            "x-opendom-timestamp": moment,
+            "x-opendom-signature": sign(key.signing_secret or "", moment, payload),
+        }
+        return await self.http.post(path, content=payload, headers=headers)
 
     async def wait_for_status(
         self, order_id: str, *statuses: str, deadline_seconds: float = 60
@@ -139,9 +164,18 @@ class Stack:
 
 @pytest_asyncio.fixture(scope="session")
 async def stack(temporal_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator[Stack]:
+    engine = make_engine(sqlite_url)
+    create_schema(engine)
+    with transaction(engine) as session:
+        admin = issue_key(session, "tests", Role.ADMIN)
+        gateway = issue_key(session, "simulators", Role.NODE)
     api_port = free_port()
     simulator_config = SimulatorConfig(
-        api_url=f"http://127.0.0.1:{api_port}", latency_seconds=0.05, seed=7
+        api_url=f"http://127.0.0.1:{api_port}",
+        latency_seconds=0.05,
+        seed=7,
+        api_key=gateway.key,
+        signing_secret=gateway.signing_secret,
     )
     simulators = ServerThread(create_simulator_app(simulator_config))
     settings = Settings(
@@ -154,13 +188,14 @@ async def stack(temporal_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIter
     )
     simulators.start()
     api = ServerThread(create_app(settings), port=api_port).start()
-    engine = make_engine(sqlite_url)
-    create_schema(engine)
+    headers = {"authorization": f"Bearer {admin.key}"}
     async with (
         order_worker(temporal_env.client, settings),
-        httpx.AsyncClient(base_url=api.url, timeout=60) as http,
+        httpx.AsyncClient(base_url=api.url, timeout=60, headers=headers) as http,
     ):
-        yield Stack(settings, temporal_env.client, engine, api.url, simulators.url, http)
+        yield Stack(
+            settings, temporal_env.client, engine, api.url, simulators.url, http, admin, gateway
+        )
     api.stop()
     simulators.stop()
     engine.dispose()

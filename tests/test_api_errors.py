@@ -78,9 +78,9 @@ async def test_unknown_order_is_404_for_reads_actions_and_callbacks(stack) -> No
 
     read = await stack.http.get(f"/v1/orders/{missing}")
     cancel = await stack.http.post(f"/v1/orders/{missing}/cancel", json={"reason": "x"})
-    callback = await stack.http.post(
+    callback = await stack.signed_post(
         "/v1/callbacks/nodes/N1/events",
-        json={"order_id": missing, "shipment_id": f"{missing}-S1", "event": "accepted"},
+        {"order_id": missing, "shipment_id": f"{missing}-S1", "event": "accepted"},
     )
 
     assert [read.status_code, cancel.status_code, callback.status_code] == [404, 404, 404]

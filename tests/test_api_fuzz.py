@@ -25,6 +25,7 @@ async def test_generated_requests_never_get_a_server_error(stack) -> None:
         "--seed", "20261125",
         "--request-timeout", "30",
         "--generation-database", "none",
+        "--header", f"Authorization: Bearer {stack.admin.key}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

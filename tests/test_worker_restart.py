@@ -55,11 +55,12 @@ async def test_killed_worker_restarts_and_finishes_orders_exactly_once(stack) ->
         config = (await sim.get("/openapi.json")).status_code  # simulator is up
         assert config == 200
         await sim.put(
-            "/sim/config", json={"api_url": stack.api_url, "latency_seconds": 0.3, "seed": 11}
+            "/sim/config", json={**_sim_config(stack), "latency_seconds": 0.3, "seed": 11}
         )
     worker = start_worker(settings)
     try:
-        async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+        headers = {"authorization": f"Bearer {stack.admin.key}"}
+        async with httpx.AsyncClient(base_url=api.url, timeout=60, headers=headers) as http:
             order_ids = []
             for _ in range(ORDERS):
                 response = await http.post("/v1/orders", json=order_payload(net, [("tee", 1)]))
@@ -80,7 +81,7 @@ async def test_killed_worker_restarts_and_finishes_orders_exactly_once(stack) ->
         worker.wait()
         api.stop()
         async with httpx.AsyncClient(base_url=stack.simulator_url) as sim:
-            await sim.put("/sim/config", json={"api_url": stack.api_url, "latency_seconds": 0.05})
+            await sim.put("/sim/config", json={**_sim_config(stack), "latency_seconds": 0.05})
 
     assert any(s not in ("COMPLETED", "RECEIVED") for s in mid_flight.values()), mid_flight
     stats = await stack.sim_stats()
@@ -102,6 +103,14 @@ async def test_killed_worker_restarts_and_finishes_orders_exactly_once(stack) ->
         f"{len(finished)} orders completed, {len(shipment_ids)} shipments, "
         f"{len(shipment_ids)} labels"
     )
+
+
+def _sim_config(stack) -> dict:
+    return {
+        "api_url": stack.api_url,
+        "api_key": stack.gateway.key,
+        "signing_secret": stack.gateway.signing_secret,
+    }
 
 
 async def _statuses(stack, order_ids: list[str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import SessionDep
 from api.errors import ApiError
+from api.security import AnyCaller, ChannelOrAdmin, channel_of, may_read_order
 from domain.availability import SkuAvailability, channel_availability
 from domain.checkout import (
     CheckoutAnswer,
@@ -28,7 +29,7 @@ from ledger.availability import channel_pool, positions_for
 from ledger.availability_cache import AvailabilityCache
 from ledger.checkout import HoldRequest, OptionUnavailable, run_checkout_check
 from ledger.db import transaction
-from ledger.tables import Sku
+from ledger.tables import CheckoutHold, Sku
 from ledger.thresholds import events_after
 
 router = APIRouter(prefix="/v1", tags=["availability"])
@@ -43,12 +44,14 @@ def refuse_unknown_skus(session: SessionDep, skus: set[str], field: str) -> None
 @router.get("/availability", response_model=list[SkuAvailability])
 def availability(
     session: SessionDep,
+    caller: AnyCaller,
     sku: Annotated[list[str], Query(min_length=1, max_length=200)],
     channel: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[SkuAvailability]:
     """What a channel can sell of each SKU, per node and in total (ATP after safety stock,
     reservations and holds, through the channel's pool)."""
     refuse_unknown_skus(session, set(sku), "sku")
+    channel = channel_of(caller, channel)
     pool = channel_pool(session, channel) if channel else None
     by_sku = channel_availability(positions_for(session, set(sku)), pool)
     return [by_sku.get(s, SkuAvailability(sku=s, total=0, by_node={})) for s in sku]
@@ -76,12 +79,13 @@ class CheckoutResult(CheckoutAnswer):
 
 
 @router.post("/checkout/check", response_model=CheckoutResult)
-async def checkout_check(request: CheckoutCheck, http: Request) -> Response:
+async def checkout_check(request: CheckoutCheck, http: Request, caller: ChannelOrAdmin) -> Response:
     """Per line: available or not; delivery options with promised dates; optionally a hold
     (pass its `hold_id` when submitting the order to convert it with no gap).
 
     Without a hold the answer comes from the in-process availability cache (it trails the
     ledger by ~50 ms); a hold always goes to the database, which never oversells."""
+    channel_of(caller, request.channel)
     now = datetime.now(UTC)
     cache: AvailabilityCache = http.app.state.availability_cache
     skus = {ln.sku for ln in request.lines}
@@ -127,10 +131,11 @@ class HoldReleased(BaseModel):
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldReleased)
-def release_hold(hold_id: str, session: SessionDep) -> HoldReleased:
+def release_hold(hold_id: str, session: SessionDep, caller: ChannelOrAdmin) -> HoldReleased:
     """The shopper left: give the units back now instead of at expiry. Idempotent."""
     with transaction(session.get_bind()) as tx:  # type: ignore[arg-type]
-        if not holds.hold_lines(tx, hold_id):
+        hold = tx.get(CheckoutHold, hold_id)
+        if hold is None or not may_read_order(caller, hold.channel):
             raise ApiError(404, "hold_not_found", f"no hold {hold_id}")
         units = holds.release_hold(tx, hold_id)
     return HoldReleased(hold_id=hold_id, units_released=units)
@@ -148,6 +153,7 @@ class AvailabilityEventPublic(BaseModel):
 @router.get("/availability/events", response_model=list[AvailabilityEventPublic])
 def availability_events(
     session: SessionDep,
+    caller: AnyCaller,
     after: Annotated[int, Query(ge=0, le=2**62, description="last event id you have seen")] = 0,
     channel: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -155,5 +161,5 @@ def availability_events(
     """Out-of-stock and back-in-stock events for a channel, oldest first; poll with `after`."""
     return [
         AvailabilityEventPublic.model_validate(e, from_attributes=True)
-        for e in events_after(session, after, channel, limit)
+        for e in events_after(session, after, channel_of(caller, channel), limit)
     ]

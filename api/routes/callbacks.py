@@ -1,10 +1,12 @@
 """Webhooks for node systems and carriers, routed to the order's workflow."""
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
+from api.security import NodeCaller, remember_callback, verify_callback
 from api.workflow_calls import send_signal
 from ledger import orders_view
 from ledger.db import transaction
@@ -19,9 +21,23 @@ router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
     response_model=CallbackAccepted,
 )
 async def node_event(
-    node_id: str, callback: NodeCallback, session: SessionDep, temporal: TemporalDep
+    node_id: str,
+    callback: NodeCallback,
+    request: Request,
+    caller: NodeCaller,
+    session: SessionDep,
+    temporal: TemporalDep,
 ) -> CallbackAccepted:
-    """accepted, rejected (with reason), picked, shipped (with tracking), delivered."""
+    """accepted, rejected (with reason), picked, shipped (with tracking), delivered.
+    Signed by the node's key; a node may only speak about its own shipments."""
+    signature = await verify_callback(request, caller, node_id)
+    known = orders_view.get_order(session, callback.order_id)
+    shipment = next(
+        (s for s in (known.shipments if known else []) if s.shipment_id == callback.shipment_id),
+        None,
+    )
+    if shipment is not None and shipment.node_id != node_id:
+        raise ApiError(403, "forbidden", f"shipment {callback.shipment_id} is not at {node_id}")
     if callback.event == NodeEventType.SHIPPED and not callback.tracking_number:
         raise ApiError(422, "invalid_request", "tracking_number: required for a shipped event")
     event = NodeEvent(
@@ -33,9 +49,15 @@ async def node_event(
         event_id=callback.event_id,
     )
     await send_signal(temporal, session, callback.order_id, "node_event", event)
+    await remember_callback(request, signature)
     return CallbackAccepted(
         order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to="workflow"
     )
+
+
+def _record_delivery(engine, order_id: str, shipment_id: str, carrier: str) -> None:  # type: ignore[no-untyped-def]
+    with transaction(engine) as tx:
+        orders_view.record_delivery(tx, order_id, shipment_id, carrier)
 
 
 @router.post(
@@ -44,10 +66,18 @@ async def node_event(
     response_model=CallbackAccepted,
 )
 async def carrier_event(
-    carrier: str, callback: CarrierCallback, session: SessionDep, temporal: TemporalDep
+    carrier: str,
+    callback: CarrierCallback,
+    request: Request,
+    caller: NodeCaller,
+    session: SessionDep,
+    temporal: TemporalDep,
 ) -> CallbackAccepted:
     """Delivery scans usually arrive after the order's workflow has completed: those update the
-    read model; earlier ones go to the workflow."""
+    read model; earlier ones go to the workflow. Signed by a gateway key."""
+    if caller.node_id is not None:
+        raise ApiError(403, "forbidden", "carrier events need a gateway key, not a node's key")
+    signature = await verify_callback(request, caller, None)
     state = orders_view.get_order(session, callback.order_id)
     if state is None:
         raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
@@ -57,8 +87,10 @@ async def carrier_event(
             404, "shipment_not_found", f"no shipment {callback.shipment_id} with that tracking"
         )
     if state.status in ("COMPLETED", "CANCELLED"):
-        with transaction(session.get_bind()) as tx:  # type: ignore[arg-type]
-            orders_view.record_delivery(tx, callback.order_id, callback.shipment_id, carrier)
+        await run_in_threadpool(
+            _record_delivery, session.get_bind(), callback.order_id, callback.shipment_id, carrier
+        )
+        await remember_callback(request, signature)
         return CallbackAccepted(
             order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to="read_model"
         )
@@ -69,6 +101,7 @@ async def carrier_event(
         tracking_number=callback.tracking_number,
     )
     await send_signal(temporal, session, callback.order_id, "node_event", event)
+    await remember_callback(request, signature)
     return CallbackAccepted(
         order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to="workflow"
     )

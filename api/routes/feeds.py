@@ -8,18 +8,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from api.deps import SessionDep
 from api.errors import ApiError
+from api.security import require
 from ledger import feeds
+from ledger.api_clients import Role
 from ledger.audit import reconcile
 from ledger.db import transaction
 from ledger.tables import ChannelPool, Node, Sku
 
-router = APIRouter(prefix="/v1", tags=["feeds"])
+router = APIRouter(prefix="/v1", tags=["feeds"], dependencies=[Depends(require(Role.OPS))])
 SOURCE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
 

@@ -2,21 +2,24 @@
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import StockAdjustment, StockPositionPublic
+from api.security import require
 from domain.availability import available_to_promise
 from ledger import stock
+from ledger.api_clients import Role
 from ledger.db import transaction
 from ledger.network import NodeStatus, set_node_status
 from ledger.tables import Node, StockPosition
 from workflows.outage import NodeOutageInput
 
-router = APIRouter(prefix="/v1", tags=["network"])
+router = APIRouter(prefix="/v1", tags=["network"], dependencies=[Depends(require(Role.OPS))])
 
 
 @router.get("/nodes", response_model=list[Node])
@@ -73,6 +76,11 @@ class NodeStatusChanged(BaseModel):
     )
 
 
+def _set_status(engine, node_id: str, change: NodeStatusChange) -> None:  # type: ignore[no-untyped-def]
+    with transaction(engine) as tx:
+        set_node_status(tx, node_id, change.status, change.reason)
+
+
 @router.put("/nodes/{node_id}/status", response_model=NodeStatusChanged)
 async def change_node_status(
     node_id: str,
@@ -84,8 +92,7 @@ async def change_node_status(
     """Down or degraded: the node takes no new orders. Down also moves every order there that
     has not been picked to other nodes (a NodeOutage workflow, at a bounded rate). Up: eligible
     again."""
-    with transaction(session.get_bind()) as tx:  # type: ignore[arg-type]
-        set_node_status(tx, node_id, change.status, change.reason)
+    await run_in_threadpool(_set_status, session.get_bind(), node_id, change)
     workflow_id = None
     if change.status == NodeStatus.DOWN:
         workflow_id = f"node-outage-{node_id}-{uuid.uuid4().hex[:8]}"

@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import OrderAccepted, OrderSubmission, ReallocateAction, SupportAction
+from api.security import ChannelOrAdmin, OrderReader, Support, channel_of, may_read_order
 from api.workflow_calls import run_update
 from domain.errors import UnknownReference
 from domain.orders import DeliveryMethod, Order, OrderState, OrderStatus, order_id_for
@@ -42,12 +43,14 @@ router = APIRouter(prefix="/v1/orders", tags=["orders"])
 async def submit_order(
     submission: OrderSubmission,
     response: Response,
+    caller: ChannelOrAdmin,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> OrderAccepted:
     """Accept an order and start its workflow. The same channel and external id sent again
     returns the existing order (200) instead of creating a second one."""
+    channel_of(caller, submission.channel)
     _refuse_invalid(submission, session)
     order_id = order_id_for(submission.channel, submission.external_id)
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump())
@@ -107,17 +110,23 @@ def _refuse_invalid(submission: OrderSubmission, session: SessionDep) -> None:
 
 
 @router.get("/{order_id}", response_model=OrderState)
-async def get_order(order_id: str, session: SessionDep, temporal: TemporalDep) -> OrderState:
+async def get_order(
+    order_id: str, session: SessionDep, temporal: TemporalDep, caller: OrderReader
+) -> OrderState:
     """The order's status, lines, shipments (node, carrier, tracking) and timeline."""
     state = orders_view.get_order(session, order_id)
-    if state is not None:
+    if state is not None and may_read_order(caller, state.order.channel):
         return state
+    if state is not None:  # another channel's order: as if it did not exist
+        raise ApiError(404, "order_not_found", f"no order {order_id}")
     # Started a moment ago and not projected yet: ask the workflow itself.
     handle = temporal.get_workflow_handle(order_id)
     try:
         description = await handle.describe()
         if description.status == WorkflowExecutionStatus.RUNNING:
-            return await handle.query("state", result_type=OrderState)
+            live = await handle.query("state", result_type=OrderState)
+            if may_read_order(caller, live.order.channel):
+                return live
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise ApiError(503, "orchestrator_unavailable", exc.message) from exc
@@ -127,17 +136,18 @@ async def get_order(order_id: str, session: SessionDep, temporal: TemporalDep) -
 @router.get("", response_model=list[OrderState])
 async def list_orders(
     session: SessionDep,
+    caller: OrderReader,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     channel: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[OrderState]:
-    return orders_view.list_orders(session, status_, channel, limit, offset)
+    return orders_view.list_orders(session, status_, channel_of(caller, channel), limit, offset)
 
 
 @router.post("/{order_id}/cancel", response_model=CancelResult)
 async def cancel_order(
-    order_id: str, action: SupportAction, session: SessionDep, temporal: TemporalDep
+    order_id: str, action: SupportAction, session: SessionDep, temporal: TemporalDep, _: Support
 ) -> CancelResult:
     """Cancel before shipping: releases the stock and cancels at the node(s). 409 once shipped."""
     return await run_update(
@@ -147,7 +157,7 @@ async def cancel_order(
 
 @router.post("/{order_id}/retry", response_model=RetryResult)
 async def retry_order(
-    order_id: str, action: SupportAction, session: SessionDep, temporal: TemporalDep
+    order_id: str, action: SupportAction, session: SessionDep, temporal: TemporalDep, _: Support
 ) -> RetryResult:
     """Source a backordered order again (for example after stock arrived)."""
     return await run_update(
@@ -157,7 +167,11 @@ async def retry_order(
 
 @router.post("/{order_id}/reallocate", response_model=ReallocateResult)
 async def reallocate_order(
-    order_id: str, action: ReallocateAction, session: SessionDep, temporal: TemporalDep
+    order_id: str,
+    action: ReallocateAction,
+    session: SessionDep,
+    temporal: TemporalDep,
+    _: Support,
 ) -> ReallocateResult:
     """Move shipments that have not been picked to other nodes, excluding their current node."""
     request = ReallocateInput(reason=action.reason, node_id=action.node_id)

@@ -1,0 +1,156 @@
+"""Who may do what. Every /v1 call carries `Authorization: Bearer <api key>`; a key has one role:
+
+- channel: submits and reads its own channel's orders, checks out, holds stock for its channel
+- support: reads every order; cancels, retries, reallocates
+- ops: administers nodes, inventory, feeds and channel pools
+- node: posts callbacks for its own node (a key without a node is a gateway for all nodes),
+  each signed with HMAC-SHA256 over `timestamp.body` and refused when old or replayed
+- admin: everything
+"""
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from api.errors import ApiError
+from ledger.api_clients import Role, authenticate, remember_signature, signature_is_valid
+from ledger.db import transaction
+from ledger.tables import ApiClient, CallbackSignature
+
+SIGNATURE_HEADER = "x-opendom-signature"
+TIMESTAMP_HEADER = "x-opendom-timestamp"
+SIGNATURE_MAX_AGE_SECONDS = 300
+KEY_CACHE_SECONDS = 30.0
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a 500,000-position snapshot fits; anything larger is refused
+
+
+class KeyCache:
+    """Recently authenticated keys, so the checkout hot path does not query for every call.
+    A revoked key keeps working for at most KEY_CACHE_SECONDS."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[ApiClient, float]] = {}
+
+    def get(self, key: str) -> ApiClient | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: str, client: ApiClient) -> None:
+        self._entries[key] = (client, time.monotonic() + KEY_CACHE_SECONDS)
+
+
+async def current_client(request: Request) -> ApiClient:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise ApiError(401, "unauthenticated", "send your API key as 'Authorization: Bearer <key>'")
+    key = header[7:].strip()
+    cache: KeyCache = request.app.state.key_cache
+    client = cache.get(key)
+    if client is None:
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            client = authenticate(session, key)
+        if client is None:
+            raise ApiError(401, "unauthenticated", "unknown or revoked API key")
+        cache.put(key, client)
+    return client
+
+
+def require(*roles: Role) -> Callable[[Request], Awaitable[ApiClient]]:
+    async def check(request: Request) -> ApiClient:
+        client = await current_client(request)
+        if client.role != Role.ADMIN and client.role not in roles:
+            allowed = ", ".join(sorted(roles))
+            raise ApiError(
+                403, "forbidden", f"a {client.role} key cannot do this (needs {allowed})"
+            )
+        return client
+
+    return check
+
+
+ChannelOrAdmin = Annotated[ApiClient, Depends(require(Role.CHANNEL))]
+AnyCaller = Annotated[ApiClient, Depends(require(*Role))]
+OrderReader = Annotated[ApiClient, Depends(require(Role.CHANNEL, Role.SUPPORT, Role.OPS))]
+Support = Annotated[ApiClient, Depends(require(Role.SUPPORT))]
+Ops = Annotated[ApiClient, Depends(require(Role.OPS))]
+NodeCaller = Annotated[ApiClient, Depends(require(Role.NODE))]
+
+
+def channel_of(client: ApiClient, asked: str | None) -> str | None:
+    """A channel key acts for its own channel whatever it asks; others may name any."""
+    if client.role == Role.CHANNEL:
+        if asked is not None and asked != client.channel:
+            raise ApiError(403, "forbidden", f"this key acts for channel {client.channel} only")
+        return client.channel
+    return asked
+
+
+def may_read_order(client: ApiClient, order_channel: str) -> bool:
+    return client.role != Role.CHANNEL or client.channel == order_channel
+
+
+async def verify_callback(request: Request, client: ApiClient, node_id: str | None) -> str:
+    """The caller speaks for this node, signed the exact body recently, and was not accepted
+    before. Returns the signature, to be remembered once the callback has been handled (so a
+    callback that failed here can be retried with the same signature)."""
+    if node_id is not None and client.node_id is not None and client.node_id != node_id:
+        raise ApiError(403, "forbidden", f"this key speaks for node {client.node_id} only")
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not timestamp.isdigit() or not signature:
+        raise ApiError(
+            401, "unsigned_callback", f"callbacks need {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}"
+        )
+    if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
+        raise ApiError(
+            401, "stale_callback", "the callback's timestamp is too old or in the future"
+        )
+    body = await request.body()
+    if not client.signing_secret or not signature_is_valid(
+        client.signing_secret, timestamp, body, signature
+    ):
+        raise ApiError(401, "bad_signature", "the callback's signature does not match its body")
+    with Session(request.app.state.engine) as session:
+        if session.get(CallbackSignature, signature) is not None:
+            raise ApiError(409, "replayed_callback", "this exact callback was already received")
+    return signature
+
+
+async def remember_callback(request: Request, signature: str) -> None:
+    # A write may queue behind others for SQLite's lock: never on the event loop.
+    await run_in_threadpool(_remember, request.app.state.engine, signature)
+
+
+def _remember(engine: Engine, signature: str) -> None:
+    with transaction(engine) as session:
+        remember_signature(session, signature)
+
+
+def install_http_hardening(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def harden(request: Request, call_next: Callable[[Request], Awaitable[Response]]):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse(
+                status_code=413,
+                content={
+                    "error": "too_large",
+                    "message": f"bodies are limited to {MAX_BODY_BYTES} bytes",
+                },
+            )
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.url.path.startswith("/v1/"):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Content-Security-Policy"] = "default-src 'none'"
+        return response

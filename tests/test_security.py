@@ -1,0 +1,150 @@
+"""Keys, roles, signed callbacks, and HTTP hardening."""
+
+import asyncio
+import time
+
+import pytest
+from sqlmodel import select
+
+from ledger.api_clients import Role, issue_key
+from ledger.db import transaction
+from ledger.tables import ApiClient
+from tests.network import build_network
+from tests.orders_api import order_payload
+
+NODES = {"a": {"km_east": 5}, "b": {"km_east": 50}}
+
+
+@pytest.fixture
+def keys(stack):
+    with transaction(stack.engine) as session:
+        return {
+            "web": issue_key(session, "web shop", Role.CHANNEL, channel="web"),
+            "amazon": issue_key(session, "marketplace", Role.CHANNEL, channel="amazon"),
+            "support": issue_key(session, "support desk", Role.SUPPORT),
+            "ops": issue_key(session, "ops", Role.OPS),
+        }
+
+
+async def test_a_channel_key_cannot_read_or_cancel_another_channels_order(stack, keys) -> None:
+    net = build_network(stack.engine, stack.simulator_url, NODES, {("a", "tee"): 5})
+    async with stack.client_for(keys["web"]) as web, stack.client_for(keys["amazon"]) as amazon:
+        created = await web.post("/v1/orders", json=order_payload(net, [("tee", 1)]))
+        order_id = created.json()["order_id"]
+
+        own = await web.get(f"/v1/orders/{order_id}")
+        other = await amazon.get(f"/v1/orders/{order_id}")
+        cancel = await amazon.post(f"/v1/orders/{order_id}/cancel", json={"reason": "x"})
+        listed = await amazon.get("/v1/orders", params={"channel": "web"})
+        spoofed = await amazon.post("/v1/orders", json=order_payload(net, [("tee", 1)]))
+
+    assert created.status_code == 201 and own.status_code == 200
+    assert other.status_code == 404
+    assert cancel.status_code == 403
+    assert listed.status_code == 403
+    assert spoofed.status_code == 403 and "channel amazon only" in spoofed.json()["message"]
+
+
+async def test_roles_limit_what_each_key_may_do(stack, keys) -> None:
+    adjustment = {"node_id": "x", "sku": "y", "delta": 1, "reason": "count"}
+    async with stack.client_for(keys["web"]) as web, stack.client_for(keys["support"]) as support:
+        assert (await web.post("/v1/inventory/adjustments", json=adjustment)).status_code == 403
+        assert (
+            await support.put("/v1/nodes/x/status", json={"status": "down", "reason": "r"})
+        ).status_code == 403
+    async with stack.client_for(keys["ops"]) as ops:
+        assert (await ops.get("/v1/nodes")).status_code == 200
+    anonymous = await stack.http.get("/v1/nodes", headers={"authorization": ""})
+    forged = await stack.http.get("/v1/nodes", headers={"authorization": "Bearer odk_x_nope"})
+    assert anonymous.status_code == 401 and forged.status_code == 401
+
+
+async def test_keys_are_stored_hashed(stack, keys) -> None:
+    with transaction(stack.engine) as session:
+        stored = session.exec(select(ApiClient).where(ApiClient.key_id == keys["web"].key_id)).one()
+    assert stored.key_hash != keys["web"].key
+    assert keys["web"].key.split("_", 2)[2] not in stored.key_hash
+
+
+async def test_a_node_cannot_post_events_for_another_nodes_shipment(stack) -> None:
+    net = build_network(
+        stack.engine, stack.simulator_url, NODES, {("a", "tee"): 5, ("b", "tee"): 5}
+    )
+    await stack.set_node_mode(net.node("a"), "accept_only")
+    with transaction(stack.engine) as session:
+        node_b = issue_key(session, "node b", Role.NODE, node_id=net.node("b"))
+    order_id = (await stack.http.post("/v1/orders", json=order_payload(net, [("tee", 1)]))).json()[
+        "order_id"
+    ]
+    order = await stack.wait_for_status(order_id, "IN_FULFILLMENT")
+    shipment_id = order["shipments"][0]["shipment_id"]
+    event = {"order_id": order_id, "shipment_id": shipment_id, "event": "rejected", "reason": "x"}
+
+    as_a = await stack.signed_post(f"/v1/callbacks/nodes/{net.node('a')}/events", event, node_b)
+    as_b = await stack.signed_post(f"/v1/callbacks/nodes/{net.node('b')}/events", event, node_b)
+
+    assert as_a.status_code == 403 and "speaks for node" in as_a.json()["message"]
+    assert as_b.status_code == 403 and "is not at" in as_b.json()["message"]
+    still = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+    assert still["shipments"][0]["status"] == "ACCEPTED"
+
+
+async def test_tampered_stale_unsigned_and_replayed_callbacks_are_refused(stack) -> None:
+    path = "/v1/callbacks/nodes/N1/events"
+    body = {"order_id": "order-web-none", "shipment_id": "order-web-none-S1", "event": "picked"}
+    moment = str(int(time.time()))
+    headers = {"authorization": f"Bearer {stack.gateway.key}", "content-type": "application/json"}
+
+    unsigned = await stack.http.post(path, json=body, headers=headers)
+    tampered = await stack.http.post(
+        path,
+        json=body,
+        headers={**headers, "x-opendom-timestamp": moment, "x-opendom-signature": "0" * 64},
+    )
+    stale = await stack.signed_post(path, body, timestamp=int(time.time()) - 3600)
+
+    assert unsigned.status_code == 401
+    assert tampered.status_code == 401 and "signature" in tampered.json()["message"]
+    assert stale.status_code == 401 and "timestamp" in stale.json()["message"]
+
+
+async def test_a_replayed_callback_is_refused(stack) -> None:
+    net = build_network(stack.engine, stack.simulator_url, NODES, {("a", "tee"): 5})
+    await stack.set_node_mode(net.node("a"), "silent")
+    order_id = (await stack.http.post("/v1/orders", json=order_payload(net, [("tee", 1)]))).json()[
+        "order_id"
+    ]
+    order = await stack.wait_for_status(order_id, "RELEASED")
+    event = {
+        "order_id": order_id,
+        "shipment_id": order["shipments"][0]["shipment_id"],
+        "event": "accepted",
+    }
+    moment = int(time.time())
+
+    first = await stack.signed_post(
+        f"/v1/callbacks/nodes/{net.node('a')}/events", event, timestamp=moment
+    )
+    replay = await stack.signed_post(
+        f"/v1/callbacks/nodes/{net.node('a')}/events", event, timestamp=moment
+    )
+
+    assert first.status_code == 202
+    assert replay.status_code == 409 and "already received" in replay.json()["message"]
+
+
+async def test_responses_carry_security_headers_and_huge_bodies_are_refused(stack) -> None:
+    response = await stack.http.get("/v1/nodes")
+    host, port = stack.api_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(  # announce 64 MiB and send none of it: refused from the headers alone
+        b"POST /v1/orders HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 67108864\r\n\r\n"
+    )
+    status_line = await reader.readline()
+    writer.close()
+
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert b" 413 " in status_line
