@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY domain ./domain
+COPY sourcing ./sourcing
 COPY ledger ./ledger
 COPY workflows ./workflows
 COPY activities ./activities

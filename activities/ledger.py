@@ -20,11 +20,11 @@ from activities.models import (
     ReleaseReservationsInput,
     ReleaseReservationsResult,
 )
+from activities.sourcing_adapter import ChosenPlan, choose_sources
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
 from domain.orders import OrderLine
 from domain.sla import NodeSla, SlaPolicy
-from domain.sourcing import SourcingPlan, SourcingRequest, plan_sourcing
 from ledger import holds, orders_view, stock
 from ledger.availability import channel_pool
 from ledger.db import transaction
@@ -66,7 +66,9 @@ class LedgerActivities:
                     pool = channel_pool(session, request.channel)
                     candidates = stock.candidate_nodes(session, skus, pool)
                     try:
-                        plan = plan_sourcing(_sourcing_request(request), candidates)
+                        plan = choose_sources(
+                            request, candidates, request.priority, datetime.now(UTC)
+                        )
                     except NoSourceAvailable as exc:
                         # Returned inside the transaction: a hold given back above still commits.
                         return AllocateResult(explanation=str(exc), backordered=True)
@@ -156,18 +158,8 @@ def _location(node: Node) -> GeoPoint:
     return GeoPoint(lat=node.lat, lon=node.lon)
 
 
-def _sourcing_request(request: AllocateInput) -> SourcingRequest:
-    return SourcingRequest(
-        lines=request.lines,
-        destination=request.destination,
-        delivery_method=request.delivery_method,
-        pickup_node_id=request.pickup_node_id,
-        excluded_nodes=request.excluded_nodes,
-    )
-
-
 def _reservation_requests(
-    request: AllocateInput, plan: SourcingPlan
+    request: AllocateInput, plan: ChosenPlan
 ) -> list[stock.ReservationRequest]:
     requests = []
     for offset, shipment in enumerate(plan.shipments):

@@ -12,6 +12,7 @@ from domain.sla import NodeSla
 class AllocateInput(BaseModel):
     order_id: str
     channel: str = ""
+    priority: int = 5
     hold_id: str | None = None
     lines: list[OrderLine]
     destination: GeoPoint

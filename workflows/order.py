@@ -155,6 +155,7 @@ class OrderWorkflow:
             AllocateInput(
                 order_id=order.order_id,
                 channel=order.channel,
+                priority=order.priority,
                 # Only the first round can use the checkout hold; later rounds re-source.
                 hold_id=order.hold_id if self._allocation_rounds == 0 else None,
                 lines=lines,

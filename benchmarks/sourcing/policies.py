@@ -1,0 +1,226 @@
+"""The policies the benchmark compares: two baselines written independently of the optimizer,
+and OpenDOM's optimizer without and with LP bid prices."""
+
+import itertools
+import time
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+from benchmarks.sourcing.instance import PACKAGE_COST, Instance, Order
+from domain.network import CandidateNode, NodeType
+from domain.orders import OrderLine
+from sourcing import (
+    NodeProfile,
+    NoFeasiblePlan,
+    SearchBudget,
+    SourcingOrder,
+    SourcingPolicy,
+    optimize,
+)
+from sourcing.bid_prices import FluidSolution, solve_fluid_lp
+from sourcing.model import MILES_PER_KM, Plan
+
+# The benchmark charges only the parcel tariff: no handling, store or reliability terms.
+NOW = datetime(2025, 3, 3, 9, 0)
+BUDGET = SearchBudget(alternatives=1)
+
+Assignment = list[int | None]  # per item of the order: node index, or None when unfilled
+
+
+class Policy(Protocol):
+    name: str
+
+    def start(self, instance: Instance) -> None: ...
+
+    def before_order(self, t: int, inventory: np.ndarray) -> None: ...
+
+    def decide(self, order: Order, inventory: np.ndarray) -> Assignment: ...
+
+
+def tariff_policy(instance: Instance) -> SourcingPolicy:
+    return SourcingPolicy(
+        package_cost=PACKAGE_COST,
+        unit_cost=0.423,
+        unit_cost_per_km=0.000541 * MILES_PER_KM,
+        unserved_unit_penalty=instance.unserved_unit_penalty,
+        handling_cost_per_unit={t: 0.0 for t in NodeType},
+        store_penalty_per_unit=0.0,
+        rejection_cost=0.0,
+        lateness_cost=0.0,
+        late_day_cost=0.0,
+    )
+
+
+class NearestPerItem:
+    """Baseline: every item from the nearest centre that has it (items that meet share a box)."""
+
+    name = "nearest node per item (baseline)"
+
+    def start(self, instance: Instance) -> None:
+        self.instance = instance
+
+    def before_order(self, t: int, inventory: np.ndarray) -> None:
+        pass
+
+    def decide(self, order: Order, inventory: np.ndarray) -> Assignment:
+        km = self.instance.km[:, order.region]
+        picks: Assignment = []
+        for sku in order.skus:
+            holders = np.flatnonzero(inventory[:, sku] >= 1)
+            picks.append(int(holders[np.argmin(km[holders])]) if holders.size else None)
+        return picks
+
+
+class MyopicBruteForce:
+    """Baseline: the per-order optimum found by trying every set of centres (vectorised)."""
+
+    name = "myopic per-order optimum (baseline)"
+
+    def start(self, instance: Instance) -> None:
+        self.instance = instance
+        n = len(instance.nodes)
+        subsets = [()]
+        for size in range(1, 6):
+            subsets += list(itertools.combinations(range(n), size))
+        self.sizes = np.array([len(s) for s in subsets])
+        self.masks = np.zeros((len(subsets), n), dtype=bool)
+        for row, subset in enumerate(subsets):
+            self.masks[row, list(subset)] = True
+        self.cost = np.array(
+            [[instance.unit_cost(j, c) for c in range(len(instance.cities))] for j in range(n)]
+        )
+
+    def before_order(self, t: int, inventory: np.ndarray) -> None:
+        pass
+
+    def decide(self, order: Order, inventory: np.ndarray) -> Assignment:
+        skus = list(order.skus)
+        pen = self.instance.unserved_unit_penalty
+        item_cost = np.where(
+            inventory[:, skus] >= 1, self.cost[:, order.region][:, None], np.inf
+        )  # (node, item)
+        usable = self.sizes <= len(skus)
+        masks = self.masks[usable]
+        per_item = np.where(masks[:, :, None], item_cost[None], np.inf).min(axis=1)
+        per_item = np.minimum(per_item, pen)
+        totals = PACKAGE_COST * self.sizes[usable] + per_item.sum(axis=1)
+        best = masks[int(np.argmin(totals))]  # subsets are listed smallest first
+        picks: Assignment = []
+        for item in range(len(skus)):
+            costs = np.where(best, item_cost[:, item], np.inf)
+            node = int(np.argmin(costs))
+            picks.append(node if costs[node] < pen else None)
+        return picks
+
+
+class OpenDomOptimizer:
+    """OpenDOM's optimizer as the allocation activity calls it, with the benchmark's tariff.
+
+    With `resolve_every` set, LP bid prices are recomputed at that fraction of the horizon from
+    the remaining stock and the remaining expected demand. With `consolidate`, the bid-price plan
+    may use no more packages than the plan without bid prices: prices steer which centres ship,
+    never how many boxes go out.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        resolve_every: float | None = None,
+        consolidate: bool = False,
+        initial: FluidSolution | None = None,
+    ) -> None:
+        """`initial`: the LP already solved for the start of the horizon (the bound's LP)."""
+        self.name = name
+        self.resolve_every = resolve_every
+        self.consolidate = consolidate
+        self.initial = initial
+        self.lp_seconds = 0.0
+        self.lp_solves = 0
+
+    def start(self, instance: Instance) -> None:
+        self.instance = instance
+        self.base = tariff_policy(instance)
+        self.policy = self.base
+        self.lanes = instance.lane_costs()
+        self.lp_seconds = 0.0
+        self.lp_solves = 0
+        self.previous: FluidSolution | None = None
+        n = len(instance.orders)
+        step = max(1, round(n * self.resolve_every)) if self.resolve_every else None
+        self.resolve_at = set(range(0, n, step)) if step else set()
+        self.templates = [
+            CandidateNode(
+                node_id=node.node_id,
+                node_type=NodeType.WAREHOUSE,
+                location=node.location,
+                can_ship=True,
+                can_pickup=False,
+                available={},
+            )
+            for node in instance.nodes
+        ]
+        self.index = {node.node_id: i for i, node in enumerate(instance.nodes)}
+
+    def before_order(self, t: int, inventory: np.ndarray) -> None:
+        if t not in self.resolve_at:
+            return
+        if t == 0 and self.initial is not None:
+            solution = self.initial
+        else:
+            started = time.perf_counter()
+            solution = solve_fluid_lp(
+                self.instance.expected_classes(t),
+                self.instance.inventory_map(inventory),
+                self.lanes,
+                PACKAGE_COST,
+                self.instance.unserved_unit_penalty,
+                warm_start=self.previous,
+            )
+            self.lp_seconds += time.perf_counter() - started
+            self.lp_solves += 1
+        self.previous = solution
+        self.policy = self.base.with_bid_prices(solution.bid_prices)
+
+    def decide(self, order: Order, inventory: np.ndarray) -> Assignment:
+        request = self._request(order)
+        nodes = self._profiles(order, inventory)
+        try:
+            plan = optimize(request, nodes, self.policy, budget=BUDGET)
+            if self.consolidate and self.policy is not self.base:
+                fewest = optimize(request, nodes, self.base, budget=BUDGET).packages
+                if plan.packages > fewest:
+                    capped = request.model_copy(update={"max_splits": max(fewest, 1)})
+                    plan = optimize(capped, nodes, self.policy, budget=BUDGET)
+        except NoFeasiblePlan:
+            return [None] * len(order.skus)  # the network is out of every item of the order
+        return self._assignment(order, plan)
+
+    def _request(self, order: Order) -> SourcingOrder:
+        skus = self.instance.skus
+        return SourcingOrder(
+            order_id=order.order_id,
+            lines=[
+                OrderLine(line_no=i + 1, sku=skus[s], quantity=1) for i, s in enumerate(order.skus)
+            ],
+            destination=self.instance.cities[order.region].location,
+            now=NOW,
+        )
+
+    def _profiles(self, order: Order, inventory: np.ndarray) -> list[NodeProfile]:
+        skus = self.instance.skus
+        return [
+            NodeProfile.of(
+                replace(template, available={skus[s]: int(inventory[n, s]) for s in order.skus})
+            )
+            for n, template in enumerate(self.templates)
+        ]
+
+    def _assignment(self, order: Order, plan: Plan) -> Assignment:
+        picks: Assignment = [None] * len(order.skus)
+        for shipment in plan.shipments:
+            for line in shipment.lines:
+                picks[line.line_no - 1] = self.index[shipment.node_id]
+        return picks

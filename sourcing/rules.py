@@ -1,0 +1,48 @@
+"""Rulesets: which one applies to an order, and which nodes a rule leaves to the optimizer."""
+
+from collections.abc import Sequence
+
+from domain.network import CandidateNode
+from domain.orders import OrderType
+from sourcing.model import NodeProfile, Rule, Ruleset, SourcingOrder
+
+ANY_NODE = Rule(name="any node")
+DEFAULT_RULESET = Ruleset(name="default", rules=[ANY_NODE])
+
+
+def select_ruleset(
+    rulesets: Sequence[Ruleset], channel: str | None, order_type: OrderType | None
+) -> Ruleset:
+    """The first ruleset that applies (list specific ones first), else the permissive default."""
+    return next((r for r in rulesets if r.applies_to(channel, order_type)), DEFAULT_RULESET)
+
+
+def rejection(
+    order: SourcingOrder,
+    rule: Rule,
+    node: CandidateNode,
+    profile: NodeProfile | None,
+    is_pickup_store: bool,
+) -> str | None:
+    """Why this node may not serve the order under this rule, distance aside, or None."""
+    if node.node_id in order.excluded_nodes:
+        return "excluded by the order"
+    if profile is not None and profile.at_capacity():
+        return f"at daily capacity ({profile.current_load}/{profile.daily_capacity})"
+    if not (node.can_ship or (is_pickup_store and node.can_pickup)):
+        return "cannot ship"
+    if rule.node_types is not None and node.node_type not in rule.node_types:
+        return f"rule '{rule.name}': node type {node.node_type} not allowed"
+    if rule.node_ids is not None and node.node_id not in rule.node_ids:
+        return f"rule '{rule.name}': outside the rule's node group"
+    return None
+
+
+def distance_rejection(rule: Rule, distance_km: float) -> str:
+    return f"rule '{rule.name}': {distance_km:.0f} km is beyond {rule.max_distance_km:.0f} km"
+
+
+def shipment_limit(order: SourcingOrder, rule: Rule) -> int | None:
+    limits = [order.shipment_limit(), rule.max_splits, 1 if rule.keep_lines_together else None]
+    present = [limit for limit in limits if limit is not None]
+    return min(present) if present else None
