@@ -1,11 +1,11 @@
 """Order intake, reading, and support actions."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from sqlmodel import col, select
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -124,12 +124,17 @@ async def get_order(
     try:
         description = await handle.describe()
         if description.status == WorkflowExecutionStatus.RUNNING:
-            live = await handle.query("state", result_type=OrderState)
+            # A query needs a worker; while none polls, answer 503 soon rather than hang.
+            live = await handle.query(
+                "state", result_type=OrderState, rpc_timeout=timedelta(seconds=5)
+            )
             if may_read_order(caller, live.order.channel):
                 return live
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
-            raise ApiError(503, "orchestrator_unavailable", exc.message) from exc
+            raise ApiError(503, "order_not_visible_yet", f"retry shortly: {exc.message}") from exc
+    except WorkflowQueryFailedError as exc:
+        raise ApiError(503, "order_not_visible_yet", f"retry shortly: {exc}") from exc
     raise ApiError(404, "order_not_found", f"no order {order_id}")
 
 
