@@ -37,9 +37,20 @@ class AllocateResult(BaseModel):
     backordered: bool = False
 
 
+class NodeIncident(BaseModel):
+    """The node failed a shipment (rejected it or missed an SLA): counts toward its health."""
+
+    node_id: str
+    shipment_id: str
+    kind: str  # "rejected" | "timed_out"
+    reason: str
+
+
 class ReleaseReservationsInput(BaseModel):
     order_id: str
     shipment_ids: list[str] | None = None  # None: every open reservation of the order
+    # Recorded in the same transaction as the release, so a retry never counts it twice.
+    incident: NodeIncident | None = None
 
 
 class ReleaseReservationsResult(BaseModel):

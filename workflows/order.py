@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         FulfilReservationsInput,
         NodeCancelInput,
         NodeDispatchInput,
+        NodeIncident,
         NodeReleaseInput,
         ProjectOrderInput,
         ReleaseReservationsInput,
@@ -74,10 +75,13 @@ CARRIER_AND_DISPATCH = {
 class _Move:
     """Why a shipment must leave its node, and whether its lines are sourced again."""
 
-    def __init__(self, status: ShipmentStatus, reason: str, resource: bool) -> None:
+    def __init__(
+        self, status: ShipmentStatus, reason: str, resource: bool, node_fault: bool = False
+    ) -> None:
         self.status = status
         self.reason = reason
         self.resource = resource
+        self.node_fault = node_fault  # the node rejected or was late: counts against its health
 
 
 @workflow.defn(name="OrderWorkflow")
@@ -265,7 +269,7 @@ class OrderWorkflow:
             status = ShipmentStatus.REJECTED if refused else ShipmentStatus.TIMED_OUT
             self._moves.setdefault(
                 shipment.shipment_id,
-                _Move(status, f"release failed: {_cause(exc)}", resource=True),
+                _Move(status, f"release failed: {_cause(exc)}", resource=True, node_fault=True),
             )
             await self._move_away(shipment)
         shipment.status = ShipmentStatus.RELEASED
@@ -292,11 +296,13 @@ class OrderWorkflow:
             )
         except TimeoutError:
             late = f"{shipment.node_id} missed its {expected} SLA ({deadline_seconds:g}s)"
-            self._moves.setdefault(sid, _Move(ShipmentStatus.TIMED_OUT, late, resource=True))
+            self._moves.setdefault(
+                sid, _Move(ShipmentStatus.TIMED_OUT, late, resource=True, node_fault=True)
+            )
         rejection = self._events.get(sid, {}).get(NodeEventType.REJECTED)
         if rejection is not None and sid not in self._moves:
             why = f"{shipment.node_id} rejected: {rejection.reason or 'no reason given'}"
-            self._moves[sid] = _Move(ShipmentStatus.REJECTED, why, resource=True)
+            self._moves[sid] = _Move(ShipmentStatus.REJECTED, why, resource=True, node_fault=True)
         if sid in self._moves:
             await self._move_away(shipment)
             return False
@@ -397,7 +403,11 @@ class OrderWorkflow:
             await self._cancel_at_node(shipment, move.reason)
         await workflow.execute_activity(
             "release_reservations",
-            ReleaseReservationsInput(order_id=order_id, shipment_ids=[shipment.shipment_id]),
+            ReleaseReservationsInput(
+                order_id=order_id,
+                shipment_ids=[shipment.shipment_id],
+                incident=self._incident(shipment, move),
+            ),
             **LEDGER,
         )
         shipment.status = move.status
@@ -414,6 +424,18 @@ class OrderWorkflow:
             )
         await self._refresh_status()
         raise _ShipmentMoved()
+
+    def _incident(self, shipment: Shipment, move: _Move) -> NodeIncident | None:
+        """Rejections and missed SLAs count against the node's health; moves ordered by people
+        or by an outage do not."""
+        if not move.node_fault:
+            return None
+        return NodeIncident(
+            node_id=shipment.node_id,
+            shipment_id=shipment.shipment_id,
+            kind=str(move.status).lower(),
+            reason=move.reason,
+        )
 
     async def _cancel_at_node(self, shipment: Shipment, reason: str) -> None:
         try:
