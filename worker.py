@@ -72,6 +72,7 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 housekeeping.apply_pulled_deltas,
                 outage.find_orders_at_node,
                 outage.move_order_away,
+                outage.degrade_unhealthy_nodes,
             ],
             activity_executor=executor,
             max_concurrent_activities=ACTIVITY_THREADS,

@@ -25,7 +25,7 @@ from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
 from domain.orders import OrderLine
 from domain.sla import NodeSla, SlaPolicy
-from ledger import holds, orders_view, stock
+from ledger import holds, node_health, orders_view, stock
 from ledger.availability import channel_pool
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
@@ -139,6 +139,15 @@ class LedgerActivities:
     def release_reservations(self, request: ReleaseReservationsInput) -> ReleaseReservationsResult:
         with transaction(self._engine) as session:
             units = stock.release(session, request.order_id, request.shipment_ids)
+            if (incident := request.incident) is not None:
+                node_health.record_incident(
+                    session,
+                    request.order_id,
+                    incident.node_id,
+                    incident.shipment_id,
+                    incident.kind,
+                    incident.reason,
+                )
         return ReleaseReservationsResult(units_released=units)
 
     @activity.defn(name="fulfil_reservations")

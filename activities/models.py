@@ -185,3 +185,17 @@ class MoveOrderAwayResult(BaseModel):
     order_id: str
     moved: bool
     why: str = ""
+
+
+class DegradeUnhealthyNodesInput(BaseModel):
+    pass
+
+
+class DegradedNode(BaseModel):
+    node_id: str
+    reason: str
+    reallocation_workflow_id: str
+
+
+class DegradeUnhealthyNodesResult(BaseModel):
+    degraded: list[DegradedNode]

@@ -1,26 +1,86 @@
-"""Activities of the node-outage fan-out: find the orders, ask each one to move."""
+"""Activities of the node-outage fan-out: find the orders, ask each one to move; and the
+node-health rule that degrades a failing node by itself."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.models import (
+    DegradedNode,
+    DegradeUnhealthyNodesInput,
+    DegradeUnhealthyNodesResult,
     FindOrdersAtNodeInput,
     FindOrdersAtNodeResult,
     MoveOrderAwayInput,
     MoveOrderAwayResult,
 )
-from ledger.network import orders_movable_from
+from domain.node_health import NodeHealthRule, degradation_reason
+from ledger.db import transaction
+from ledger.network import NodeStatus, orders_movable_from, set_node_status
+from ledger.node_health import AutomaticDegradation, automatically_degraded, records_of_up_nodes
 from workflows.models import ReallocateInput, ReallocateResult
+from workflows.outage import NodeOutageInput
 
 
 class OutageActivities:
-    def __init__(self, engine: Engine, client: Client) -> None:
+    def __init__(
+        self, engine: Engine, client: Client, health_rule: NodeHealthRule | None = None
+    ) -> None:
         self._engine = engine
         self._client = client
+        self._health_rule = health_rule or NodeHealthRule()
+
+    @activity.defn(name="degrade_unhealthy_nodes")
+    async def degrade_unhealthy_nodes(
+        self, _: DegradeUnhealthyNodesInput
+    ) -> DegradeUnhealthyNodesResult:
+        """Degrade every up node whose recent rejections and missed SLAs break the rule, and move
+        its unpicked orders away, as ops would with `PUT /v1/nodes/{id}/status`. Bringing the
+        node back up is left to a person: the rule cannot tell that the cause was fixed."""
+        started = []
+        for change in await asyncio.to_thread(self._degrade_in_ledger):
+            # Every automatically degraded node gets exactly one fan-out per degradation: the id
+            # comes from the status change and is never reused, so a retry (or the next run after
+            # a crash between the ledger and here) starts what is missing and nothing twice.
+            workflow_id = f"node-outage-{change.node_id}-auto-{change.change_id}"
+            try:
+                await self._client.start_workflow(
+                    "NodeOutage",
+                    NodeOutageInput(
+                        node_id=change.node_id, reason=f"{change.node_id} {change.reason}"
+                    ),
+                    id=workflow_id,
+                    task_queue=activity.info().task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+            except WorkflowAlreadyStartedError:
+                continue
+            started.append(
+                DegradedNode(
+                    node_id=change.node_id,
+                    reason=change.reason,
+                    reallocation_workflow_id=workflow_id,
+                )
+            )
+        return DegradeUnhealthyNodesResult(degraded=started)
+
+    def _degrade_in_ledger(self) -> list[AutomaticDegradation]:
+        rule = self._health_rule
+        since = datetime.now(UTC) - timedelta(seconds=rule.window_seconds)
+        with transaction(self._engine) as session:
+            for record in records_of_up_nodes(session, since):
+                if (reason := degradation_reason(record, rule)) is not None:
+                    set_node_status(
+                        session, record.node_id, NodeStatus.DEGRADED, reason, automatic=True
+                    )
+            return automatically_degraded(session)
 
     @activity.defn(name="find_orders_at_node")
     def find_orders_at_node(self, request: FindOrdersAtNodeInput) -> FindOrdersAtNodeResult:

@@ -7,7 +7,7 @@ from sqlmodel import Session
 from domain.errors import UnknownReference
 from domain.orders import MOVABLE_SHIPMENT_STATUSES, TERMINAL_ORDER_STATUSES
 from ledger.orders_view import open_orders
-from ledger.tables import Node
+from ledger.tables import Node, NodeStatusChange
 
 
 class NodeStatus(StrEnum):
@@ -16,7 +16,9 @@ class NodeStatus(StrEnum):
     DOWN = "down"
 
 
-def set_node_status(session: Session, node_id: str, status: NodeStatus, reason: str) -> Node:
+def set_node_status(
+    session: Session, node_id: str, status: NodeStatus, reason: str, automatic: bool = False
+) -> Node:
     node = session.get(Node, node_id)
     if node is None:
         raise UnknownReference("node_id", [node_id])
@@ -24,6 +26,9 @@ def set_node_status(session: Session, node_id: str, status: NodeStatus, reason: 
     node.status_reason = reason
     node.active = status == NodeStatus.UP
     session.add(node)
+    session.add(
+        NodeStatusChange(node_id=node_id, status=status, reason=reason, automatic=automatic)
+    )
     session.flush()
     return node
 

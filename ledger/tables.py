@@ -226,3 +226,26 @@ class CallbackSignature(SQLModel, table=True):
 
     signature: str = Field(primary_key=True, max_length=64)
     received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class NodeIncident(SQLModel, table=True):
+    """A node rejected a shipment or missed an SLA on it; the node-health rule reads these."""
+
+    shipment_id: str = Field(primary_key=True, max_length=220)  # one incident per shipment
+    order_id: str = Field(max_length=200)
+    node_id: str = Field(index=True, max_length=64)
+    kind: str  # rejected | timed_out
+    reason: str
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class NodeStatusChange(SQLModel, table=True):
+    """Every change of a node's status, by a person or by the node-health rule: the audit trail,
+    and the point from which the rule counts incidents again after a node comes back."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: str = Field(index=True, max_length=64)
+    status: str
+    reason: str
+    automatic: bool = False
+    at: datetime = Field(default_factory=utcnow, index=True)

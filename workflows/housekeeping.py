@@ -1,4 +1,5 @@
-"""Inventory housekeeping, started by a Temporal Schedule every few seconds."""
+"""Inventory and network housekeeping, started by a Temporal Schedule every few seconds: expire
+holds, pull feeds, publish availability events, degrade nodes that keep failing."""
 
 from datetime import timedelta
 
@@ -10,6 +11,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import (
         ApplyPulledDeltasInput,
         ApplyPulledDeltasResult,
+        DegradeUnhealthyNodesInput,
+        DegradeUnhealthyNodesResult,
         ExpireHoldsInput,
         ExpireHoldsResult,
         FeedSourcesInput,
@@ -35,6 +38,7 @@ class HousekeepingResult(BaseModel):
     holds_expired: int
     deltas_pulled: int
     availability_events: int
+    nodes_degraded: list[str] = []
 
 
 @workflow.defn(name="InventoryHousekeeping")
@@ -51,8 +55,17 @@ class InventoryHousekeepingWorkflow:
             result_type=PublishAvailabilityEventsResult,
             **OPTIONS,
         )
+        health: DegradeUnhealthyNodesResult = await workflow.execute_activity(
+            "degrade_unhealthy_nodes",
+            DegradeUnhealthyNodesInput(),
+            result_type=DegradeUnhealthyNodesResult,
+            **OPTIONS,
+        )
         return HousekeepingResult(
-            holds_expired=expired.expired, deltas_pulled=pulled, availability_events=events.events
+            holds_expired=expired.expired,
+            deltas_pulled=pulled,
+            availability_events=events.events,
+            nodes_degraded=[d.node_id for d in health.degraded],
         )
 
     async def _pull_feeds(self) -> int:

@@ -1,0 +1,111 @@
+"""A node that keeps rejecting or missing SLAs is degraded by itself and its waiting orders move;
+one that fails now and then is left alone; a node brought back up starts with a clean record."""
+
+import asyncio
+import uuid
+
+from domain.node_health import NodeHealthRule, NodeRecord, degradation_reason
+from tests.ledger_checks import assert_ledger_balances
+from tests.network import build_network
+from tests.orders_api import order_payload
+from workflows.housekeeping import HousekeepingInput, HousekeepingResult
+
+RULE = NodeHealthRule(window_seconds=900, min_incidents=3, max_incident_share=0.5)
+PATIENT = {"pick_sla_seconds": 600, "ship_sla_seconds": 600, "accept_sla_seconds": 600}
+
+
+def _record(shipments: int, rejected: int, late: int = 0) -> NodeRecord:
+    return NodeRecord("store-7", shipments, rejected + late, rejected, late)
+
+
+def test_a_node_failing_most_of_its_recent_shipments_is_degraded_with_the_figures() -> None:
+    reason = degradation_reason(_record(shipments=5, rejected=2, late=1), RULE)
+
+    assert reason is not None
+    assert "3 of its last 5 shipments failed (2 rejected, 1 missed an SLA)" in reason
+    assert "50%" in reason
+
+
+def test_a_busy_node_with_a_few_failures_stays_up() -> None:
+    assert degradation_reason(_record(shipments=400, rejected=6), RULE) is None
+
+
+def test_a_quiet_node_with_one_or_two_failures_stays_up() -> None:
+    assert degradation_reason(_record(shipments=2, rejected=2), RULE) is None
+
+
+def test_failures_on_shipments_no_longer_counted_still_weigh_as_shipments() -> None:
+    # Incidents whose reservations were touched before the window still count as handled.
+    assert degradation_reason(_record(shipments=0, rejected=3), RULE) is not None
+
+
+async def _housekeeping(stack) -> HousekeepingResult:
+    return await stack.client.execute_workflow(
+        "InventoryHousekeeping",
+        HousekeepingInput(),
+        id=f"housekeeping-health-{uuid.uuid4().hex[:6]}",
+        task_queue=stack.settings.task_queue,
+        result_type=HousekeepingResult,
+    )
+
+
+async def _submit(stack, net) -> str:
+    response = await stack.http.post("/v1/orders", json=order_payload(net, [("tee", 1)]))
+    assert response.status_code == 201, response.text
+    return response.json()["order_id"]
+
+
+async def _until_shipment(stack, order_id: str, node_id: str, status: str) -> None:
+    for _ in range(600):
+        order = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+        if any(
+            s["node_id"] == node_id and s["status"] == status for s in order.get("shipments", [])
+        ):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{order_id} never had a {status} shipment at {node_id}")
+
+
+async def test_a_node_that_keeps_rejecting_is_degraded_and_its_waiting_orders_move(stack) -> None:
+    net = build_network(
+        stack.engine,
+        stack.simulator_url,
+        {"x": {"km_east": 5, **PATIENT}, "y": {"km_east": 90, **PATIENT}},
+        {("x", "tee"): 50, ("y", "tee"): 50},
+    )
+    x, y = net.node("x"), net.node("y")
+    await stack.set_node_mode(x, "reject")
+    rejected = [await _submit(stack, net) for _ in range(3)]
+    for order_id in rejected:
+        await _until_shipment(stack, order_id, x, "REJECTED")
+    await stack.set_node_mode(x, "accept_only")
+    waiting = [await _submit(stack, net) for _ in range(2)]
+    for order_id in waiting:
+        await _until_shipment(stack, order_id, x, "ACCEPTED")
+
+    result = await _housekeeping(stack)
+
+    assert x in result.nodes_degraded
+    nodes = {n["node_id"]: n for n in (await stack.http.get("/v1/nodes")).json()}
+    assert nodes[x]["status"] == "degraded" and nodes[x]["active"] is False
+    assert "automatically degraded: 3 of its last 5 shipments failed" in nodes[x]["status_reason"]
+    for order_id in waiting:
+        order = await stack.wait_for_status(order_id, "COMPLETED", deadline_seconds=180)
+        assert order["shipments"][-1]["node_id"] == y
+        assert "automatically degraded" in order["shipments"][0]["reason"]
+    fresh = await _submit(stack, net)
+    order = await stack.wait_for_status(fresh, "COMPLETED", deadline_seconds=180)
+    assert [s["node_id"] for s in order["shipments"]] == [y]  # no new orders while degraded
+    assert x not in (await _housekeeping(stack)).nodes_degraded  # one fan-out per degradation
+    assert_ledger_balances(stack.engine, rejected + waiting + [fresh])
+
+    back = await stack.http.put(f"/v1/nodes/{x}/status", json={"status": "up", "reason": "fixed"})
+    assert back.status_code == 200, back.text
+    await stack.set_node_mode(x, "normal")
+
+    assert x not in (await _housekeeping(stack)).nodes_degraded  # old incidents are forgiven
+    nodes = {n["node_id"]: n for n in (await stack.http.get("/v1/nodes")).json()}
+    assert nodes[x]["status"] == "up"
+    again = await _submit(stack, net)
+    order = await stack.wait_for_status(again, "COMPLETED", deadline_seconds=180)
+    assert [s["node_id"] for s in order["shipments"]] == [x]
