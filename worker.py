@@ -31,12 +31,21 @@ from workflows.outage import NodeOutageWorkflow
 ACTIVITY_THREADS = 32
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-    )
+async def connect(settings: Settings, wait_seconds: float = 120) -> Client:
+    """Waits for the engine: a worker (re)started while the server restarts must not die."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        try:
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=pydantic_data_converter,
+            )
+        except RuntimeError as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            logging.warning("Temporal not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(1)
 
 
 @asynccontextmanager
