@@ -8,6 +8,7 @@ so tests can prove nothing was released, labelled or dispatched twice.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -35,6 +36,11 @@ class SimulatorConfig(BaseModel):
     latency_seconds: float = Field(default=0.5, ge=0)
     reject_rate: float = Field(default=0.0, ge=0, le=1)
     failure_rate: float = Field(default=0.0, ge=0, le=1)
+    # Chaos: a share of calls hang past the caller's timeout (then complete, as a slow partner
+    # does), and a share of callbacks are delivered twice.
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    hang_seconds: float = Field(default=12.0, ge=0)
+    duplicate_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int | None = None
 
 
@@ -117,11 +123,19 @@ class _World:
                 if response.status_code < 500:
                     if response.status_code >= 400:
                         log.info("callback %s refused: %s", url, response.text[:200])
+                    elif self.random.random() < self.config.duplicate_rate:
+                        self.counts["duplicate_callbacks"] += 1
+                        await self._resend(url, payload)
                     return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(min(0.2 * 2**attempt, 5))
         log.warning("callback %s abandoned", url)
+
+    async def _resend(self, url: str, payload: bytes) -> None:
+        """The partner's sender lost our answer and delivers the same event again, signed anew."""
+        with contextlib.suppress(httpx.TransportError):
+            await self.client.post(url, content=payload, headers=self._signed(payload))
 
 
 def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
@@ -131,12 +145,16 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def inject_failures(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if (
-            not request.url.path.startswith("/sim")
-            and world.random.random() < world.config.failure_rate
-        ):
+        if request.url.path.startswith("/sim"):
+            return await call_next(request)
+        draw = world.random.random()
+        if draw < world.config.failure_rate:
             world.counts["injected_failures"] += 1
             return JSONResponse(status_code=503, content={"error": "simulated outage"})
+        if draw < world.config.failure_rate + world.config.timeout_rate:
+            # The caller gives up first; the work is still done, so its retry must be harmless.
+            world.counts["injected_timeouts"] += 1
+            await asyncio.sleep(world.config.hang_seconds)
         return await call_next(request)
 
     async def node_progress(shipment_id: str) -> None:
@@ -306,6 +324,8 @@ def create_simulator_app_from_settings() -> FastAPI:
             latency_seconds=settings.simulator_latency_seconds,
             reject_rate=settings.simulator_reject_rate,
             failure_rate=settings.simulator_failure_rate,
+            timeout_rate=settings.simulator_timeout_rate,
+            duplicate_rate=settings.simulator_duplicate_rate,
             seed=settings.simulator_seed,
             api_key=settings.simulator_api_key,
             signing_secret=settings.simulator_signing_secret,

@@ -24,6 +24,8 @@ from stack.settings import Settings
 from stack.temporal_cli import temporal_cli_path
 from workflows import search_attributes as sa
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # children import the project's packages
+
 
 class Stack:
     def __init__(self, settings: Settings, state_dir: Path, ui_port: int) -> None:
@@ -38,7 +40,9 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the child)
         env = {**os.environ, **self.child_env(), **self.secrets}
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT
+        )
         self.processes.append((name, process))
 
     def child_env(self) -> dict[str, str]:
@@ -53,7 +57,10 @@ class Stack:
             "OPENDOM_SIMULATOR_LATENCY_SECONDS": str(s.simulator_latency_seconds),
             "OPENDOM_SIMULATOR_REJECT_RATE": str(s.simulator_reject_rate),
             "OPENDOM_SIMULATOR_FAILURE_RATE": str(s.simulator_failure_rate),
-        }
+            "OPENDOM_SIMULATOR_TIMEOUT_RATE": str(s.simulator_timeout_rate),
+            "OPENDOM_SIMULATOR_DUPLICATE_RATE": str(s.simulator_duplicate_rate),
+            "OPENDOM_HOUSEKEEPING_EVERY_SECONDS": str(s.housekeeping_every_seconds),
+        } | ({} if s.simulator_seed is None else {"OPENDOM_SIMULATOR_SEED": str(s.simulator_seed)})
 
     def check_alive(self) -> None:
         for name, process in self.processes:

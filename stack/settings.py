@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     simulator_latency_seconds: float = Field(default=0.5, ge=0)
     simulator_reject_rate: float = Field(default=0.0, ge=0, le=1)
     simulator_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    simulator_timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    simulator_duplicate_rate: float = Field(default=0.0, ge=0, le=1)
     simulator_seed: int | None = None
     simulator_api_key: str | None = None  # the gateway key the simulators call back with
     simulator_signing_secret: str | None = None
