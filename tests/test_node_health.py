@@ -89,6 +89,8 @@ async def test_a_node_that_keeps_rejecting_is_degraded_and_its_waiting_orders_mo
     nodes = {n["node_id"]: n for n in (await stack.http.get("/v1/nodes")).json()}
     assert nodes[x]["status"] == "degraded" and nodes[x]["active"] is False
     assert "automatically degraded: 3 of its last 5 shipments failed" in nodes[x]["status_reason"]
+    history = (await stack.http.get(f"/v1/nodes/{x}/status-history")).json()
+    assert [(h["status"], h["automatic"]) for h in history] == [("degraded", True)]
     for order_id in waiting:
         order = await stack.wait_for_status(order_id, "COMPLETED", deadline_seconds=180)
         assert order["shipments"][-1]["node_id"] == y
@@ -106,6 +108,9 @@ async def test_a_node_that_keeps_rejecting_is_degraded_and_its_waiting_orders_mo
     assert x not in (await _housekeeping(stack)).nodes_degraded  # old incidents are forgiven
     nodes = {n["node_id"]: n for n in (await stack.http.get("/v1/nodes")).json()}
     assert nodes[x]["status"] == "up"
+    history = (await stack.http.get(f"/v1/nodes/{x}/status-history")).json()
+    latest = history[0]
+    assert (latest["status"], latest["automatic"], latest["reason"]) == ("up", False, "fixed")
     again = await _submit(stack, net)
     order = await stack.wait_for_status(again, "COMPLETED", deadline_seconds=180)
     assert [s["node_id"] for s in order["shipments"]] == [x]

@@ -17,6 +17,7 @@ from ledger.api_clients import Role
 from ledger.db import transaction
 from ledger.network import NodeStatus, set_node_status
 from ledger.tables import Node, StockPosition
+from ledger.tables import NodeStatusChange as NodeStatusRecord
 from workflows.outage import NodeOutageInput
 
 router = APIRouter(prefix="/v1", tags=["network"], dependencies=[Depends(require(Role.OPS))])
@@ -25,6 +26,21 @@ router = APIRouter(prefix="/v1", tags=["network"], dependencies=[Depends(require
 @router.get("/nodes", response_model=list[Node])
 def list_nodes(session: SessionDep) -> list[Node]:
     return list(session.exec(select(Node).order_by(col(Node.node_id))).all())
+
+
+@router.get("/nodes/{node_id}/status-history", response_model=list[NodeStatusRecord])
+def node_status_history(node_id: str, session: SessionDep) -> list[NodeStatusRecord]:
+    """Every status change of the node, newest first: who (a person, or the node-health rule)
+    took it out of sourcing, when and why."""
+    if session.get(Node, node_id) is None:
+        raise ApiError(404, "unknown_node", f"no node {node_id}")
+    return list(
+        session.exec(
+            select(NodeStatusRecord)
+            .where(col(NodeStatusRecord.node_id) == node_id)
+            .order_by(col(NodeStatusRecord.id).desc())
+        ).all()
+    )
 
 
 @router.get("/inventory/{sku}", response_model=list[StockPositionPublic])
