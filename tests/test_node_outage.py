@@ -75,3 +75,41 @@ async def test_a_node_going_down_moves_every_unpicked_order_and_no_picked_one(st
     assert back.json()["reallocation_workflow_id"] is None
     nodes = {n["node_id"]: n for n in (await stack.http.get("/v1/nodes")).json()}
     assert nodes[net.node("x")]["active"] is True
+
+
+async def test_a_degraded_node_keeps_its_orders_unless_ops_ask_to_move_them(stack) -> None:
+    net = build_network(
+        stack.engine,
+        stack.simulator_url,
+        {"x": {"km_east": 5, **PATIENT}, "y": {"km_east": 90, **PATIENT}},
+        {("x", "tee"): 50, ("y", "tee"): 50},
+    )
+    x = net.node("x")
+    await stack.set_node_mode(x, "accept_only")
+    waiting = await _submit_all(stack, net, 3)
+    await _until_every_shipment_is(stack, waiting, "ACCEPTED")
+
+    kept = await stack.http.put(
+        f"/v1/nodes/{x}/status", json={"status": "degraded", "reason": "short-staffed"}
+    )
+    assert kept.json()["reallocation_workflow_id"] is None
+    refused = await stack.http.put(
+        f"/v1/nodes/{x}/status",
+        json={"status": "up", "reason": "fine", "reallocate_unpicked": True},
+    )
+    assert refused.status_code == 422
+    assert "reallocate_unpicked" in refused.json()["message"]
+    moved = await stack.http.put(
+        f"/v1/nodes/{x}/status",
+        json={"status": "degraded", "reason": "flooded", "reallocate_unpicked": True},
+    )
+
+    outage = stack.client.get_workflow_handle(
+        moved.json()["reallocation_workflow_id"], result_type=NodeOutageResult
+    )
+    assert sorted((await outage.result()).moved) == sorted(waiting)
+    for order_id in waiting:
+        order = await stack.wait_for_status(order_id, "COMPLETED", deadline_seconds=180)
+        assert order["shipments"][-1]["node_id"] == net.node("y")
+        assert "is degraded: flooded" in order["shipments"][0]["reason"]
+    assert_ledger_balances(stack.engine, waiting)

@@ -82,6 +82,11 @@ class NodeStatusChange(BaseModel):
 
     status: NodeStatus
     reason: str = Field(min_length=1, max_length=300)
+    reallocate_unpicked: bool | None = Field(
+        default=None,
+        description="move the node's unpicked orders to other nodes; default: yes when down, "
+        "no when degraded (it finishes what it has and takes nothing new), never when up",
+    )
 
 
 class NodeStatusChanged(BaseModel):
@@ -105,16 +110,25 @@ async def change_node_status(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> NodeStatusChanged:
-    """Down or degraded: the node takes no new orders. Down also moves every order there that
-    has not been picked to other nodes (a NodeOutage workflow, at a bounded rate). Up: eligible
-    again."""
+    """Down or degraded: the node takes no new orders. Down (or degraded with
+    `reallocate_unpicked`) also moves every order there that has not been picked to other nodes
+    (a NodeOutage workflow, at a bounded rate). Up: eligible again."""
+    if change.status == NodeStatus.UP and change.reallocate_unpicked:
+        raise ApiError(
+            422, "invalid_request", "reallocate_unpicked: a node coming up keeps its orders"
+        )
+    reallocate = change.reallocate_unpicked
+    if reallocate is None:
+        reallocate = change.status == NodeStatus.DOWN
     await run_in_threadpool(_set_status, session.get_bind(), node_id, change)
     workflow_id = None
-    if change.status == NodeStatus.DOWN:
+    if reallocate:
         workflow_id = f"node-outage-{node_id}-{uuid.uuid4().hex[:8]}"
         await temporal.start_workflow(
             "NodeOutage",
-            NodeOutageInput(node_id=node_id, reason=f"{node_id} is down: {change.reason}"),
+            NodeOutageInput(
+                node_id=node_id, reason=f"{node_id} is {change.status}: {change.reason}"
+            ),
             id=workflow_id,
             task_queue=settings.task_queue,
         )
