@@ -18,8 +18,6 @@ from domain.checkout import (
     CheckoutAnswer,
     DeliveryOptionCode,
     check_cart,
-    relevant_candidates,
-    shippable_totals,
 )
 from domain.errors import UnknownReference
 from domain.geo import GeoPoint
@@ -90,11 +88,8 @@ async def checkout_check(request: CheckoutCheck, http: Request, caller: ChannelO
     cache: AvailabilityCache = http.app.state.availability_cache
     skus = {ln.sku for ln in request.lines}
     if not request.hold and cache.ready and all(cache.knows(s) for s in skus):
-        candidates = cache.candidates(skus, request.channel)
-        relevant = relevant_candidates(request.lines, request.destination, candidates)
-        answer = check_cart(
-            request.lines, request.destination, relevant, now, shippable_totals(candidates)
-        )
+        relevant, totals = cache.checkout_view(request.lines, request.destination, request.channel)
+        answer = check_cart(request.lines, request.destination, relevant, now, totals)
         result = CheckoutResult(lines=answer.lines, options=answer.options)
     else:
         engine = http.app.state.engine

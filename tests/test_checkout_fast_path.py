@@ -1,0 +1,184 @@
+"""The checkout hot path (numpy arrays in ledger/availability_cache.py) gives the same answers as
+the scalar functions and the database: the same channel shares, the same candidates, the same
+checkout answer for every cart."""
+
+import random
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import Engine, insert, update
+from sqlmodel import Session, col
+
+from domain.availability import ChannelPoolRule, ChannelShares, channel_share
+from domain.checkout import check_cart
+from domain.geo import GeoPoint
+from domain.network import CandidateNode, NodeType
+from domain.orders import OrderLine
+from ledger import stock
+from ledger.availability import channel_pool
+from ledger.availability_cache import AvailabilityCache
+from ledger.db import transaction
+from ledger.errors import UnknownPosition
+from ledger.tables import ChannelPool, Node, Sku, StockPosition
+
+TYPES = [t.value for t in NodeType]
+NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
+
+
+def random_pool(rng: random.Random, node_ids: list[str]) -> ChannelPoolRule | None:
+    if rng.random() < 0.2:
+        return None
+    return ChannelPoolRule(
+        channel="c",
+        node_types=rng.choice([None, rng.sample(TYPES, rng.randint(0, len(TYPES)))]),
+        node_ids=rng.choice([None, rng.sample(node_ids, rng.randint(0, len(node_ids)))]),
+        share_by_node_type={
+            t: rng.choice([0.0, 0.1, 1 / 3, 0.5, 0.7, 0.99, 1.0, rng.random()])
+            for t in rng.sample(TYPES, rng.randint(0, len(TYPES)))
+        },
+        cap_by_node_type={
+            t: rng.choice([0, 1, 2, 5, 100]) for t in rng.sample(TYPES, rng.randint(0, 3))
+        },
+    )
+
+
+def test_vectorised_channel_share_equals_the_scalar_function() -> None:
+    rng = random.Random(11)
+    for _ in range(300):
+        node_ids = [f"n{i}" for i in range(rng.randint(1, 25))]
+        node_types = [rng.choice(TYPES) for _ in node_ids]
+        pool = random_pool(rng, node_ids)
+        shares = ChannelShares(node_ids, node_types, pool)
+        nodes = np.array(
+            rng.sample(range(len(node_ids)), rng.randint(0, len(node_ids))), dtype=np.int64
+        )
+        units = np.array([rng.choice((0, 1, 2, 3, 7, 10, 999, 10**9)) for _ in nodes])
+        expected = [
+            channel_share(int(u), node_ids[n], node_types[n], pool)
+            for u, n in zip(units.tolist(), nodes.tolist(), strict=True)
+        ]
+        assert shares.apply(units.astype(np.int64), nodes).tolist() == expected
+
+
+# ------------------------------------------------------------------ the cache against the database
+SKUS = [f"S{i}" for i in range(6)]
+POOLS = {
+    "stores-only": ChannelPool(channel="stores-only", node_types=["store"]),
+    "shared": ChannelPool(
+        channel="shared",
+        share_by_node_type={"warehouse": 0.5, "store": 0.34},
+        cap_by_node_type={"store": 2, "dc": 7},
+    ),
+    "listed": ChannelPool(channel="listed", node_ids=[f"N{i:02d}" for i in range(0, 30, 3)]),
+}
+CHANNELS = ["web", *POOLS]
+
+
+def seed_network(engine: Engine, rng: random.Random) -> list[str]:
+    # A 1-degree square so pickup (50 km) is sometimes possible, and a few nodes sharing a
+    # location so ties in distance are exercised.
+    spots = [(40 + rng.random(), -75 + rng.random()) for _ in range(22)]
+    node_ids = []
+    with transaction(engine) as session:
+        for s in SKUS:
+            session.add(Sku(sku=s, name=s))
+        for i in range(30):
+            node_type = rng.choice(["warehouse", "store", "store", "dc", "3pl"])
+            lat, lon = rng.choice(spots)
+            session.add(
+                Node(
+                    node_id=f"N{i:02d}", name=f"n{i}", node_type=node_type, lat=lat, lon=lon,
+                    can_ship=rng.random() < 0.8, can_pickup=node_type == "store",
+                    active=rng.random() < 0.9, priority=rng.choice((50, 100)),
+                    system_url="http://sim",
+                )
+            )  # fmt: skip
+            node_ids.append(f"N{i:02d}")
+        for pool in POOLS.values():
+            session.add(ChannelPool.model_validate(pool.model_dump()))
+        session.flush()
+        rows = []
+        for n in node_ids:
+            for s in SKUS:
+                if rng.random() < 0.8:  # some positions do not exist at all
+                    reserved, held = rng.choice((0, 0, 0, 1)), rng.choice((0, 0, 1))
+                    rows.append(
+                        {"node_id": n, "sku": s, "reserved": reserved, "held": held,
+                         "on_hand": reserved + held + rng.choice((0, 0, 1, 2, 3, 5, 20)),
+                         "safety_stock": rng.choice((0, 0, 1))}
+                    )  # fmt: skip
+        session.execute(insert(StockPosition), rows)
+    return node_ids
+
+
+def summary(candidates: list[CandidateNode]) -> list[tuple]:
+    return [
+        (c.node_id, c.node_type, c.location.lat, c.location.lon, c.can_ship, c.can_pickup,
+         c.priority, dict(sorted(c.available.items())))
+        for c in candidates
+    ]  # fmt: skip
+
+
+def assert_same_answers(engine: Engine, cache: AvailabilityCache, rng: random.Random) -> int:
+    checked = 0
+    for _ in range(150):
+        channel = rng.choice(CHANNELS)
+        picked = rng.sample(SKUS, rng.randint(1, 3))
+        picked += rng.sample(picked, rng.randint(0, 1))  # the same SKU on two lines
+        lines = [
+            OrderLine(line_no=i + 1, sku=s, quantity=rng.choice((1, 1, 2, 3, 40)))
+            for i, s in enumerate(picked)
+        ]
+        destination = GeoPoint(lat=40 + rng.uniform(-0.3, 1.3), lon=-75 + rng.uniform(-0.3, 1.3))
+        with Session(engine) as session:
+            pool = channel_pool(session, channel)
+            from_db = stock.candidate_nodes(session, set(picked), pool)
+
+        assert summary(cache.candidates(set(picked), channel)) == summary(
+            [c for c in from_db if c.available]
+        )
+        relevant, totals = cache.checkout_view(lines, destination, channel)
+        assert check_cart(lines, destination, relevant, NOW, totals) == check_cart(
+            lines, destination, from_db, NOW
+        )
+        checked += 1
+    return checked
+
+
+def test_checkout_from_the_cache_equals_checkout_from_the_database(ledger_engine: Engine) -> None:
+    rng = random.Random(3)
+    node_ids = seed_network(ledger_engine, rng)
+    cache = AvailabilityCache(ledger_engine)
+    cache.load()
+
+    assert assert_same_answers(ledger_engine, cache, rng) == 150
+
+    # Stock moves (tailed from the movements), a node goes down and one comes back (network
+    # reload): the cache follows and still agrees.
+    with transaction(ledger_engine) as session:
+        for _ in range(40):
+            node_id, sku = rng.choice(node_ids), rng.choice(SKUS)
+            try:
+                stock.adjust_on_hand(session, node_id, sku, rng.choice((1, 2, 6)))
+            except UnknownPosition:
+                stock.open_position(session, node_id, sku, rng.choice((1, 4)))
+        session.execute(update(Node).where(col(Node.node_id) == "N01").values(active=False))
+        session.execute(update(Node).where(col(Node.node_id) == "N02").values(active=True))
+    cache.refresh()
+    cache._load_network()
+
+    assert assert_same_answers(ledger_engine, cache, rng) == 150
+
+
+def test_the_fast_path_finds_the_nearest_holder_among_many_nodes(ledger_engine: Engine) -> None:
+    """Only a few candidates are built, yet the answer is the full one."""
+    rng = random.Random(8)
+    seed_network(ledger_engine, rng)
+    cache = AvailabilityCache(ledger_engine)
+    cache.load()
+    lines = [OrderLine(line_no=1, sku="S1", quantity=1)]
+    destination = GeoPoint(lat=40.5, lon=-74.5)
+
+    relevant, _ = cache.checkout_view(lines, destination, "web")
+
+    assert 1 <= len(relevant) < len(cache.candidates({"S1"}, "web"))
