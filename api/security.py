@@ -57,12 +57,18 @@ async def current_client(request: Request) -> ApiClient:
     cache: KeyCache = request.app.state.key_cache
     client = cache.get(key)
     if client is None:
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            client = authenticate(session, key)
+        # Off the event loop: waiting here for a pooled connection would stall every request,
+        # including the ones that hold the connections.
+        client = await run_in_threadpool(_authenticate, request.app.state.engine, key)
         if client is None:
             raise ApiError(401, "unauthenticated", "unknown or revoked API key")
         cache.put(key, client)
     return client
+
+
+def _authenticate(engine: Engine, key: str) -> ApiClient | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return authenticate(session, key)
 
 
 def require(*roles: Role) -> Callable[[Request], Awaitable[ApiClient]]:

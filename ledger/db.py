@@ -21,7 +21,13 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         _create_parent_folder(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # SQLite connections are cheap; the API's threads and the worker's activity threads can
+        # all read at once under WAL, so the pool must not be what they queue on.
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        pool = {} if in_memory else {"pool_size": 20, "max_overflow": 40}
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
+        )
         _serialise_sqlite_writers(engine)
         return engine
     # Timestamps are stored as UTC wall-clock time; the session must agree.
