@@ -1,8 +1,11 @@
 """Map every known failure to a 4xx whose message names the problem."""
 
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from domain.errors import DomainError, UnknownReference
 from ledger.errors import LedgerError, UnknownPosition
@@ -36,6 +39,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=422,
             content=_body("invalid_request", "; ".join(problems), detail=details),
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        """The framework's own refusals (unknown route, wrong method, unreadable body) in the
+        same shape as ours."""
+        error = getattr(exc, "error", None) or HTTPStatus(exc.status_code).phrase.lower()
+        return JSONResponse(
+            status_code=exc.status_code,
+            content=_body(error.replace(" ", "_"), str(exc.detail)),
+            headers=exc.headers,
         )
 
     @app.exception_handler(ApiError)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
@@ -154,7 +155,8 @@ API_HEADERS = [  # on /v1/ responses as well
 
 
 class HttpHardening:
-    """Refuses bodies over MAX_BODY_BYTES (by Content-Length) and adds the security headers.
+    """Refuses bodies over MAX_BODY_BYTES (by Content-Length, or counted as a chunked body
+    arrives) and adds the security headers.
 
     Pure ASGI rather than `@app.middleware("http")` (Starlette's BaseHTTPMiddleware), which
     runs every request through extra tasks and memory streams and cost more per request than a
@@ -169,15 +171,11 @@ class HttpHardening:
             return
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            response = JSONResponse(
-                status_code=413,
-                content={
-                    "error": "too_large",
-                    "message": f"bodies are limited to {MAX_BODY_BYTES} bytes",
-                },
-            )
-            await response(scope, receive, send)
+            await _too_large(scope, receive, send)
             return
+        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            # Chunked: no length to trust up front, so count what arrives.
+            receive = _capped(receive)
         extra = (
             SECURITY_HEADERS + API_HEADERS if scope["path"].startswith("/v1/") else SECURITY_HEADERS
         )
@@ -189,7 +187,51 @@ class HttpHardening:
                     headers[name] = value
             await send(message)
 
-        await self.app(scope, receive, send_hardened)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_hardened(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await _too_large(scope, receive, send_hardened)
+
+
+class _BodyTooLarge(HTTPException):
+    """An HTTPException so the framework's body parsing passes it on instead of calling the
+    body unreadable (400)."""
+
+    error = "too_large"
+
+    def __init__(self) -> None:
+        super().__init__(413, f"bodies are limited to {MAX_BODY_BYTES} bytes")
+
+
+def _capped(receive: Receive) -> Receive:
+    received = 0
+
+    async def capped() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > MAX_BODY_BYTES:
+            raise _BodyTooLarge()
+        return message
+
+    return capped
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse(
+        status_code=413,
+        content={"error": "too_large", "message": f"bodies are limited to {MAX_BODY_BYTES} bytes"},
+    )
+    await response(scope, receive, send)
 
 
 def install_http_hardening(app: FastAPI) -> None:

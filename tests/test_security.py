@@ -148,3 +148,34 @@ async def test_responses_carry_security_headers_and_huge_bodies_are_refused(stac
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["cache-control"] == "no-store"
     assert b" 413 " in status_line
+
+
+async def test_a_chunked_body_without_length_is_cut_off_at_the_limit_and_changes_nothing(
+    stack,
+) -> None:
+    async def order_ids() -> set[str]:
+        listed = (await stack.http.get("/v1/orders", params={"limit": 500})).json()
+        return {o["order"]["order_id"] for o in listed}
+
+    before = await order_ids()
+    host, port = stack.api_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v1/orders HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {stack.admin.key}\r\n".encode()
+        + b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b" " * (1024 * 1024)
+    try:
+        for _ in range(40):  # 40 MiB of whitespace, no Content-Length anywhere
+            writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+    except ConnectionError:
+        pass  # the server answered and closed while we were still sending
+    status_line = await reader.readline()
+    writer.close()
+
+    assert b" 413 " in status_line
+    assert await order_ids() == before
