@@ -61,8 +61,10 @@ def check_cart(
     """`shippable_units` (per SKU, over every shipping node) lets a caller pass only the
     candidates that can matter (see `relevant_candidates`) and still report true totals."""
     totals = shippable_units or shippable_totals(candidates)
+    # The models below are built from values already validated or computed here, so they are
+    # constructed without validating them again (the checkout check is a hot path).
     answers = [
-        LineAvailability(
+        LineAvailability.model_construct(
             line_no=ln.line_no,
             sku=ln.sku,
             quantity=ln.quantity,
@@ -75,7 +77,7 @@ def check_cart(
     pickup = _pickup_option(lines, destination, candidates, now)
     if pickup is not None:
         options.append(pickup)
-    return CheckoutAnswer(lines=answers, options=options)
+    return CheckoutAnswer.model_construct(lines=answers, options=options)
 
 
 def shippable_totals(candidates: list[CandidateNode]) -> dict[str, int]:
@@ -115,7 +117,7 @@ def _home_options(
         return []
     farthest = max(s.distance_km for s in plan.shipments)
     return [
-        DeliveryOption(
+        DeliveryOption.model_construct(
             code=code,
             promised_date=promised_date(now, farthest, service),
             shipments=plan.shipments,
@@ -148,7 +150,7 @@ def _pickup_option(
         pickup_node_id=store.node_id,
     )
     plan = plan_sourcing(request, [store])
-    return DeliveryOption(
+    return DeliveryOption.model_construct(
         code=DeliveryOptionCode.PICKUP,
         promised_date=collection_ready_date(now),
         shipments=plan.shipments,

@@ -8,9 +8,12 @@ prevents overselling.
 
 Layout: every node gets a number when first seen; per SKU the cache keeps two numpy arrays (the
 numbers of the nodes holding a position, and each position's ATP from `domain.availability.atp`),
-and the active network is an immutable snapshot of arrays indexed by node number. A checkout check
-then costs a few array operations whatever the network's size, and builds `CandidateNode` objects
-only for the handful of nodes that can change its answer (`checkout_view`).
+and the active network is an immutable snapshot of arrays indexed by node number (replaced only
+when a node or pool changes). What a channel may sell of a SKU at every node
+(`domain.availability.ChannelShares`) is kept per (SKU, channel) until that SKU's stock or the
+network changes. A checkout check then costs a few array operations whatever the network's size,
+and builds `CandidateNode` objects only for the handful of nodes that can change its answer
+(`checkout_view`).
 """
 
 import threading
@@ -41,6 +44,7 @@ SHORTLIST_MARGIN_COS = 1e-12
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 SkuStock = tuple[np.ndarray, np.ndarray]  # node numbers, ATP at each
+MAX_VIEWS = 200_000  # (SKU, channel) views kept; past that they are rebuilt as needed
 
 
 @dataclass
@@ -55,7 +59,8 @@ class _Network:
     can_pickup: np.ndarray
     inactive: np.ndarray  # the numbers of inactive nodes
     unit_vectors: np.ndarray  # (nodes, 3): each node's position on the unit sphere
-    rank: np.ndarray  # position in node-id order
+    roles: np.ndarray  # (2, nodes): can ship, can pickup (False for inactive nodes)
+    ships: np.ndarray  # int64 1 where the node can ship, for shippable totals by matmul
     pools: dict[str, ChannelPoolRule]
     node_types: list[str]
     shares: dict[str | None, ChannelShares] = field(default_factory=dict)
@@ -68,16 +73,31 @@ class _Network:
             shares = self.shares[key] = ChannelShares(self.node_ids, self.node_types, pool)
         return shares
 
-    def nearest(self, group: np.ndarray, cosines: np.ndarray) -> np.ndarray:
-        """The nodes of `group` (a mask) that may be the nearest to the destination whose
-        `cosines` (of the angle from each node) are given."""
-        best = cosines[group].max()
-        return group & (cosines >= best - SHORTLIST_MARGIN_COS)
-
 
 def _unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
     lat, lon = radians(lat), radians(lon)
     return cos(lat) * cos(lon), cos(lat) * sin(lon), sin(lat)
+
+
+@dataclass
+class _SkuView:
+    """One SKU as one channel sees it, for one stock array and one network snapshot: built on
+    first use, dropped when either changes."""
+
+    stock: SkuStock
+    network: _Network
+    units: list[int]  # by node number; 0 where the channel may sell none or the node is inactive
+    array: np.ndarray  # the same, as an array
+    shippable: int  # summed over the nodes that ship
+    holders: dict[int, np.ndarray] = field(default_factory=dict)  # quantity -> nodes with that many
+
+    def holding(self, quantity: int) -> np.ndarray:
+        mask = self.holders.get(quantity)
+        if mask is None:
+            mask = self.array >= quantity
+            if quantity <= 16:
+                self.holders[quantity] = mask
+        return mask
 
 
 _NO_NETWORK = _Network(
@@ -88,7 +108,8 @@ _NO_NETWORK = _Network(
     can_pickup=np.zeros(0, dtype=bool),
     inactive=_EMPTY,
     unit_vectors=np.zeros((0, 3)),
-    rank=_EMPTY,
+    roles=np.zeros((2, 0), dtype=bool),
+    ships=_EMPTY,
     pools={},
     node_types=[],
 )
@@ -101,6 +122,7 @@ class AvailabilityCache:
         self._stock: dict[str, SkuStock] = {}
         self._node_numbers: dict[str, int] = {}  # written by the loading thread only
         self._network = _NO_NETWORK
+        self._views: dict[tuple[str, str], _SkuView] = {}
         self._watermark = 0
         self._network_loaded_at = 0.0
         self._stop = threading.Event()
@@ -188,16 +210,19 @@ class AvailabilityCache:
         node_ids = list(self._node_numbers)  # in number order
         rows = [nodes.get(node_id) for node_id in node_ids]
         templates = [_candidate(n) if n is not None and n.active else None for n in rows]
-        order = sorted(range(len(node_ids)), key=node_ids.__getitem__)
-        rank = np.empty(len(node_ids), dtype=np.int64)
-        rank[order] = np.arange(len(node_ids))
+        old = self._network
+        if old.node_ids == node_ids and old.templates == templates and old.pools == pools:
+            self._network_loaded_at = time.monotonic()  # unchanged: keep the snapshot and views
+            return
         active = np.array([t is not None for t in templates], dtype=bool)
+        can_ship = np.array([bool(t and t.can_ship) for t in templates], dtype=bool)
+        can_pickup = np.array([bool(t and t.can_pickup) for t in templates], dtype=bool)
         self._network = _Network(
             templates=templates,
             node_ids=node_ids,
             active=active,
-            can_ship=np.array([bool(t and t.can_ship) for t in templates], dtype=bool),
-            can_pickup=np.array([bool(t and t.can_pickup) for t in templates], dtype=bool),
+            can_ship=can_ship,
+            can_pickup=can_pickup,
             inactive=np.flatnonzero(~active),
             unit_vectors=np.array(
                 [
@@ -206,7 +231,8 @@ class AvailabilityCache:
                 ],
                 dtype=np.float64,
             ).reshape(-1, 3),
-            rank=rank,
+            roles=np.array([can_ship, can_pickup], dtype=bool).reshape(2, -1),
+            ships=can_ship.astype(np.int64),
             pools=pools,
             node_types=[t.node_type if t else "" for t in templates],
         )
@@ -218,10 +244,14 @@ class AvailabilityCache:
 
     def candidates(self, skus: Iterable[str], channel: str) -> list[CandidateNode]:
         """Same answer as ledger.stock.candidate_nodes, from memory."""
-        network = self._network
+        return self._candidates(self._network, skus, channel)
+
+    def _candidates(
+        self, network: _Network, skus: Iterable[str], channel: str
+    ) -> list[CandidateNode]:
         skus = list(dict.fromkeys(skus))
         units = self._units(network, skus, channel)
-        return _candidate_nodes(network, units, units.any(axis=0), skus)
+        return _candidate_nodes(network, units, np.flatnonzero(units.any(axis=0)), skus)
 
     def checkout_view(
         self, lines: list[OrderLine], destination: GeoPoint, channel: str
@@ -229,29 +259,50 @@ class AvailabilityCache:
         """For `domain.checkout.check_cart`: the same candidates as
         `relevant_candidates(lines, destination, self.candidates(skus, channel))`, and
         `shippable_totals` over all of `self.candidates(...)`, without building a candidate per
-        node: the nodes holding the whole cart are found with array operations, the nearest are
-        shortlisted by their angle to the destination, and `relevant_candidates` decides among
-        those by exact distance."""
+        node: the nodes holding the whole cart are found with array operations on the cached
+        (SKU, channel) views, the nearest are shortlisted by their angle to the destination, and
+        `relevant_candidates` decides among those by exact distance."""
         network = self._network
-        skus = list(dict.fromkeys(ln.sku for ln in lines))
-        units = self._units(network, skus, channel)
-        totals = dict(zip(skus, units[:, network.can_ship].sum(axis=1).tolist(), strict=True))
-        if len(skus) == len(lines):
-            whole = (units >= np.array([[ln.quantity] for ln in lines])).all(axis=0)
-        else:  # the same SKU on several lines: each line must be servable on its own
-            rows = {sku: k for k, sku in enumerate(skus)}
-            need = np.array([[ln.quantity] for ln in lines])
-            whole = (units[[rows[ln.sku] for ln in lines]] >= need).all(axis=0)
-        shipping = whole & network.can_ship
-        if not shipping.any():  # a split may be needed: the planner must see everyone
-            return _candidate_nodes(network, units, units.any(axis=0), skus), totals
+        views = {ln.sku: self._view(network, ln.sku, channel) for ln in lines}
+        totals = {sku: view.shippable for sku, view in views.items()}
+        whole = views[lines[0].sku].holding(lines[0].quantity)
+        for ln in lines[1:]:
+            whole = whole & views[ln.sku].holding(ln.quantity)
+        # Row 0: shipping nodes holding the whole cart; row 1: pickup stores holding it. Each
+        # holds the cosine of the node's angle to the destination (larger is nearer), -3 if not
+        # in the group.
         cosines = network.unit_vectors @ _unit_vector(destination.lat, destination.lon)
-        shortlist = network.nearest(shipping, cosines)
-        pickup = whole & network.can_pickup
-        if pickup.any():
-            shortlist |= network.nearest(pickup, cosines)
-        nearby = _candidate_nodes(network, units, shortlist, skus)
+        groups = np.where(network.roles & whole, cosines, -3.0)
+        best_shipping, best_pickup = groups.max(axis=1).tolist()
+        if best_shipping < -2:  # no single shipping node: a split may be needed, see everyone
+            return self._candidates(network, views, channel), totals
+        if best_pickup < -2:  # no store holds it: the threshold makes that row select nothing
+            best_pickup = 2.0
+        threshold = np.array([[best_shipping], [best_pickup]]) - SHORTLIST_MARGIN_COS
+        shortlist = np.flatnonzero((groups >= threshold).any(axis=0)).tolist()
+        nearby = []
+        for number in sorted(shortlist, key=network.node_ids.__getitem__):
+            template = network.templates[number]
+            assert template is not None  # inactive nodes hold nothing
+            nearby.append(
+                CandidateNode(
+                    template.node_id, template.node_type, template.location, template.can_ship,
+                    template.can_pickup, template.priority,
+                    {sku: v.units[number] for sku, v in views.items() if v.units[number] > 0},
+                )
+            )  # fmt: skip
         return relevant_candidates(lines, destination, nearby), totals
+
+    def _view(self, network: _Network, sku: str, channel: str) -> _SkuView:
+        stock = self._stock.get(sku, (_EMPTY, _EMPTY))
+        view = self._views.get((sku, channel))
+        if view is None or view.stock is not stock or view.network is not network:
+            if len(self._views) >= MAX_VIEWS:
+                self._views.clear()
+            units = self._units(network, [sku], channel)[0]
+            view = _SkuView(stock, network, units.tolist(), units, int(units @ network.ships))
+            self._views[(sku, channel)] = view
+        return view
 
     def _units(self, network: _Network, skus: list[str], channel: str) -> np.ndarray:
         """What the channel may sell of each SKU (rows) at each active node (columns); 0 where
@@ -278,14 +329,12 @@ def _arrays(nodes: list[int], units: list[int]) -> SkuStock:
 
 
 def _candidate_nodes(
-    network: _Network, units: np.ndarray, chosen: np.ndarray, skus: list[str]
+    network: _Network, units: np.ndarray, numbers: np.ndarray, skus: list[str]
 ) -> list[CandidateNode]:
-    """`CandidateNode`s for the chosen node numbers, in node-id order, each with the SKUs it can
+    """`CandidateNode`s for these node numbers, in node-id order, each with the SKUs it can
     sell (units > 0), as `candidates` has always built them."""
-    numbers = np.flatnonzero(chosen)
-    numbers = numbers[np.argsort(network.rank[numbers])]
     result = []
-    for number in numbers.tolist():
+    for number in sorted(numbers.tolist(), key=network.node_ids.__getitem__):
         template = network.templates[number]
         assert template is not None  # `units` is 0 at inactive nodes
         column = units[:, number].tolist()
