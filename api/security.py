@@ -9,7 +9,7 @@
 """
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -50,11 +50,21 @@ class KeyCache:
         self._entries[key] = (client, time.monotonic() + KEY_CACHE_SECONDS)
 
 
-async def current_client(request: Request) -> ApiClient:
-    header = request.headers.get("authorization", "")
+def bearer_key(header: str) -> str | None:
+    """The key in an `Authorization: Bearer <key>` header's value; None if it is not one."""
     if not header.lower().startswith("bearer "):
+        return None
+    return header[7:].strip()
+
+
+def role_allows(client: ApiClient, roles: Iterable[Role]) -> bool:
+    return client.role == Role.ADMIN or client.role in roles
+
+
+async def current_client(request: Request) -> ApiClient:
+    key = bearer_key(request.headers.get("authorization", ""))
+    if key is None:
         raise ApiError(401, "unauthenticated", "send your API key as 'Authorization: Bearer <key>'")
-    key = header[7:].strip()
     cache: KeyCache = request.app.state.key_cache
     client = cache.get(key)
     if client is None:
@@ -75,7 +85,7 @@ def _authenticate(engine: Engine, key: str) -> ApiClient | None:
 def require(*roles: Role) -> Callable[[Request], Awaitable[ApiClient]]:
     async def check(request: Request) -> ApiClient:
         client = await current_client(request)
-        if client.role != Role.ADMIN and client.role not in roles:
+        if not role_allows(client, roles):
             allowed = ", ".join(sorted(roles))
             raise ApiError(
                 403, "forbidden", f"a {client.role} key cannot do this (needs {allowed})"

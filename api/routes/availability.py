@@ -85,17 +85,26 @@ async def checkout_check(request: CheckoutCheck, http: Request, caller: ChannelO
     ledger by ~50 ms); a hold always goes to the database, which never oversells."""
     channel_of(caller, request.channel)
     now = datetime.now(UTC)
-    cache: AvailabilityCache = http.app.state.availability_cache
-    skus = {ln.sku for ln in request.lines}
-    if not request.hold and cache.ready and all(cache.knows(s) for s in skus):
-        relevant, totals = cache.checkout_view(request.lines, request.destination, request.channel)
-        answer = check_cart(request.lines, request.destination, relevant, now, totals)
-        result = CheckoutResult(lines=answer.lines, options=answer.options)
-    else:
+    result = answer_from_cache(http.app.state.availability_cache, request, now)
+    if result is None:
         engine = http.app.state.engine
         result = await run_in_threadpool(_checkout_in_database, engine, request, now)
     # Serialised once here: the hot path skips FastAPI's second validation of the response.
     return Response(result.model_dump_json(), media_type="application/json")
+
+
+def answer_from_cache(
+    cache: AvailabilityCache, request: CheckoutCheck, now: datetime
+) -> CheckoutResult | None:
+    """The answer without a hold, from the availability cache; None when the database must
+    answer (a hold, the cache still loading, or a SKU it does not know, which may be unknown
+    altogether). Shared by this route and the ASGI fast path (`api/checkout_fast_path.py`),
+    so both give the same answer."""
+    if request.hold or not cache.ready or not all(cache.knows(ln.sku) for ln in request.lines):
+        return None
+    relevant, totals = cache.checkout_view(request.lines, request.destination, request.channel)
+    answer = check_cart(request.lines, request.destination, relevant, now, totals)
+    return CheckoutResult(lines=answer.lines, options=answer.options)
 
 
 def _checkout_in_database(engine: Engine, request: CheckoutCheck, now: datetime) -> CheckoutResult:
