@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from api.checkout_fast_path import CheckoutFastPath
 from api.errors import ApiError, install_error_handlers
 from api.routes import availability, callbacks, feeds, network, orders
 from api.security import KeyCache, install_http_hardening
@@ -41,7 +42,9 @@ class LazyTemporalClient:
             return self._client
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = True) -> FastAPI:
+    """`checkout_fast_path=False` leaves every checkout check to the FastAPI route (tests compare
+    the two)."""
     settings = settings or load_settings()
 
     @asynccontextmanager
@@ -65,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if checkout_fast_path:
+        # Added before HttpHardening, so it runs inside it: the body limit and security headers
+        # apply to its answers too.
+        app.add_middleware(CheckoutFastPath)
     install_http_hardening(app)
     app.include_router(orders.router)
     app.include_router(callbacks.router)
