@@ -1,6 +1,7 @@
 """The FastAPI application: `uvicorn api.app:app` or `create_app(settings)` in tests."""
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,17 @@ class LazyTemporalClient:
             return self._client
 
 
+def _freeze_heap() -> None:
+    """Once the availability cache has loaded, the objects alive (modules, the app, the cache:
+    ~150,000) stay alive for the process's life. Frozen, the collector's full passes no longer
+    traverse them: with them, a full pass stalled every request for ~100 ms on the 2-core
+    machine, which set the checkout's p99 at a paced quarter of the ceiling (views built on
+    first touch cost ~12 µs each: not the cause). Only reference cycles among these objects
+    that die later escape collection; the cache replaces its arrays and views without cycles."""
+    gc.collect()  # the load's garbage goes now, not into the frozen set
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = True) -> FastAPI:
     """`checkout_fast_path=False` leaves every checkout check to the FastAPI route (tests compare
     the two)."""
@@ -55,7 +67,7 @@ def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = T
         app.state.settings = settings
         app.state.temporal = LazyTemporalClient(settings)
         app.state.key_cache = KeyCache()
-        app.state.availability_cache = AvailabilityCache(engine)
+        app.state.availability_cache = AvailabilityCache(engine, on_loaded=_freeze_heap)
         app.state.availability_cache.start()
         yield
         app.state.availability_cache.stop()

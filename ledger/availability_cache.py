@@ -18,7 +18,7 @@ and builds `CandidateNode` objects only for the handful of nodes that can change
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from math import cos, radians, sin
 
@@ -116,9 +116,16 @@ _NO_NETWORK = _Network(
 
 
 class AvailabilityCache:
-    def __init__(self, engine: Engine, refresh_seconds: float = 0.05) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        refresh_seconds: float = 0.05,
+        on_loaded: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_loaded` runs once the first load is complete, just before `ready` turns true."""
         self._engine = engine
         self._refresh_seconds = refresh_seconds
+        self._on_loaded = on_loaded
         self._stock: dict[str, SkuStock] = {}
         self._node_numbers: dict[str, int] = {}  # written by the loading thread only
         self._network = _NO_NETWORK
@@ -160,6 +167,8 @@ class AvailabilityCache:
                 entry[1].append(atp(*counters))
         self._stock = {sku: _arrays(nodes, units) for sku, (nodes, units) in gathered.items()}
         self._load_network()
+        if self._on_loaded is not None and not self.ready:
+            self._on_loaded()
         self.ready = True
 
     def refresh(self) -> None:
