@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -27,8 +28,32 @@ from workflows.housekeeping import InventoryHousekeepingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.outage import NodeOutageWorkflow
 
-# Sync ledger activities run here; sized above the activity slots so none waits for a thread.
-ACTIVITY_THREADS = 32
+# Worker tuning (README, "Worker tuning"; measured with `python -m benchmarks.e2e_load`). The
+# load benchmark's bare ceiling workflow runs with the same settings.
+#
+# Regular activity slots. The order path's regular activities are the connector calls (release,
+# label, dispatch, cancel): async, waiting on HTTP, so slots are cheap; the sync housekeeping and
+# outage activities need a thread each.
+ACTIVITY_SLOTS = 32
+# Local activity slots: the order's ledger and read-model calls (allocate, release, fulfil,
+# project), each one database transaction run inside the workflow task. More than this many at
+# once would only queue on the database (SQLite has a single writer).
+LOCAL_ACTIVITY_SLOTS = 16
+# Sync activities, regular or local, run on this pool: one thread per slot, so none ever waits
+# for a thread while its timeout runs.
+ACTIVITY_THREADS = ACTIVITY_SLOTS + LOCAL_ACTIVITY_SLOTS
+
+
+def worker_tuning() -> dict[str, Any]:
+    """The `Worker` options beyond the task queue, workflows and activities.
+
+    Pollers, workflow task slots, the sticky cache and the sandbox stay at the SDK's defaults
+    (5 + 5 pollers, 1,000 cached workflows, the default sandbox): the benchmark found no gain in
+    changing them on this machine, see the README."""
+    return {
+        "max_concurrent_activities": ACTIVITY_SLOTS,
+        "max_concurrent_local_activities": LOCAL_ACTIVITY_SLOTS,
+    }
 
 
 async def connect(settings: Settings, wait_seconds: float = 120) -> Client:
@@ -84,7 +109,7 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 outage.degrade_unhealthy_nodes,
             ],
             activity_executor=executor,
-            max_concurrent_activities=ACTIVITY_THREADS,
+            **worker_tuning(),
         )
         async with worker:
             yield worker
@@ -94,6 +119,9 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    # httpx logs every connector request at INFO: three lines per order that say nothing the
+    # workflow history does not.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings()
     client = await connect(settings)
     async with order_worker(client, settings):

@@ -56,6 +56,10 @@ with workflow.unsafe.imports_passed_through():
         RetryResult,
     )
 
+# Ledger and read-model activities run as local activities: short, database-only and idempotent
+# (a re-run after a worker crash finds its own reservations or an equal-or-newer projection), so
+# they need no task round trip through the server. That is most of an order's activities
+# (every `_publish`), and their large inputs (the whole order state) stay out of the history.
 LEDGER = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
@@ -154,7 +158,7 @@ class OrderWorkflow:
         # meanwhile cannot make the order look complete.
         lines = list(self._unallocated)
         order = self._state.order
-        result: AllocateResult = await workflow.execute_activity(
+        result: AllocateResult = await workflow.execute_local_activity(
             "allocate_stock",
             AllocateInput(
                 order_id=order.order_id,
@@ -378,7 +382,7 @@ class OrderWorkflow:
             await workflow.wait_condition(shipped_or_moved)
         if NodeEventType.SHIPPED not in self._events.get(sid, {}):
             await self._compensate_if_moved(shipment)  # a parcel that left stays shipped
-        await workflow.execute_activity(
+        await workflow.execute_local_activity(
             "fulfil_reservations",
             FulfilReservationsInput(order_id=self._state.order.order_id, shipment_id=sid),
             **LEDGER,
@@ -401,7 +405,7 @@ class OrderWorkflow:
         order_id = self._state.order.order_id
         if move.status != ShipmentStatus.REJECTED:
             await self._cancel_at_node(shipment, move.reason)
-        await workflow.execute_activity(
+        await workflow.execute_local_activity(
             "release_reservations",
             ReleaseReservationsInput(
                 order_id=order_id,
@@ -462,7 +466,7 @@ class OrderWorkflow:
         await workflow.wait_condition(
             lambda: not any(s.status in OPEN_SHIPMENT_STATUSES for s in self._state.shipments)
         )
-        await workflow.execute_activity(
+        await workflow.execute_local_activity(
             "release_reservations",
             ReleaseReservationsInput(order_id=self._state.order.order_id),
             **LEDGER,
@@ -620,7 +624,7 @@ class OrderWorkflow:
             f"**{state.status}** - waiting for {waiting_for}\n\n"
             f"shipments: {', '.join(f'{s.shipment_id}@{s.node_id}={s.status}' for s in state.shipments) or 'none'}"
         )
-        await workflow.execute_activity(
+        await workflow.execute_local_activity(
             "project_order",
             ProjectOrderInput(state=state.model_copy(deep=True)),
             **LEDGER,
