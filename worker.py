@@ -20,6 +20,7 @@ from connectors.carrier import CarrierConnector
 from connectors.erp import ErpFeedConnector
 from connectors.http import JsonHttpClient
 from connectors.nodes import NodeConnectors
+from domain.node_health import NodeHealthRule
 from domain.sla import default_sla_policy
 from ledger.db import create_schema, make_engine
 from stack.schedules import ensure_housekeeping_schedule
@@ -81,7 +82,12 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
     http = JsonHttpClient("node-and-carrier-systems")
     ledger = LedgerActivities(engine, default_sla_policy(settings.sla_scale))
     housekeeping = HousekeepingActivities(engine, ErpFeedConnector())
-    outage = OutageActivities(engine, client)
+    health_rule = NodeHealthRule(
+        window_seconds=settings.node_health_window_seconds,
+        min_incidents=settings.node_health_min_incidents,
+        max_incident_share=settings.node_health_max_incident_share,
+    )
+    outage = OutageActivities(engine, client, health_rule)
     fulfilment = FulfilmentActivities(
         engine, NodeConnectors(http), CarrierConnector(http, settings.carrier_url)
     )

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     simulator_seed: int | None = None
     simulator_api_key: str | None = None  # the gateway key the simulators call back with
     simulator_signing_secret: str | None = None
+    # The node-health rule: degrade a node that failed at least `min_incidents` shipments and at
+    # least `max_incident_share` of those it handled in the window (domain/node_health.py).
+    node_health_window_seconds: float = Field(default=900, gt=0)
+    node_health_min_incidents: int = Field(default=3, ge=1)
+    node_health_max_incident_share: float = Field(default=0.5, gt=0, le=1)
     # How often holds expire, polled feeds are pulled and availability events are published.
     housekeeping_every_seconds: float = Field(default=10, gt=0)
 
