@@ -74,6 +74,7 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SCHEMA = "opendom_e2e"
 BARE_TASK_QUEUE = "bare-ceiling"
 GOAL = 0.70
+SUBMIT_ATTEMPTS = 5
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Phase:
     name: str
     samples: list[Sample]
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, this phase
+    submit_retries: int = 0  # submissions answered 5xx and sent again
 
     @property
     def completed(self) -> list[Sample]:
@@ -126,6 +128,8 @@ class Phase:
             f"{self.name:<30} {self.per_second:7.1f} orders/s  {len(self.completed)}/"
             f"{len(self.samples)} completed in {self.seconds:6.1f} s"
         )
+        if self.submit_retries:
+            text += f" ({self.submit_retries} submissions answered 5xx and sent again)"
         if any(s.reserved for s in self.samples):
             text += f"\n{'':<32}submit -> reservation {_p(self.latencies_ms('reserved'))}"
         text += f"\n{'':<32}submit -> completion  {_p(self.latencies_ms('completed'))}"
@@ -359,9 +363,18 @@ async def _run_orders(
     payloads = [sample_order(rng, run_id, i) for i in range(count)]
 
     async def submit(i: int) -> str:
-        response = await http.post("/v1/orders", json=payloads[i])
+        # As a channel does: a 5xx is retried with the same external id (idempotent), counted.
+        for _ in range(SUBMIT_ATTEMPTS - 1):
+            response = await http.post("/v1/orders", json=payloads[i])
+            if response.status_code < 500:
+                break
+            retried.append(response.status_code)
+        else:
+            response = await http.post("/v1/orders", json=payloads[i])
         response.raise_for_status()
         return response.json()["order_id"]
+
+    retried: list[int] = []
 
     meter = _CpuMeter(stack)
     meter.start()
@@ -388,7 +401,7 @@ async def _run_orders(
         allocated = {row.order_id: _first_allocation(row.document) for row in rows}
     for sample in samples:
         sample.reserved = allocated.get(sample.workflow_id)
-    return Phase(name, samples, cpu), shapes
+    return Phase(name, samples, cpu, submit_retries=len(retried)), shapes
 
 
 def _first_allocation(document: dict) -> float | None:
