@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -558,6 +559,8 @@ def run_benchmark(plan: Plan) -> Report:
         return asyncio.run(_run(plan, stack))
     finally:
         stack.stop()
+        if plan.state_dir is None:  # a temporary stack: its databases and logs go with it
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def main() -> None:
