@@ -28,3 +28,10 @@ def _settings(request: Request) -> Settings:
 SessionDep = Annotated[Session, Depends(_session)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def release_connection(session: Session) -> None:
+    """Give the pooled connection back before waiting on Temporal: requests awaiting a slow or
+    restarting engine must not drain the pool that the rest of the API needs. The session
+    takes a connection again if it is used afterwards."""
+    session.close()

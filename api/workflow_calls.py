@@ -8,6 +8,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.deps import release_connection
 from api.errors import ApiError
 from ledger import orders_view
 
@@ -18,6 +19,7 @@ async def run_update(
     client: Client, session: Session, order_id: str, name: str, arg: BaseModel, result_type: type[R]
 ) -> R:
     handle = client.get_workflow_handle(order_id)
+    release_connection(session)
     try:
         return await handle.execute_update(name, arg, result_type=result_type)
     except WorkflowUpdateFailedError as exc:
@@ -31,6 +33,7 @@ async def run_update(
 async def send_signal(
     client: Client, session: Session, order_id: str, name: str, arg: BaseModel
 ) -> None:
+    release_connection(session)
     try:
         await client.get_workflow_handle(order_id).signal(name, arg)
     except RPCError as exc:

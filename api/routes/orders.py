@@ -15,7 +15,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SettingsDep, TemporalDep, release_connection
 from api.errors import ApiError
 from api.schemas import OrderAccepted, OrderSubmission, ReallocateAction, SupportAction
 from api.security import ChannelOrAdmin, OrderReader, Support, channel_of, may_read_order
@@ -55,6 +55,7 @@ async def submit_order(
     order_id = order_id_for(submission.channel, submission.external_id)
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump())
     duplicate = False
+    release_connection(session)
     try:
         await temporal.start_workflow(
             "OrderWorkflow",
@@ -120,6 +121,7 @@ async def get_order(
     if state is not None:  # another channel's order: as if it did not exist
         raise ApiError(404, "order_not_found", f"no order {order_id}")
     # Started a moment ago and not projected yet: ask the workflow itself.
+    release_connection(session)
     handle = temporal.get_workflow_handle(order_id)
     try:
         description = await handle.describe()
