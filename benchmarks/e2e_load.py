@@ -231,7 +231,10 @@ def _settings(plan: Plan, state_dir: Path) -> Settings:
 def _uvicorn(factory: str, url: str) -> list[str]:
     port = url.rsplit(":", 1)[1]
     return [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-            "--port", port, "--no-access-log", "--log-level", "warning"]  # fmt: skip
+            "--port", port, "--no-access-log", "--log-level", "warning",
+            # Longer than any pause between phases, so the client never reuses a connection the
+            # server is closing.
+            "--timeout-keep-alive", "120"]  # fmt: skip
 
 
 def _prepare_postgres() -> None:
@@ -366,7 +369,11 @@ async def _run_orders(
     async def submit(i: int) -> str:
         # As a channel does: a 5xx is retried with the same external id (idempotent), counted.
         for _ in range(SUBMIT_ATTEMPTS - 1):
-            response = await http.post("/v1/orders", json=payloads[i])
+            try:
+                response = await http.post("/v1/orders", json=payloads[i])
+            except httpx.TransportError:
+                retried.append(0)
+                continue
             if response.status_code < 500:
                 break
             retried.append(response.status_code)
