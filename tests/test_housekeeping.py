@@ -2,7 +2,6 @@
 channels hear when a SKU goes out of stock or comes back."""
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 import httpx
@@ -10,21 +9,11 @@ import httpx
 from ledger.db import transaction
 from ledger.tables import FeedSource
 from stack.schedules import HOUSEKEEPING_SCHEDULE_ID, ensure_housekeeping_schedule
+from tests.housekeeping_runs import run_housekeeping
 from tests.ledger_checks import assert_ledger_balances
 from tests.network import CUSTOMER, build_network
-from workflows.housekeeping import HousekeepingInput, HousekeepingResult
 
 NODES = {"dc": {"type": "warehouse", "km_east": 10}}
-
-
-async def _housekeeping(stack) -> HousekeepingResult:
-    return await stack.client.execute_workflow(
-        "InventoryHousekeeping",
-        HousekeepingInput(),
-        id=f"housekeeping-test-{uuid.uuid4().hex[:6]}",
-        task_queue=stack.settings.task_queue,
-        result_type=HousekeepingResult,
-    )
 
 
 async def _on_hand(stack, sku: str) -> int:
@@ -44,7 +33,7 @@ async def test_an_expired_checkout_hold_gives_its_stock_back(stack) -> None:
     assert (await stack.http.get(f"/v1/inventory/{net.sku('tee')}")).json()[0]["held"] == 2
 
     while (await stack.http.get(f"/v1/inventory/{net.sku('tee')}")).json()[0]["held"]:
-        await _housekeeping(stack)
+        await run_housekeeping(stack)
 
     assert (await stack.http.get(f"/v1/inventory/{net.sku('tee')}")).json()[0]["available"] == 2
     assert_ledger_balances(stack.engine)
@@ -66,8 +55,8 @@ async def test_deltas_pulled_from_an_erp_are_applied_once(stack) -> None:
             FeedSource(source=source, url=f"{stack.simulator_url}/erp/{source}/stock-deltas")
         )
 
-    await _housekeeping(stack)
-    await _housekeeping(stack)  # nothing new: the cursor moved past every delta
+    await run_housekeeping(stack)
+    await run_housekeeping(stack)  # nothing new: the cursor moved past every delta
 
     assert await _on_hand(stack, net.sku("tee")) == 155
     assert_ledger_balances(stack.engine)
@@ -75,16 +64,16 @@ async def test_deltas_pulled_from_an_erp_are_applied_once(stack) -> None:
 
 async def test_channels_hear_when_a_sku_sells_out_and_comes_back(stack) -> None:
     net = build_network(stack.engine, stack.simulator_url, NODES, {("dc", "tee"): 1})
-    await _housekeeping(stack)
+    await run_housekeeping(stack)
     start = (await stack.http.get("/v1/availability/events", params={"after": 0})).json()
     cursor = start[-1]["id"] if start else 0
     sku, node = net.sku("tee"), net.node("dc")
 
     remove = {"node_id": node, "sku": sku, "delta": -1, "reason": "damaged"}
     await stack.http.post("/v1/inventory/adjustments", json=remove)
-    await _housekeeping(stack)
+    await run_housekeeping(stack)
     await stack.http.post("/v1/inventory/adjustments", json={**remove, "delta": 3, "reason": "PO"})
-    await _housekeeping(stack)
+    await run_housekeeping(stack)
 
     events = (
         await stack.http.get("/v1/availability/events", params={"after": cursor, "channel": "web"})

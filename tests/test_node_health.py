@@ -2,13 +2,12 @@
 one that fails now and then is left alone; a node brought back up starts with a clean record."""
 
 import asyncio
-import uuid
 
 from domain.node_health import NodeHealthRule, NodeRecord, degradation_reason
+from tests.housekeeping_runs import run_housekeeping
 from tests.ledger_checks import assert_ledger_balances
 from tests.network import build_network
 from tests.orders_api import order_payload
-from workflows.housekeeping import HousekeepingInput, HousekeepingResult
 
 RULE = NodeHealthRule(window_seconds=900, min_incidents=3, max_incident_share=0.5)
 PATIENT = {"pick_sla_seconds": 600, "ship_sla_seconds": 600, "accept_sla_seconds": 600}
@@ -37,16 +36,6 @@ def test_a_quiet_node_with_one_or_two_failures_stays_up() -> None:
 def test_failures_on_shipments_no_longer_counted_still_weigh_as_shipments() -> None:
     # Incidents whose reservations were touched before the window still count as handled.
     assert degradation_reason(_record(shipments=0, rejected=3), RULE) is not None
-
-
-async def _housekeeping(stack) -> HousekeepingResult:
-    return await stack.client.execute_workflow(
-        "InventoryHousekeeping",
-        HousekeepingInput(),
-        id=f"housekeeping-health-{uuid.uuid4().hex[:6]}",
-        task_queue=stack.settings.task_queue,
-        result_type=HousekeepingResult,
-    )
 
 
 async def _submit(stack, net) -> str:
@@ -83,7 +72,7 @@ async def test_a_node_that_keeps_rejecting_is_degraded_and_its_waiting_orders_mo
     for order_id in waiting:
         await _until_shipment(stack, order_id, x, "ACCEPTED")
 
-    result = await _housekeeping(stack)
+    result = await run_housekeeping(stack)
 
     assert x in result.nodes_degraded
     nodes = {n["node_id"]: n for n in (await stack.http.get("/v1/nodes")).json()}
@@ -98,14 +87,14 @@ async def test_a_node_that_keeps_rejecting_is_degraded_and_its_waiting_orders_mo
     fresh = await _submit(stack, net)
     order = await stack.wait_for_status(fresh, "COMPLETED", deadline_seconds=180)
     assert [s["node_id"] for s in order["shipments"]] == [y]  # no new orders while degraded
-    assert x not in (await _housekeeping(stack)).nodes_degraded  # one fan-out per degradation
+    assert x not in (await run_housekeeping(stack)).nodes_degraded  # one fan-out per degradation
     assert_ledger_balances(stack.engine, rejected + waiting + [fresh])
 
     back = await stack.http.put(f"/v1/nodes/{x}/status", json={"status": "up", "reason": "fixed"})
     assert back.status_code == 200, back.text
     await stack.set_node_mode(x, "normal")
 
-    assert x not in (await _housekeeping(stack)).nodes_degraded  # old incidents are forgiven
+    assert x not in (await run_housekeeping(stack)).nodes_degraded  # old incidents are forgiven
     nodes = {n["node_id"]: n for n in (await stack.http.get("/v1/nodes")).json()}
     assert nodes[x]["status"] == "up"
     history = (await stack.http.get(f"/v1/nodes/{x}/status-history")).json()
