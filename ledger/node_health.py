@@ -47,6 +47,8 @@ def records_of_up_nodes(session: Session, since: datetime) -> list[NodeRecord]:
                 .group_by(col(NodeIncident.kind))
             ).all()
         )
+        if not kinds:  # every incident predates its latest status change
+            continue
         shipments = session.exec(
             select(func.count(func.distinct(Reservation.shipment_id))).where(
                 col(Reservation.node_id) == node_id, col(Reservation.updated_at) >= start
