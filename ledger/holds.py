@@ -84,22 +84,37 @@ def release_hold(session: Session, hold_id: str, expired: bool = False) -> int:
     if not _end_hold(session, hold_id, status):
         return 0
     kind = MovementKind.HOLD_EXPIRY if expired else MovementKind.HOLD_RELEASE
+    return _give_back(session, hold_lines(session, hold_id), kind)
+
+
+def _give_back(session: Session, lines: list[HoldLine], kind: str) -> int:
+    # Positions in one global order (node, SKU), as every other writer takes them: two
+    # transactions never wait on each other's positions in opposite orders.
     units = 0
-    for line in hold_lines(session, hold_id):
-        move_stock(session, line.node_id, line.sku, kind, hold_id, d_held=-line.quantity)
+    for line in sorted(lines, key=lambda ln: (ln.node_id, ln.sku, ln.hold_id, ln.line_no)):
+        move_stock(session, line.node_id, line.sku, kind, line.hold_id, d_held=-line.quantity)
         units += line.quantity
     return units
 
 
 def expire_holds(session: Session, now: datetime, limit: int = 500) -> list[str]:
-    """Release holds whose time is up; returns their ids."""
+    """Release holds whose time is up; returns their ids.
+
+    Every due hold is ended first (hold rows in id order), then all their units go back
+    (positions in node, SKU order). Ending and releasing one hold at a time would hold a
+    position while waiting for the next hold, which a shopper releasing that hold may have
+    locked on its way to the same position: a deadlock on PostgreSQL."""
     due = session.exec(
         select(CheckoutHold.hold_id)
         .where(col(CheckoutHold.status) == HoldStatus.ACTIVE, col(CheckoutHold.expires_at) <= now)
         .order_by(col(CheckoutHold.expires_at))
         .limit(limit)
     ).all()
-    return [hold_id for hold_id in due if release_hold(session, hold_id, expired=True)]
+    ended = [h for h in sorted(due) if _end_hold(session, h, HoldStatus.EXPIRED)]
+    if ended:
+        lines = session.exec(select(HoldLine).where(col(HoldLine.hold_id).in_(ended))).all()
+        _give_back(session, list(lines), MovementKind.HOLD_EXPIRY)
+    return ended
 
 
 def convert_hold(

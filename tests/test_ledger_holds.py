@@ -73,3 +73,52 @@ def test_an_expired_hold_cannot_be_converted(ledger_engine) -> None:
         holds.convert_hold(session, "H1", "O1", {"N1": "O1-S1"}, NOW)
 
     assert position(ledger_engine, "N1") == (2, 0, 1)
+
+
+def test_expiry_and_a_shopper_releasing_a_due_hold_at_the_same_time_do_not_deadlock(
+    ledger_engine,
+) -> None:
+    import threading
+
+    from sqlmodel import col, select
+
+    from ledger.tables import CheckoutHold
+
+    seed(ledger_engine, {"N1": 10})
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    place(ledger_engine, "H1", 1, past)
+    place(ledger_engine, "H2", 1, past)  # both due, both on the same position
+    shopper_has_h2 = threading.Event()
+    errors: list[BaseException] = []
+
+    def shopper() -> None:
+        try:
+            with transaction(ledger_engine) as session:
+                # The shopper's release is under way: it holds H2 and will need the position.
+                session.exec(
+                    select(CheckoutHold).where(col(CheckoutHold.hold_id) == "H2").with_for_update()
+                ).one()
+                shopper_has_h2.set()
+                threading.Event().wait(1.0)  # the expiry is now waiting on H2
+                holds.release_hold(session, "H2")
+        except BaseException as exc:
+            errors.append(exc)
+
+    def expiry() -> None:
+        shopper_has_h2.wait()
+        try:
+            with transaction(ledger_engine) as session:
+                holds.expire_holds(session, datetime.now(UTC))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shopper), threading.Thread(target=expiry)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert errors == []
+    assert position(ledger_engine, "N1") == (10, 0, 0)  # both holds ended, each once
+    with transaction(ledger_engine) as session:
+        assert ledger_imbalances(session) == []
