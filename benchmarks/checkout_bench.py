@@ -36,25 +36,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
+from benchmarks.databases import POSTGRES_URL, fresh_postgres_schema
 from benchmarks.loadgen import LoadResult, http_request, merged, run_load, run_paced
 from ledger.api_clients import Role, issue_key
 from ledger.db import create_schema, make_engine, transaction
 from ledger.tables import Node, Sku, StockMovement, StockPosition
 from stack.servers import free_port
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
 
 def seed(url: str, skus: int, nodes: int, seed: int = 1) -> str:
     """Seeds the network and returns a channel API key for channel `web`."""
     rng = random.Random(seed)
     if url.startswith("postgres"):
-        os.environ["PGOPTIONS"] = "-c search_path=opendom_bench"
-        with make_engine(url).begin() as c:
-            c.execute(text("drop schema if exists opendom_bench cascade"))
-            c.execute(text("create schema opendom_bench"))
+        fresh_postgres_schema("opendom_bench")
     engine = make_engine(url)
     create_schema(engine)
     node_rows = [
@@ -116,9 +112,8 @@ def carts(skus: int, key: str, count: int = 2000, seed: int = 2) -> list[bytes]:
 
 
 def start_api(url: str, port: int) -> subprocess.Popen:
+    # PGOPTIONS, set by fresh_postgres_schema, is inherited with the environment.
     env = {**os.environ, "DATABASE_URL": url, "OPENDOM_TEMPORAL_ADDRESS": "127.0.0.1:1"}
-    if url.startswith("postgres"):
-        env["PGOPTIONS"] = "-c search_path=opendom_bench"
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port),
          "--no-access-log", "--log-level", "warning"],

@@ -54,13 +54,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from benchmarks.bare_workflow import BareShape
+from benchmarks.databases import POSTGRES_URL, fresh_postgres_schema
 from ledger.db import create_schema, make_engine, transaction
 from ledger.stock import adjust_on_hand
 from ledger.tables import OrderView, StockPosition
@@ -71,7 +72,6 @@ from stack.launcher import Stack, _temporal_args, _wait_for_port
 from stack.servers import free_port
 from stack.settings import Settings
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SCHEMA = "opendom_e2e"
 BARE_TASK_QUEUE = "bare-ceiling"
 GOAL = 0.70
@@ -235,14 +235,6 @@ def _uvicorn(factory: str, url: str) -> list[str]:
             # Longer than any pause between phases, so the client never reuses a connection the
             # server is closing.
             "--timeout-keep-alive", "120"]  # fmt: skip
-
-
-def _prepare_postgres() -> None:
-    # Children inherit the environment: every connection of every process lands in the schema.
-    os.environ["PGOPTIONS"] = f"-c search_path={PG_SCHEMA}"
-    with make_engine(POSTGRES_URL).begin() as connection:
-        connection.execute(text(f"drop schema if exists {PG_SCHEMA} cascade"))
-        connection.execute(text(f"create schema {PG_SCHEMA}"))
 
 
 def _top_up_stock(engine: Engine, units: int) -> None:
@@ -560,7 +552,7 @@ def run_benchmark(plan: Plan) -> Report:
     state_dir = plan.state_dir or Path(tempfile.mkdtemp(prefix="opendom-e2e-"))
     state_dir.mkdir(parents=True, exist_ok=True)
     if plan.db == "postgres":
-        _prepare_postgres()
+        fresh_postgres_schema(PG_SCHEMA)
     stack = Stack(_settings(plan, state_dir), state_dir, ui_port=free_port())
     try:
         return asyncio.run(_run(plan, stack))

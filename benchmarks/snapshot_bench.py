@@ -5,30 +5,26 @@ ledger alone, on SQLite (default) or PostgreSQL. Run:
 """
 
 import argparse
-import os
 import random
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from api.app import create_app
+from benchmarks.databases import POSTGRES_URL, fresh_postgres_schema
+from ledger.api_clients import Role, issue_key
 from ledger.db import create_schema, make_engine, transaction
 from ledger.feeds import apply_snapshot
 from ledger.tables import Node, Sku
 from stack.settings import Settings
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
 
 def prepare(url: str, positions: int) -> None:
     if url.startswith("postgres"):
-        os.environ["PGOPTIONS"] = "-c search_path=opendom_snapshot_bench"
-        with make_engine(url).begin() as c:
-            c.execute(text("drop schema if exists opendom_snapshot_bench cascade"))
-            c.execute(text("create schema opendom_snapshot_bench"))
+        fresh_postgres_schema("opendom_snapshot_bench")
     engine = make_engine(url)
     create_schema(engine)
     with engine.begin() as c:
@@ -65,7 +61,6 @@ def main() -> None:
             apply_snapshot(session, "bench", label, "DC1", as_of, counts)
         print(f"ledger  {label:<32} {args.positions:,} positions: "
               f"{time.perf_counter() - started:5.1f} s")  # fmt: skip
-    engine.dispose()
 
     body = {
         "event_id": "http-1",
@@ -73,12 +68,16 @@ def main() -> None:
         "as_of": now.isoformat(),
         "positions": [{"sku": sku, "on_hand": units} for sku, units in counts.items()],
     }
+    with transaction(engine) as session:
+        ops = issue_key(session, "snapshot bench", Role.OPS)  # feeds are an ops capability
+    headers = {"authorization": f"Bearer {ops.key}"}
     with TestClient(create_app(Settings(database_url=url, temporal_address="127.0.0.1:1"))) as api:
         started = time.perf_counter()
-        response = api.post("/v1/feeds/bench/snapshots", json=body)
+        response = api.post("/v1/feeds/bench/snapshots", json=body, headers=headers)
         elapsed = time.perf_counter() - started
     print(f"HTTP    POST /v1/feeds/bench/snapshots        {args.positions:,} positions: "
           f"{elapsed:5.1f} s -> {response.status_code} {response.json()}")  # fmt: skip
+    engine.dispose()
 
 
 if __name__ == "__main__":
