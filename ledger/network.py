@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
-from domain.errors import UnknownReference
+from domain.errors import DomainError, UnknownReference
 from domain.orders import MOVABLE_SHIPMENT_STATUSES, TERMINAL_ORDER_STATUSES
 from ledger.orders_view import open_orders
 from ledger.tables import Node, NodeStatusChange
@@ -14,6 +14,20 @@ class NodeStatus(StrEnum):
     UP = "up"
     DEGRADED = "degraded"
     DOWN = "down"
+
+
+class InvalidStatusChange(DomainError):
+    code = "invalid_request"
+
+
+def reallocates_unpicked(status: NodeStatus, asked: bool | None) -> bool:
+    """Whether a status change moves the node's unpicked orders away: when ops ask, else when the
+    node goes down (degraded finishes what it has and takes nothing new). Never when it comes up."""
+    if status == NodeStatus.UP:
+        if asked:
+            raise InvalidStatusChange("reallocate_unpicked: a node coming up keeps its orders")
+        return False
+    return asked if asked is not None else status == NodeStatus.DOWN
 
 
 def set_node_status(

@@ -38,6 +38,20 @@ def test_failures_on_shipments_no_longer_counted_still_weigh_as_shipments() -> N
     assert degradation_reason(_record(shipments=0, rejected=3), RULE) is not None
 
 
+def test_down_moves_unpicked_orders_degraded_only_when_asked_up_never() -> None:
+    import pytest
+
+    from ledger.network import InvalidStatusChange, NodeStatus, reallocates_unpicked
+
+    assert reallocates_unpicked(NodeStatus.DOWN, None) is True
+    assert reallocates_unpicked(NodeStatus.DOWN, False) is False
+    assert reallocates_unpicked(NodeStatus.DEGRADED, None) is False
+    assert reallocates_unpicked(NodeStatus.DEGRADED, True) is True
+    assert reallocates_unpicked(NodeStatus.UP, None) is False
+    with pytest.raises(InvalidStatusChange, match="reallocate_unpicked"):
+        reallocates_unpicked(NodeStatus.UP, True)
+
+
 async def _submit(stack, net) -> str:
     response = await stack.http.post("/v1/orders", json=order_payload(net, [("tee", 1)]))
     assert response.status_code == 201, response.text

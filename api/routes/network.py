@@ -15,7 +15,7 @@ from domain.availability import available_to_promise
 from ledger import stock
 from ledger.api_clients import Role
 from ledger.db import transaction
-from ledger.network import NodeStatus, set_node_status
+from ledger.network import NodeStatus, reallocates_unpicked, set_node_status
 from ledger.tables import Node, StockPosition
 from ledger.tables import NodeStatusChange as NodeStatusRecord
 from workflows.outage import NodeOutageInput
@@ -113,13 +113,7 @@ async def change_node_status(
     """Down or degraded: the node takes no new orders. Down (or degraded with
     `reallocate_unpicked`) also moves every order there that has not been picked to other nodes
     (a NodeOutage workflow, at a bounded rate). Up: eligible again."""
-    if change.status == NodeStatus.UP and change.reallocate_unpicked:
-        raise ApiError(
-            422, "invalid_request", "reallocate_unpicked: a node coming up keeps its orders"
-        )
-    reallocate = change.reallocate_unpicked
-    if reallocate is None:
-        reallocate = change.status == NodeStatus.DOWN
+    reallocate = reallocates_unpicked(change.status, change.reallocate_unpicked)
     await run_in_threadpool(_set_status, session.get_bind(), node_id, change)
     workflow_id = None
     if reallocate:
