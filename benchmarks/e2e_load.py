@@ -68,7 +68,7 @@ from ledger.tables import OrderView, StockPosition
 from stack.demo import sample_order
 from stack.demo_data import seed_demo_network
 from stack.keys import ensure_demo_keys
-from stack.launcher import Stack, _temporal_args, _wait_for_port
+from stack.launcher import Stack, temporal_args, uvicorn_args, wait_for_port
 from stack.servers import free_port
 from stack.settings import Settings
 
@@ -228,15 +228,6 @@ def _settings(plan: Plan, state_dir: Path) -> Settings:
     )
 
 
-def _uvicorn(factory: str, url: str) -> list[str]:
-    port = url.rsplit(":", 1)[1]
-    return [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-            "--port", port, "--no-access-log", "--log-level", "warning",
-            # Longer than any pause between phases, so the client never reuses a connection the
-            # server is closing.
-            "--timeout-keep-alive", "120"]  # fmt: skip
-
-
 def _top_up_stock(engine: Engine, units: int) -> None:
     """Every demo position gets `units` more on hand, so no order waits backordered."""
     with transaction(engine) as session:
@@ -248,7 +239,7 @@ def _top_up_stock(engine: Engine, units: int) -> None:
 async def _start_stack(plan: Plan, stack: Stack, engine: Engine) -> str:
     """Starts every process; returns the admin API key."""
     settings = stack.settings
-    stack.start("temporal", _temporal_args(settings, stack.state_dir, stack.ui_port))
+    stack.start("temporal", temporal_args(settings, stack.state_dir, stack.ui_port))
     create_schema(engine)
     seed_demo_network(engine, settings.carrier_url)
     _top_up_stock(engine, units=10 * (plan.orders * plan.rounds + plan.warmup))
@@ -257,17 +248,17 @@ async def _start_stack(plan: Plan, stack: Stack, engine: Engine) -> str:
         "OPENDOM_SIMULATOR_API_KEY": keys["simulators"]["key"] or "",
         "OPENDOM_SIMULATOR_SIGNING_SECRET": keys["simulators"]["signing_secret"] or "",
     }
-    _wait_for_port(settings.temporal_address, "Temporal", stack)
-    stack.start("simulators", _uvicorn("simulators.app:create_simulator_app_from_settings",
+    wait_for_port(settings.temporal_address, "Temporal", stack)
+    stack.start("simulators", uvicorn_args("simulators.app:create_simulator_app_from_settings",
                                        settings.carrier_url))  # fmt: skip
-    stack.start("api", _uvicorn("api.app:create_app", settings.api_url))
+    stack.start("api", uvicorn_args("api.app:create_app", settings.api_url))
     stack.start("worker", [sys.executable, "worker.py"])
     stack.start(
         "bare-worker",
         [sys.executable, "-m", "benchmarks.bare_workflow", "--task-queue", BARE_TASK_QUEUE],
     )
-    _wait_for_port(settings.carrier_url, "simulators", stack)
-    _wait_for_port(settings.api_url, "API", stack)
+    wait_for_port(settings.carrier_url, "simulators", stack)
+    wait_for_port(settings.api_url, "API", stack)
     return keys["admin"]["key"] or ""
 
 

@@ -26,7 +26,7 @@ from ledger.tables import OrderView
 from stack.demo import sample_order
 from stack.demo_data import seed_demo_network
 from stack.keys import ensure_demo_keys
-from stack.launcher import Stack, _temporal_args, _wait_for_port
+from stack.launcher import Stack, temporal_args, uvicorn_args, wait_for_port
 from stack.servers import free_port
 from stack.settings import Settings
 
@@ -119,9 +119,9 @@ class _Processes:
         self.stack = stack
         python = sys.executable
         self.args = {
-            "temporal": _temporal_args(settings, stack.state_dir, stack.ui_port),
-            "simulators": _uvicorn("simulators.app:create_simulator_app_from_settings", settings.carrier_url),
-            "api": _uvicorn("api.app:create_app", settings.api_url),
+            "temporal": temporal_args(settings, stack.state_dir, stack.ui_port),
+            "simulators": uvicorn_args("simulators.app:create_simulator_app_from_settings", settings.carrier_url),
+            "api": uvicorn_args("api.app:create_app", settings.api_url),
             "worker": [python, "worker.py"],
         }  # fmt: skip
 
@@ -137,16 +137,10 @@ class _Processes:
                 self.stack.processes.remove(entry)
 
 
-def _uvicorn(factory: str, url: str) -> list[str]:
-    port = url.rsplit(":", 1)[1]
-    return [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-            "--port", port, "--no-access-log", "--log-level", "warning"]  # fmt: skip
-
-
 async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport:
     procs = _Processes(settings, stack)
     procs.start("temporal")
-    _wait_for_port(settings.temporal_address, "Temporal", stack)
+    wait_for_port(settings.temporal_address, "Temporal", stack)
     engine = make_engine(settings.database_url)
     create_schema(engine)
     seed_demo_network(engine, settings.carrier_url)
@@ -157,8 +151,8 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
     }
     for name in ("simulators", "api", "worker"):
         procs.start(name)
-    _wait_for_port(settings.carrier_url, "simulators", stack)
-    _wait_for_port(settings.api_url, "API", stack)
+    wait_for_port(settings.carrier_url, "simulators", stack)
+    wait_for_port(settings.api_url, "API", stack)
 
     rng = random.Random(plan.seed)
     payloads = [sample_order(rng, f"chaos{plan.seed}", i) for i in range(plan.orders)]
@@ -214,7 +208,7 @@ async def _cause_chaos(
         procs.start(name)
         address = settings.temporal_address if name == "temporal" else None
         if address:
-            await asyncio.to_thread(_wait_for_port, address, "Temporal", stack)
+            await asyncio.to_thread(wait_for_port, address, "Temporal", stack)
         what = (
             "killed the worker (SIGKILL)"
             if name == "worker"

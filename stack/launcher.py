@@ -87,7 +87,7 @@ def _port_of(url_or_address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _wait_for_port(address: str, what: str, stack: Stack, seconds: float = 60) -> None:
+def wait_for_port(address: str, what: str, stack: Stack, seconds: float = 60) -> None:
     host, port = _port_of(address)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -110,7 +110,7 @@ def _refuse_busy_port(address: str, what: str) -> None:
             )
 
 
-def _temporal_args(settings: Settings, state_dir: Path, ui_port: int) -> list[str]:
+def temporal_args(settings: Settings, state_dir: Path, ui_port: int) -> list[str]:
     host, port = _port_of(settings.temporal_address)
     return [
         temporal_cli_path(), "server", "start-dev",
@@ -121,6 +121,16 @@ def _temporal_args(settings: Settings, state_dir: Path, ui_port: int) -> list[st
         "--log-level", "warn",
         *sa.server_flags(),
     ]  # fmt: skip
+
+
+def uvicorn_args(factory: str, url: str) -> list[str]:
+    """An ASGI app factory served by uvicorn on `url`'s port, as the harnesses start it: no
+    access log (it would cost more than the requests), keep-alive longer than any pause between
+    phases, so a client never reuses a connection the server is closing."""
+    port = url.rsplit(":", 1)[1]
+    return [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
+            "--port", port, "--no-access-log", "--log-level", "warning",
+            "--timeout-keep-alive", "120"]  # fmt: skip
 
 
 async def _wait_for_temporal(settings: Settings, stack: Stack) -> None:
@@ -158,8 +168,8 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: in
         _refuse_busy_port(address, what)
     try:
         print(f"state folder: {state_dir.resolve()} (logs in {stack.logs})")
-        stack.start("temporal", _temporal_args(settings, state_dir, ui_port))
-        _wait_for_port(settings.temporal_address, "Temporal", stack)
+        stack.start("temporal", temporal_args(settings, state_dir, ui_port))
+        wait_for_port(settings.temporal_address, "Temporal", stack)
         asyncio.run(_wait_for_temporal(settings, stack))
         print(f"Temporal dev server up on {settings.temporal_address}")
 
@@ -205,8 +215,8 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: in
             ],
         )
         stack.start("worker", [python, "worker.py"])
-        _wait_for_port(settings.carrier_url, "simulators", stack)
-        _wait_for_port(settings.api_url, "API", stack)
+        wait_for_port(settings.carrier_url, "simulators", stack)
+        wait_for_port(settings.api_url, "API", stack)
         _banner(settings, ui_port, keys_file(state_dir))
         if demo_orders:
             print(f"submitting {demo_orders} demo orders:")
