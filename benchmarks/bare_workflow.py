@@ -113,9 +113,10 @@ async def run_bare_worker(client: Client, task_queue: str) -> None:
 
 async def _main(task_queue: str) -> None:
     from stack.settings import load_settings
-    from worker import connect
+    from worker import cache_workflow_bytecode, connect
 
     logging.basicConfig(level=logging.WARNING)
+    cache_workflow_bytecode()  # as the production worker does
     client = await connect(load_settings())
     await run_bare_worker(client, task_queue)
 
