@@ -103,6 +103,13 @@ class OrderWorkflow:
         self._backordered = False
         self._cancellation_settled = False
         self._tasks: list[asyncio.Task[None]] = []
+        # What the visibility store already holds (the API sets the status at start): an upsert
+        # is an event in the history and a write to the store, so only changes are sent.
+        started_with = workflow.info().typed_search_attributes
+        self._indexed: tuple[str | None, list[str]] = (
+            started_with.get(sa.ORDER_STATUS),
+            list(started_with.get(sa.FULFILLMENT_NODES) or []),
+        )
 
     # ---------------------------------------------------------------- main line
     @workflow.run
@@ -614,12 +621,12 @@ class OrderWorkflow:
         self._derive_status()
         state.waiting_for = waiting_for
         state.version += 1
-        workflow.upsert_search_attributes(
-            [
-                sa.ORDER_STATUS.value_set(state.status),
-                sa.FULFILLMENT_NODES.value_set(state.fulfillment_nodes()),
-            ]
-        )
+        indexed = (str(state.status), state.fulfillment_nodes())
+        if indexed != self._indexed:
+            workflow.upsert_search_attributes(
+                [sa.ORDER_STATUS.value_set(indexed[0]), sa.FULFILLMENT_NODES.value_set(indexed[1])]
+            )
+            self._indexed = indexed
         workflow.set_current_details(
             f"**{state.status}** - waiting for {waiting_for}\n\n"
             f"shipments: {', '.join(f'{s.shipment_id}@{s.node_id}={s.status}' for s in state.shipments) or 'none'}"
