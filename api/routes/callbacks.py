@@ -31,12 +31,8 @@ async def node_event(
     """accepted, rejected (with reason), picked, shipped (with tracking), delivered.
     Signed by the node's key; a node may only speak about its own shipments."""
     signature = await verify_callback(request, caller, node_id)
-    known = orders_view.get_order(session, callback.order_id)
-    shipment = next(
-        (s for s in (known.shipments if known else []) if s.shipment_id == callback.shipment_id),
-        None,
-    )
-    if shipment is not None and shipment.node_id != node_id:
+    at_node = orders_view.node_of_shipment(session, callback.order_id, callback.shipment_id)
+    if at_node is not None and at_node != node_id:
         raise ApiError(403, "forbidden", f"shipment {callback.shipment_id} is not at {node_id}")
     if callback.event == NodeEventType.SHIPPED and not callback.tracking_number:
         raise ApiError(422, "invalid_request", "tracking_number: required for a shipped event")
