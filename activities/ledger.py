@@ -3,7 +3,9 @@
 Synchronous on purpose: they run on the worker's thread pool and never block its event loop.
 """
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -44,41 +46,69 @@ class LedgerActivities:
     @activity.defn(name="allocate_stock")
     def allocate_stock(self, request: AllocateInput) -> AllocateResult:
         """Choose node(s) and reserve every line atomically, or report the order backordered.
-        Idempotent: if a previous attempt committed, its reservations are returned as they are."""
+        Idempotent: if a previous attempt committed, its reservations are returned as they are.
+
+        Sourcing plans on a read snapshot, outside the write transaction: on SQLite that
+        transaction holds the database's only write lock, and planning is the slow part. The
+        reservation is a conditional update, so a plan made stale by another order fails
+        there (InsufficientStock) and is made again on fresh numbers."""
+        if request.hold_id:
+            return self._allocate_with_hold(request)
         for _ in range(PLANNING_ROUNDS):
+            with Session(self._engine) as reading:
+                if held := _held_for(reading, request):
+                    return self._result(
+                        partial(reading.get, Node), held, request, "allocation already recorded"
+                    )
+                try:
+                    plan = self._plan(reading, request)
+                except NoSourceAvailable as exc:
+                    return AllocateResult(explanation=str(exc), backordered=True)
+                nodes = {s.node_id: reading.get(Node, s.node_id) for s in plan.shipments}
             try:
                 with transaction(self._engine) as session:
-                    wanted = {ln.line_no for ln in request.lines}
-                    held = [
-                        r
-                        for r in stock.active_reservations(session, request.order_id)
-                        if r.line_no in wanted
-                    ]
-                    if held:
-                        return self._result_from(
-                            session, held, request, "allocation already recorded"
+                    if held := _held_for(session, request):  # an earlier attempt got there first
+                        return self._result(
+                            partial(session.get, Node), held, request, "allocation already recorded"
                         )
-                    if request.hold_id:
-                        converted = self._convert_hold(session, request)
-                        if converted is not None:
-                            return converted
-                    skus = {ln.sku for ln in request.lines}
-                    pool = channel_pool(session, request.channel)
-                    candidates = stock.candidate_nodes(session, skus, pool)
-                    try:
-                        plan = choose_sources(
-                            request, candidates, request.priority, datetime.now(UTC)
-                        )
-                    except NoSourceAvailable as exc:
-                        # Returned inside the transaction: a hold given back above still commits.
-                        return AllocateResult(explanation=str(exc), backordered=True)
-                    stock.reserve(session, _reservation_requests(request, plan))
-                    reserved = stock.active_reservations(session, request.order_id)
-                    mine = [r for r in reserved if r.line_no in wanted]
-                    return self._result_from(session, mine, request, plan.explanation)
+                    wanted = _reservation_requests(request, plan)
+                    stock.reserve(session, wanted)
+                return self._result(nodes.get, wanted, request, plan.explanation)
             except InsufficientStock as exc:
                 activity.logger.info("re-planning %s: %s", request.order_id, exc)
         raise InsufficientStock(node_id="*", sku="*", quantity=0)
+
+    def _allocate_with_hold(self, request: AllocateInput) -> AllocateResult:
+        """The checkout hold is converted, or given back, in the same transaction as the
+        reservation, so sourcing sees the units it gave back."""
+        for _ in range(PLANNING_ROUNDS):
+            try:
+                with transaction(self._engine) as session:
+                    if held := _held_for(session, request):
+                        return self._result(
+                            partial(session.get, Node), held, request, "allocation already recorded"
+                        )
+                    converted = self._convert_hold(session, request)
+                    if converted is not None:
+                        return converted
+                    try:
+                        plan = self._plan(session, request)
+                    except NoSourceAvailable as exc:
+                        # Returned inside the transaction: the hold given back above commits.
+                        return AllocateResult(explanation=str(exc), backordered=True)
+                    wanted = _reservation_requests(request, plan)
+                    stock.reserve(session, wanted)
+                    return self._result(
+                        partial(session.get, Node), wanted, request, plan.explanation
+                    )
+            except InsufficientStock as exc:
+                activity.logger.info("re-planning %s: %s", request.order_id, exc)
+        raise InsufficientStock(node_id="*", sku="*", quantity=0)
+
+    def _plan(self, session: Session, request: AllocateInput) -> ChosenPlan:
+        skus = {ln.sku for ln in request.lines}
+        candidates = stock.candidate_nodes(session, skus, channel_pool(session, request.channel))
+        return choose_sources(request, candidates, request.priority, datetime.now(UTC))
 
     def _convert_hold(self, session: Session, request: AllocateInput) -> AllocateResult | None:
         """Reserve exactly what checkout held, if the hold is still good and matches the order;
@@ -100,26 +130,34 @@ class LedgerActivities:
             activity.logger.info("hold not used for %s: %s", request.order_id, exc)
             return None
         reserved = stock.active_reservations(session, request.order_id)
-        return self._result_from(
-            session, reserved, request, f"converted checkout hold {hold_id} at {', '.join(nodes)}"
+        return self._result(
+            partial(session.get, Node),
+            reserved,
+            request,
+            f"converted checkout hold {hold_id} at {', '.join(nodes)}",
         )
 
-    def _result_from(
-        self, session: Session, held: list[Reservation], request: AllocateInput, explanation: str
+    def _result(
+        self,
+        node_of: Callable[[str], Node | None],
+        rows: Sequence[Reservation | stock.ReservationRequest],
+        request: AllocateInput,
+        explanation: str,
     ) -> AllocateResult:
-        by_shipment: dict[str, list[Reservation]] = {}
-        for reservation in held:
-            by_shipment.setdefault(reservation.shipment_id, []).append(reservation)
+        by_shipment: dict[str, list[Reservation | stock.ReservationRequest]] = {}
+        for row in sorted(rows, key=lambda r: (r.shipment_id, r.line_no)):
+            by_shipment.setdefault(row.shipment_id, []).append(row)
         shipments = []
-        for shipment_id, rows in sorted(by_shipment.items()):
-            node = session.get(Node, rows[0].node_id)
+        for shipment_id, lines in sorted(by_shipment.items()):
+            node = node_of(lines[0].node_id)
+            assert node is not None  # reservations reference their node
             shipments.append(
                 AllocatedShipment(
                     shipment_id=shipment_id,
                     node_id=node.node_id,
                     node_type=node.node_type,
                     lines=[
-                        OrderLine(line_no=r.line_no, sku=r.sku, quantity=r.quantity) for r in rows
+                        OrderLine(line_no=r.line_no, sku=r.sku, quantity=r.quantity) for r in lines
                     ],
                     distance_km=round(distance_km(_location(node), request.destination), 1),
                     sla=self._sla_for(node),
@@ -158,9 +196,16 @@ class LedgerActivities:
 
     @activity.defn(name="project_order")
     def project_order(self, request: ProjectOrderInput) -> ProjectOrderResult:
+        document = orders_view.document_of(request.state)  # before taking the write lock
         with transaction(self._engine) as session:
-            stored = orders_view.project(session, request.state)
+            stored = orders_view.project(session, request.state, document)
         return ProjectOrderResult(stored=stored)
+
+
+def _held_for(session: Session, request: AllocateInput) -> list[Reservation]:
+    """This order's active reservations for these lines: what an earlier attempt reserved."""
+    wanted = {ln.line_no for ln in request.lines}
+    return [r for r in stock.active_reservations(session, request.order_id) if r.line_no in wanted]
 
 
 def _location(node: Node) -> GeoPoint:

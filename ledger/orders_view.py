@@ -10,10 +10,14 @@ from ledger.tables import OrderView, utcnow
 _VIEWS = OrderView.__table__  # type: ignore[attr-defined]
 
 
-def project(session: Session, state: OrderState) -> bool:
+def document_of(state: OrderState) -> dict:
+    return state.model_dump(mode="json")
+
+
+def project(session: Session, state: OrderState, document: dict | None = None) -> bool:
     """Store the state unless a newer version is already there (activity retries arrive late).
-    Returns whether it was stored."""
-    document = state.model_dump(mode="json")
+    Returns whether it was stored. `document` is `document_of(state)`, if already made."""
+    document = document if document is not None else document_of(state)
     # A Core statement on the session's connection: the ORM's bulk-update path would also try to
     # synchronise objects in the session (there are none), at several times the cost.
     stored = session.connection().execute(
