@@ -25,12 +25,13 @@ from activities.models import (
 from activities.sourcing_adapter import ChosenPlan, choose_sources
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
-from domain.orders import OrderLine
+from domain.orders import OrderLine, OrderState
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, orders_view, stock
 from ledger.availability import channel_pool
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
+from ledger.group_commit import GroupCommit
 from ledger.tables import Node, Reservation
 
 # Another order can take the stock between reading availability and reserving it; re-plan on
@@ -42,6 +43,10 @@ class LedgerActivities:
     def __init__(self, engine: Engine, sla_policy: SlaPolicy) -> None:
         self._engine = engine
         self._sla_policy = sla_policy
+        # Every step of every order projects its state: many small writes, committed in groups.
+        self._projections: GroupCommit[tuple[OrderState, dict], bool] = GroupCommit(
+            engine, lambda session, item: orders_view.project(session, *item)
+        )
 
     @activity.defn(name="allocate_stock")
     def allocate_stock(self, request: AllocateInput) -> AllocateResult:
@@ -196,9 +201,9 @@ class LedgerActivities:
 
     @activity.defn(name="project_order")
     def project_order(self, request: ProjectOrderInput) -> ProjectOrderResult:
-        document = orders_view.document_of(request.state)  # before taking the write lock
-        with transaction(self._engine) as session:
-            stored = orders_view.project(session, request.state, document)
+        # Built here, in parallel, not in the shared transaction.
+        document = orders_view.document_of(request.state)
+        stored = self._projections.submit((request.state, document))
         return ProjectOrderResult(stored=stored)
 
 
