@@ -95,7 +95,7 @@ class BareOrderWorkflow:
         return shape.activities + shape.local_activities
 
 
-async def run_bare_worker(client: Client, task_queue: str) -> None:
+async def run_bare_worker(client: Client, task_queue: str, sandbox: bool) -> None:
     """A worker for the bare workflow with exactly the production worker's settings."""
     from worker import ACTIVITY_THREADS, worker_tuning
 
@@ -106,7 +106,7 @@ async def run_bare_worker(client: Client, task_queue: str) -> None:
             workflows=[BareOrderWorkflow],
             activities=[bare_step, bare_local_step],
             activity_executor=executor,
-            **worker_tuning(),
+            **worker_tuning(sandbox),
         )
         await worker.run()
 
@@ -117,8 +117,9 @@ async def _main(task_queue: str) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     cache_workflow_bytecode()  # as the production worker does
-    client = await connect(load_settings())
-    await run_bare_worker(client, task_queue)
+    settings = load_settings()  # the same environment as the production worker's
+    client = await connect(settings)
+    await run_bare_worker(client, task_queue, settings.workflow_sandbox)
 
 
 if __name__ == "__main__":

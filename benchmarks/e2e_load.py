@@ -86,6 +86,7 @@ class Plan:
     warmup: int = 20  # orders and bare workflows run first, unmeasured (imports, caches, JIT)
     db: str = "sqlite"
     seed: int = 5
+    sandbox: bool = False  # Temporal's workflow sandbox, for both workers (off in production)
     settle_seconds: float = 600
     state_dir: Path | None = None
 
@@ -169,7 +170,8 @@ class Report:
         p = self.plan
         lines = [
             f"end-to-end load: {p.orders} orders per phase, {p.concurrency} concurrent "
-            f"submitters, ledger on {p.db}, simulators at zero latency, {os.cpu_count()} cores"
+            f"submitters, ledger on {p.db}, simulators at zero latency, {os.cpu_count()} cores, "
+            f"workflow sandbox {'on' if p.sandbox else 'off'} in both workers"
         ]
         for n, r in enumerate(self.rounds, 1):
             shape = _mean_shape(r.shapes)
@@ -225,6 +227,7 @@ def _settings(plan: Plan, state_dir: Path) -> Settings:
         api_url=f"http://127.0.0.1:{free_port()}",
         carrier_url=f"http://127.0.0.1:{free_port()}",
         simulator_latency_seconds=0,
+        workflow_sandbox=plan.sandbox,
     )
 
 
@@ -563,10 +566,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=Plan.warmup)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--state-dir", type=Path, help="keep logs and databases here")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="run both workers' workflows in the sandbox"
+    )
     args = parser.parse_args()
     plan = Plan(
         orders=args.orders, concurrency=args.concurrency, rounds=args.rounds, warmup=args.warmup,
-        db=args.db, state_dir=args.state_dir,
+        db=args.db, state_dir=args.state_dir, sandbox=args.sandbox,
     )  # fmt: skip
     report = run_benchmark(plan)
     print()

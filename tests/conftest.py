@@ -185,6 +185,8 @@ async def stack(temporal_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIter
         api_url=f"http://127.0.0.1:{api_port}",
         carrier_url=simulators.url,
         sla_scale=TEST_SLA_SCALE,
+        # Stricter than production: workflow code the sandbox refuses fails here, not in use.
+        workflow_sandbox=True,
     )
     simulators.start()
     api = ServerThread(create_app(settings), port=api_port).start()
