@@ -4,6 +4,7 @@ Permanent connector errors become non-retryable ApplicationErrors so the workflo
 example reallocate); transient ones propagate and Temporal retries them with backoff.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -49,24 +50,28 @@ class FulfilmentActivities:
         self._nodes = nodes
         self._carrier = carrier
 
-    def _node(self, node_id: str) -> tuple[Node, NodeConnector]:
-        with Session(self._engine) as session:
-            node = session.get(Node, node_id)
+    async def _node(self, node_id: str) -> tuple[Node, NodeConnector]:
+        # A database read: off the event loop, which runs every workflow task of the worker.
+        node = await asyncio.to_thread(self._node_row, node_id)
         if node is None:
             raise ApplicationError(
                 f"unknown node {node_id}", type="UnknownNode", non_retryable=True
             )
         return node, self._nodes.for_node_type(node.node_type)
 
+    def _node_row(self, node_id: str) -> Node | None:
+        with Session(self._engine) as session:
+            return session.get(Node, node_id)
+
     @activity.defn(name="release_to_node")
     async def release_to_node(self, request: NodeReleaseInput) -> NodeReleaseResult:
-        node, connector = self._node(request.node_id)
+        node, connector = await self._node(request.node_id)
         ack = await _permanent_errors_are_final(lambda: connector.release(node.system_url, request))
         return NodeReleaseResult(node_reference=ack.node_reference)
 
     @activity.defn(name="cancel_at_node")
     async def cancel_at_node(self, request: NodeCancelInput) -> NodeCancelResult:
-        node, connector = self._node(request.node_id)
+        node, connector = await self._node(request.node_id)
         ack = await _permanent_errors_are_final(
             lambda: connector.cancel(node.system_url, request.shipment_id, request.reason)
         )
@@ -74,7 +79,7 @@ class FulfilmentActivities:
 
     @activity.defn(name="dispatch_at_node")
     async def dispatch_at_node(self, request: NodeDispatchInput) -> NodeDispatchResult:
-        node, connector = self._node(request.node_id)
+        node, connector = await self._node(request.node_id)
         ack = await _permanent_errors_are_final(
             lambda: connector.dispatch(node.system_url, request)
         )
@@ -82,7 +87,7 @@ class FulfilmentActivities:
 
     @activity.defn(name="buy_label")
     async def buy_label(self, request: BuyLabelInput) -> BuyLabelResult:
-        node, _ = self._node(request.node_id)
+        node, _ = await self._node(request.node_id)
         label_request = LabelRequest(
             order_id=request.order_id,
             shipment_id=request.shipment_id,
