@@ -25,7 +25,7 @@ from activities.models import (
 from activities.sourcing_adapter import ChosenPlan, choose_sources
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
-from domain.orders import OrderLine, OrderState
+from domain.orders import OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, orders_view, stock
 from ledger.availability import channel_pool
@@ -44,9 +44,7 @@ class LedgerActivities:
         self._engine = engine
         self._sla_policy = sla_policy
         # Every step of every order projects its state: many small writes, committed in groups.
-        self._projections: GroupCommit[tuple[OrderState, dict], bool] = GroupCommit(
-            engine, lambda session, item: orders_view.project(session, *item)
-        )
+        self._projections: GroupCommit[dict, bool] = GroupCommit(engine, orders_view.project)
 
     @activity.defn(name="allocate_stock")
     def allocate_stock(self, request: AllocateInput) -> AllocateResult:
@@ -201,9 +199,7 @@ class LedgerActivities:
 
     @activity.defn(name="project_order")
     def project_order(self, request: ProjectOrderInput) -> ProjectOrderResult:
-        # Built here, in parallel, not in the shared transaction.
-        document = orders_view.document_of(request.state)
-        stored = self._projections.submit((request.state, document))
+        stored = self._projections.submit(request.document)
         return ProjectOrderResult(stored=stored)
 
 

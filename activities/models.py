@@ -1,11 +1,13 @@
 """One input and one result model per activity."""
 
+from typing import Any
+
 from pydantic import BaseModel
 
 from connectors.erp import DeltaPage
 from connectors.nodes import DispatchRequest, ReleaseRequest
 from domain.geo import GeoPoint
-from domain.orders import Address, DeliveryMethod, OrderLine, OrderState
+from domain.orders import Address, DeliveryMethod, OrderLine
 from domain.sla import NodeSla
 
 
@@ -67,7 +69,10 @@ class FulfilReservationsResult(BaseModel):
 
 
 class ProjectOrderInput(BaseModel):
-    state: OrderState
+    """The order's state as the read model stores it, `OrderState.model_dump(mode="json")`:
+    made once in the workflow and stored as it is, not validated again field by field."""
+
+    document: dict[str, Any]
 
 
 class ProjectOrderResult(BaseModel):

@@ -1,5 +1,7 @@
 """The orders read model: the workflow projects its state here; the API lists and reads from here."""
 
+from datetime import datetime
+
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -10,45 +12,41 @@ from ledger.tables import OrderView, utcnow
 _VIEWS = OrderView.__table__  # type: ignore[attr-defined]
 
 
-def document_of(state: OrderState) -> dict:
-    return state.model_dump(mode="json")
-
-
-def project(session: Session, state: OrderState, document: dict | None = None) -> bool:
-    """Store the state unless a newer version is already there (activity retries arrive late).
-    Returns whether it was stored. `document` is `document_of(state)`, if already made."""
-    document = document if document is not None else document_of(state)
+def project(session: Session, document: dict) -> bool:
+    """Store an order's state (`OrderState.model_dump(mode="json")`) unless a newer version is
+    already there (activity retries arrive late). Returns whether it was stored."""
+    order_id, version = document["order"]["order_id"], document["version"]
     # A Core statement on the session's connection: the ORM's bulk-update path would also try to
     # synchronise objects in the session (there are none), at several times the cost.
     stored = session.connection().execute(
         update(_VIEWS)
-        .where(_VIEWS.c.order_id == state.order.order_id, _VIEWS.c.version < state.version)
-        .values(status=state.status, version=state.version, document=document, updated_at=utcnow())
+        .where(_VIEWS.c.order_id == order_id, _VIEWS.c.version < version)
+        .values(status=document["status"], version=version, document=document, updated_at=utcnow())
     )
     if stored.rowcount == 1:
         return True
-    if session.get(OrderView, state.order.order_id) is not None:
+    if session.get(OrderView, order_id) is not None:
         return False
     try:
         with session.begin_nested():
-            session.add(_new_view(state, document))
+            session.add(_new_view(document))
     except IntegrityError:
         return False  # a concurrent attempt inserted it first
     return True
 
 
-def _new_view(state: OrderState, document: dict) -> OrderView:
-    order = state.order
+def _new_view(document: dict) -> OrderView:
+    order = document["order"]
     return OrderView(
-        order_id=order.order_id,
-        channel=order.channel,
-        external_id=order.external_id,
-        order_type=order.order_type,
-        priority=order.priority,
-        status=state.status,
-        version=state.version,
+        order_id=order["order_id"],
+        channel=order["channel"],
+        external_id=order["external_id"],
+        order_type=order["order_type"],
+        priority=order["priority"],
+        status=document["status"],
+        version=document["version"],
         document=document,
-        created_at=order.submitted_at,
+        created_at=datetime.fromisoformat(order["submitted_at"]),
     )
 
 

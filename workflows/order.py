@@ -633,7 +633,8 @@ class OrderWorkflow:
         )
         await workflow.execute_local_activity(
             "project_order",
-            ProjectOrderInput(state=state.model_copy(deep=True)),
+            # A snapshot: a retry of this activity must not carry later changes.
+            ProjectOrderInput(document=state.model_dump(mode="json")),
             **LEDGER,
         )
 
