@@ -5,6 +5,7 @@ example reallocate); transient ones propagate and Temporal retries them with bac
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -44,24 +45,45 @@ async def _permanent_errors_are_final(call: Callable[[], Awaitable[T]]) -> T:
         ) from exc
 
 
+class NodeDirectory:
+    """Where each node's system is, read from the network at most every TTL_SECONDS per node:
+    every connector call needs it, and it changes when ops re-point a node, rarely. A node
+    re-pointed is called at its new address within that time."""
+
+    TTL_SECONDS = 5.0
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._known: dict[str, tuple[Node, float]] = {}
+
+    async def get(self, node_id: str) -> Node | None:
+        entry = self._known.get(node_id)
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        # A database read: off the event loop, which runs every workflow task of the worker.
+        node = await asyncio.to_thread(self._read, node_id)
+        if node is not None:
+            self._known[node_id] = (node, time.monotonic() + self.TTL_SECONDS)
+        return node
+
+    def _read(self, node_id: str) -> Node | None:
+        with Session(self._engine) as session:
+            return session.get(Node, node_id)
+
+
 class FulfilmentActivities:
     def __init__(self, engine: Engine, nodes: NodeConnectors, carrier: CarrierConnector) -> None:
-        self._engine = engine
+        self._directory = NodeDirectory(engine)
         self._nodes = nodes
         self._carrier = carrier
 
     async def _node(self, node_id: str) -> tuple[Node, NodeConnector]:
-        # A database read: off the event loop, which runs every workflow task of the worker.
-        node = await asyncio.to_thread(self._node_row, node_id)
+        node = await self._directory.get(node_id)
         if node is None:
             raise ApplicationError(
                 f"unknown node {node_id}", type="UnknownNode", non_retryable=True
             )
         return node, self._nodes.for_node_type(node.node_type)
-
-    def _node_row(self, node_id: str) -> Node | None:
-        with Session(self._engine) as session:
-            return session.get(Node, node_id)
 
     @activity.defn(name="release_to_node")
     async def release_to_node(self, request: NodeReleaseInput) -> NodeReleaseResult:

@@ -14,8 +14,10 @@ from api.checkout_fast_path import CheckoutFastPath
 from api.errors import ApiError, install_error_handlers
 from api.routes import availability, callbacks, feeds, network, orders
 from api.security import KeyCache, install_http_hardening
+from ledger.api_clients import remember_signature
 from ledger.availability_cache import AvailabilityCache
 from ledger.db import create_schema, make_engine
+from ledger.group_commit import GroupCommit
 from stack.settings import Settings, load_settings
 
 
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = T
         app.state.settings = settings
         app.state.temporal = LazyTemporalClient(settings)
         app.state.key_cache = KeyCache()
+        app.state.signatures = GroupCommit(engine, remember_signature)
         app.state.availability_cache = AvailabilityCache(engine, on_loaded=_freeze_heap)
         app.state.availability_cache.start()
         yield

@@ -22,8 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
-from ledger.api_clients import Role, authenticate, remember_signature, signature_is_valid
-from ledger.db import transaction
+from ledger.api_clients import Role, authenticate, signature_is_valid
 from ledger.tables import ApiClient, CallbackSignature
 
 SIGNATURE_HEADER = "x-opendom-signature"
@@ -144,13 +143,9 @@ async def verify_callback(request: Request, client: ApiClient, node_id: str | No
 
 
 async def remember_callback(request: Request, signature: str) -> None:
-    # A write may queue behind others for SQLite's lock: never on the event loop.
-    await run_in_threadpool(_remember, request.app.state.engine, signature)
-
-
-def _remember(engine: Engine, signature: str) -> None:
-    with transaction(engine) as session:
-        remember_signature(session, signature)
+    # A write may queue behind others for SQLite's lock: never on the event loop. Every
+    # callback writes one; concurrent ones share a transaction (ledger.group_commit).
+    await run_in_threadpool(request.app.state.signatures.submit, signature)
 
 
 SECURITY_HEADERS = [

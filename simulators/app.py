@@ -17,9 +17,10 @@ from collections import Counter
 from typing import Literal
 
 import httpx
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledger.api_clients import sign
 
@@ -147,24 +148,38 @@ class _World:
                 await self.client.post(url, content=payload, headers=self._signed(payload))
 
 
+class _FaultInjection:
+    """Answers a share of partner calls with 503s or hangs, as real partners do. Pure ASGI:
+    Starlette's `@app.middleware("http")` runs every request through extra tasks and streams."""
+
+    def __init__(self, app: ASGIApp, world: _World) -> None:
+        self.app = app
+        self.world = world
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/sim"):
+            await self.app(scope, receive, send)
+            return
+        world = self.world
+        draw = world.random.random()
+        if draw < world.config.failure_rate:
+            world.counts["injected_failures"] += 1
+            outage = JSONResponse(status_code=503, content={"error": "simulated outage"})
+            await outage(scope, receive, send)
+            return
+        if draw < world.config.failure_rate + world.config.timeout_rate:
+            # The caller gives up first; the work is still done, so its retry must be harmless.
+            world.counts["injected_timeouts"] += 1
+            await asyncio.sleep(world.config.hang_seconds)
+        await self.app(scope, receive, send)
+
+
 def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
     world = _World(config or SimulatorConfig())
     app = FastAPI(title="OpenDOM simulators", description=__doc__)
     app.state.world = world
 
-    @app.middleware("http")
-    async def inject_failures(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if request.url.path.startswith("/sim"):
-            return await call_next(request)
-        draw = world.random.random()
-        if draw < world.config.failure_rate:
-            world.counts["injected_failures"] += 1
-            return JSONResponse(status_code=503, content={"error": "simulated outage"})
-        if draw < world.config.failure_rate + world.config.timeout_rate:
-            # The caller gives up first; the work is still done, so its retry must be harmless.
-            world.counts["injected_timeouts"] += 1
-            await asyncio.sleep(world.config.hang_seconds)
-        return await call_next(request)
+    app.add_middleware(_FaultInjection, world=world)
 
     async def node_progress(shipment_id: str) -> None:
         release = world.releases[shipment_id]
