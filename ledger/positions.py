@@ -10,6 +10,7 @@ ON_HAND = col(StockPosition.on_hand)
 RESERVED = col(StockPosition.reserved)
 HELD = col(StockPosition.held)
 SAFETY = col(StockPosition.safety_stock)
+_POSITIONS = StockPosition.__table__  # type: ignore[attr-defined]
 # The SQL twin of domain.availability.available_to_promise.
 ATP = ON_HAND - RESERVED - HELD - SAFETY
 
@@ -31,8 +32,11 @@ def move_stock(
     where = and_(col(StockPosition.node_id) == node_id, col(StockPosition.sku) == sku)
     if condition is not None:
         where = and_(where, condition)
-    result = session.exec(  # type: ignore[call-overload]
-        update(StockPosition)
+    # A Core statement on the session's connection: the ORM's bulk-update path would also
+    # evaluate it against every position loaded in the session. Callers that hold a position
+    # object and need its new figures refresh it (stock.adjust_on_hand does).
+    result = session.connection().execute(
+        update(_POSITIONS)
         .where(where)
         .values(
             on_hand=ON_HAND + d_on_hand,

@@ -28,6 +28,8 @@ from ledger.tables import (
     utcnow,
 )
 
+_RESERVATIONS = Reservation.__table__  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True)
 class ReservationRequest:
@@ -82,8 +84,8 @@ def reserve(session: Session, requests: list[ReservationRequest]) -> None:
 
 def record_reservation(session: Session, req: ReservationRequest) -> None:
     """One row per order, line and node: a line that comes back to a node reuses its old row."""
-    revived = session.exec(  # type: ignore[call-overload]
-        update(Reservation)
+    revived = session.connection().execute(  # Core: see ledger.positions.move_stock
+        update(_RESERVATIONS)
         .where(
             col(Reservation.order_id) == req.order_id,
             col(Reservation.line_no) == req.line_no,
@@ -162,8 +164,8 @@ def _active_of(
 
 def _close_reservation(session: Session, reservation: Reservation, to_status: str) -> bool:
     """Compare-and-set on the reservation's status: only one caller wins a retry race."""
-    result = session.exec(  # type: ignore[call-overload]
-        update(Reservation)
+    result = session.connection().execute(  # Core: see ledger.positions.move_stock
+        update(_RESERVATIONS)
         .where(
             col(Reservation.id) == reservation.id,
             col(Reservation.status) == ReservationStatus.ACTIVE,
