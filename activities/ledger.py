@@ -23,12 +23,13 @@ from activities.models import (
     ReleaseReservationsResult,
 )
 from activities.sourcing_adapter import ChosenPlan, choose_sources
+from domain.availability import visible_to_channel
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
 from domain.orders import OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, orders_view, stock
-from ledger.availability import channel_pool
+from ledger.availability import channel_pool, positions_for
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
 from ledger.group_commit import GroupCommit
@@ -75,6 +76,7 @@ class LedgerActivities:
                             partial(session.get, Node), held, request, "allocation already recorded"
                         )
                     wanted = _reservation_requests(request, plan)
+                    _still_visible(session, request.channel, wanted)
                     stock.reserve(session, wanted)
                 return self._result(nodes.get, wanted, request, plan.explanation)
             except InsufficientStock as exc:
@@ -201,6 +203,24 @@ class LedgerActivities:
     def project_order(self, request: ProjectOrderInput) -> ProjectOrderResult:
         stored = self._projections.submit(request.document)
         return ProjectOrderResult(stored=stored)
+
+
+def _still_visible(session: Session, channel: str, wanted: list[stock.ReservationRequest]) -> None:
+    """The plan, made on a snapshot, checked again inside the write transaction for what the
+    reservation's conditional update does not check: the channel pool's share and cap, and a
+    node taken out of service meanwhile. InsufficientStock sends it back to be made again."""
+    needed: dict[tuple[str, str], int] = {}
+    for r in wanted:
+        needed[(r.node_id, r.sku)] = needed.get((r.node_id, r.sku), 0) + r.quantity
+    pool = channel_pool(session, channel)
+    now = {
+        (f.node_id, f.sku): f
+        for f in positions_for(session, {sku for _, sku in needed}, {node for node, _ in needed})
+    }
+    for (node_id, sku), quantity in needed.items():
+        figures = now.get((node_id, sku))
+        if figures is None or visible_to_channel(figures, pool) < quantity:
+            raise InsufficientStock(node_id=node_id, sku=sku, quantity=quantity)
 
 
 def _held_for(session: Session, request: AllocateInput) -> list[Reservation]:

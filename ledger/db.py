@@ -11,6 +11,8 @@ from sqlalchemy import Engine, event, inspect, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 WRITE_OPTION = "opendom_writes"
+# SQLite's busy_timeout and the process lock: how long a writer waits for its turn.
+SQLITE_BUSY_SECONDS = 30
 # One writer at a time per SQLite engine, queued in the process (see _serialise_sqlite_writers).
 _SQLITE_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
 
@@ -68,7 +70,7 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         dbapi_connection.isolation_level = None  # let us issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -104,10 +106,25 @@ def create_schema(engine: Engine) -> None:
         raise SchemaOutOfDate(missing)
 
 
+class WriterBusy(TimeoutError):
+    """Another writer of this process held SQLite's write lock too long; the caller retries."""
+
+
+@contextmanager
+def _sqlite_turn(lock: threading.RLock) -> Iterator[None]:
+    if not lock.acquire(timeout=SQLITE_BUSY_SECONDS):
+        raise WriterBusy(f"no turn at the SQLite write lock within {SQLITE_BUSY_SECONDS} s")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _writer_turn(engine: Engine) -> AbstractContextManager[object]:
-    """SQLite: this process's writers one at a time. PostgreSQL locks rows, not the database."""
+    """SQLite: this process's writers one at a time, each waiting at most as long as SQLite's
+    own busy timeout would. PostgreSQL locks rows, not the database."""
     lock = _SQLITE_WRITERS.get(engine)
-    return lock if lock is not None else nullcontext()
+    return _sqlite_turn(lock) if lock is not None else nullcontext()
 
 
 @contextmanager
