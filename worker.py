@@ -55,7 +55,7 @@ def worker_tuning(sandbox: bool) -> dict[str, Any]:
     machine, see the README.
 
     The sandbox (`Settings.workflow_sandbox`) imports each workflow's module afresh for every
-    workflow run and re-enters itself for every payload it converts: measured, 17 % of the
+    workflow run and re-enters itself for every payload it converts: measured, a quarter of the
     worker's CPU per order. Production runs without it; the test suite runs with it."""
     runner = SandboxedWorkflowRunner() if sandbox else UnsandboxedWorkflowRunner()
     return {
