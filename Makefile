@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install run demo test lint format clean
+.PHONY: install run demo test test-fast lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
+
+# The pure tests alone (no database, no Temporal): seconds, for the edit-test loop.
+test-fast: install
+	$(PY) -m pytest -q tests/unit
 
 lint: install
 	$(VENV)/bin/ruff check .

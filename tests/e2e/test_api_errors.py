@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.network import build_network
-from tests.orders_api import order_payload
+from tests.support.network import build_network
+from tests.support.orders_api import order_payload
 
 NODES = {"near": {"type": "warehouse", "km_east": 5}, "shop": {"type": "store", "km_east": 1}}
 

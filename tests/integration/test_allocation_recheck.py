@@ -10,7 +10,7 @@ from ledger import stock
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
 from ledger.tables import ChannelPool, Node
-from tests.ledger_fixtures import seed
+from tests.support.ledger_fixtures import seed
 
 
 def _request(node_id: str, quantity: int) -> stock.ReservationRequest:

@@ -9,9 +9,9 @@ import httpx
 from ledger.db import transaction
 from ledger.tables import FeedSource
 from stack.schedules import HOUSEKEEPING_SCHEDULE_ID, ensure_housekeeping_schedule
-from tests.housekeeping_runs import run_housekeeping
-from tests.ledger_checks import assert_ledger_balances
-from tests.network import CUSTOMER, build_network
+from tests.support.housekeeping_runs import run_housekeeping
+from tests.support.ledger_checks import assert_ledger_balances
+from tests.support.network import CUSTOMER, build_network
 
 NODES = {"dc": {"type": "warehouse", "km_east": 10}}
 

@@ -16,11 +16,11 @@ from api.app import create_app
 from ledger.db import transaction
 from ledger.tables import StockPosition
 from stack.servers import ServerThread
-from tests.ledger_checks import assert_ledger_balances
-from tests.network import build_network
-from tests.orders_api import order_payload
+from tests.support.ledger_checks import assert_ledger_balances
+from tests.support.network import build_network
+from tests.support.orders_api import order_payload
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 24
 
 

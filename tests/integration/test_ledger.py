@@ -8,7 +8,7 @@ from ledger import stock
 from ledger.audit import ledger_imbalances
 from ledger.db import transaction
 from ledger.errors import InsufficientStock, NegativeStock
-from tests.ledger_fixtures import position, seed
+from tests.support.ledger_fixtures import position, seed
 
 
 def request(order: str, node: str, qty: int, line: int = 1) -> stock.ReservationRequest:

@@ -18,7 +18,7 @@ from api.checkout_fast_path import CheckoutFastPath
 from ledger.api_clients import Role, issue_key
 from ledger.db import create_schema, make_engine, transaction
 from stack.settings import load_settings
-from tests.test_checkout_fast_path import CHANNELS, SKUS, seed_network
+from tests.integration.test_checkout_fast_path import CHANNELS, SKUS, seed_network
 
 PATH = "/v1/checkout/check"
 COMPARED_HEADERS = (

@@ -3,7 +3,7 @@
 import itertools
 import uuid
 
-from tests.network import CUSTOMER, TestNetwork
+from tests.support.network import CUSTOMER, TestNetwork
 
 _numbers = itertools.count(1)
 

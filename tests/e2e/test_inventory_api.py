@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from tests.ledger_checks import assert_ledger_balances
-from tests.network import CUSTOMER, build_network
-from tests.orders_api import order_payload
+from tests.support.ledger_checks import assert_ledger_balances
+from tests.support.network import CUSTOMER, build_network
+from tests.support.orders_api import order_payload
 
 NODES = {
     "dc": {"type": "warehouse", "km_east": 30},

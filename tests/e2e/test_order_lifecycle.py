@@ -7,9 +7,9 @@ from sqlmodel import col, select
 
 from ledger.db import transaction
 from ledger.tables import Reservation, StockPosition
-from tests.ledger_checks import assert_ledger_balances
-from tests.network import build_network
-from tests.orders_api import order_payload
+from tests.support.ledger_checks import assert_ledger_balances
+from tests.support.network import build_network
+from tests.support.orders_api import order_payload
 
 LEFT_THE_NODE = ("SHIPPED", "DELIVERED")  # the carrier may report delivery before we look
 TWO_WAREHOUSES = {

@@ -14,7 +14,7 @@ from ledger.audit import ledger_imbalances, reconcile
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
 from ledger.feeds import DeltaLine, apply_deltas
-from tests.ledger_fixtures import position, seed
+from tests.support.ledger_fixtures import position, seed
 
 NETWORK = {"N1": 20, "N2": 20, "N3": 10}  # 50 units of one SKU over 3 nodes
 BUYERS = 200

@@ -8,7 +8,7 @@ from ledger import holds
 from ledger.audit import ledger_imbalances
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
-from tests.ledger_fixtures import position, seed
+from tests.support.ledger_fixtures import position, seed
 
 NOW = datetime.now(UTC)
 

@@ -6,7 +6,7 @@ from ledger import stock
 from ledger.audit import ledger_imbalances
 from ledger.db import transaction
 from ledger.feeds import DeltaLine, apply_deltas, apply_snapshot
-from tests.ledger_fixtures import position, seed
+from tests.support.ledger_fixtures import position, seed
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ from sqlmodel import select
 from ledger.api_clients import Role, issue_key
 from ledger.db import transaction
 from ledger.tables import ApiClient
-from tests.network import build_network
-from tests.orders_api import order_payload
+from tests.support.network import build_network
+from tests.support.orders_api import order_payload
 
 NODES = {"a": {"km_east": 5}, "b": {"km_east": 50}}
 

@@ -4,10 +4,10 @@ one that fails now and then is left alone; a node brought back up starts with a 
 import asyncio
 
 from domain.node_health import NodeHealthRule, NodeRecord, degradation_reason
-from tests.housekeeping_runs import run_housekeeping
-from tests.ledger_checks import assert_ledger_balances
-from tests.network import build_network
-from tests.orders_api import order_payload
+from tests.support.housekeeping_runs import run_housekeeping
+from tests.support.ledger_checks import assert_ledger_balances
+from tests.support.network import build_network
+from tests.support.orders_api import order_payload
 
 RULE = NodeHealthRule(window_seconds=900, min_incidents=3, max_incident_share=0.5)
 PATIENT = {"pick_sla_seconds": 600, "ship_sla_seconds": 600, "accept_sla_seconds": 600}
@@ -125,7 +125,7 @@ def test_the_ledger_reads_a_nodes_record_since_its_last_status_change(ledger_eng
     from ledger.db import transaction
     from ledger.network import NodeStatus, set_node_status
     from ledger.node_health import automatically_degraded, record_incident, records_of_up_nodes
-    from tests.ledger_fixtures import seed
+    from tests.support.ledger_fixtures import seed
 
     seed(ledger_engine, {"A": 10, "B": 10})
     hour_ago = datetime.now(UTC) - timedelta(hours=1)

@@ -1,0 +1,1 @@
+"""The ledger and the API on real databases (SQLite and PostgreSQL), without Temporal."""
