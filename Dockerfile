@@ -2,7 +2,11 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY config ./config
+COPY contracts ./contracts
 COPY domain ./domain
+COPY security ./security
+COPY services ./services
 COPY sourcing ./sourcing
 COPY ledger ./ledger
 COPY workflows ./workflows
@@ -11,6 +15,7 @@ COPY api ./api
 COPY connectors ./connectors
 COPY simulators ./simulators
 COPY stack ./stack
+COPY chaos ./chaos
 COPY worker.py ./
 RUN pip install --no-cache-dir .
 ENV PYTHONUNBUFFERED=1

@@ -18,6 +18,7 @@ from activities.fulfilment import FulfilmentActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
 from activities.outage import OutageActivities
+from config import Settings, load_settings
 from connectors.carrier import CarrierConnector
 from connectors.erp import ErpFeedConnector
 from connectors.http import JsonHttpClient
@@ -26,7 +27,6 @@ from domain.node_health import NodeHealthRule
 from domain.sla import default_sla_policy
 from ledger.db import create_schema, make_engine
 from stack.schedules import ensure_housekeeping_schedule
-from stack.settings import Settings, load_settings
 from workflows.housekeeping import InventoryHousekeepingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.outage import NodeOutageWorkflow

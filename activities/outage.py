@@ -22,8 +22,9 @@ from activities.models import (
     MoveOrderAwayResult,
 )
 from domain.node_health import NodeHealthRule, degradation_reason
+from domain.node_status import NodeStatus
 from ledger.db import transaction
-from ledger.network import NodeStatus, orders_movable_from, set_node_status
+from ledger.network import orders_movable_from, set_node_status
 from ledger.node_health import AutomaticDegradation, automatically_degraded, records_of_up_nodes
 from workflows.models import ReallocateInput, ReallocateResult
 from workflows.outage import NodeOutageInput

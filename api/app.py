@@ -14,11 +14,11 @@ from api.checkout_fast_path import CheckoutFastPath
 from api.errors import ApiError, install_error_handlers
 from api.routes import availability, callbacks, feeds, network, orders
 from api.security import KeyCache, install_http_hardening
-from ledger.api_clients import remember_signature
+from config import Settings, load_settings
 from ledger.availability_cache import AvailabilityCache
 from ledger.db import create_schema, make_engine
 from ledger.group_commit import GroupCommit
-from stack.settings import Settings, load_settings
+from security.keys import remember_signature
 
 
 class LazyTemporalClient:

@@ -26,7 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import ApiError
 from api.routes.availability import CheckoutCheck, CheckoutResult, answer_from_cache
 from api.security import KeyCache, bearer_key, channel_of, role_allows
-from ledger.api_clients import ApiClient, Role
+from ledger.tables import ApiClient
+from security.roles import Role
 
 PATH = "/v1/checkout/check"
 _ROLES = (Role.CHANNEL,)  # as the route's `ChannelOrAdmin` (admin is always allowed)

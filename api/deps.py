@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from stack.settings import Settings
+from config import Settings
 
 
 def _session(request: Request) -> Iterator[Session]:

@@ -22,8 +22,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
-from ledger.api_clients import Role, authenticate, signature_is_valid
 from ledger.tables import ApiClient, CallbackSignature
+from security.keys import authenticate
+from security.roles import Role
+from security.signatures import signature_is_valid
 
 SIGNATURE_HEADER = "x-opendom-signature"
 TIMESTAMP_HEADER = "x-opendom-timestamp"

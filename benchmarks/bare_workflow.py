@@ -112,7 +112,7 @@ async def run_bare_worker(client: Client, task_queue: str, sandbox: bool) -> Non
 
 
 async def _main(task_queue: str) -> None:
-    from stack.settings import load_settings
+    from config import load_settings
     from worker import cache_workflow_bytecode, connect
 
     logging.basicConfig(level=logging.WARNING)

@@ -40,9 +40,10 @@ from sqlalchemy import insert
 
 from benchmarks.databases import POSTGRES_URL, fresh_postgres_schema
 from benchmarks.loadgen import LoadResult, http_request, merged, run_load, run_paced
-from ledger.api_clients import Role, issue_key
 from ledger.db import create_schema, make_engine, transaction
 from ledger.tables import Node, Sku, StockMovement, StockPosition
+from security.keys import issue_key
+from security.roles import Role
 from stack.servers import free_port
 
 

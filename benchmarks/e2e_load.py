@@ -62,6 +62,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from benchmarks.bare_workflow import BareShape
 from benchmarks.databases import POSTGRES_URL, fresh_postgres_schema
+from config import Settings
 from ledger.db import create_schema, make_engine, transaction
 from ledger.stock import adjust_on_hand
 from ledger.tables import OrderView, StockPosition
@@ -70,7 +71,6 @@ from stack.demo_data import seed_demo_network
 from stack.keys import ensure_demo_keys
 from stack.launcher import Stack, temporal_args, uvicorn_args, wait_for_port
 from stack.servers import free_port
-from stack.settings import Settings
 
 PG_SCHEMA = "opendom_e2e"
 BARE_TASK_QUEUE = "bare-ceiling"

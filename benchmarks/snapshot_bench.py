@@ -15,11 +15,12 @@ from sqlalchemy import insert
 
 from api.app import create_app
 from benchmarks.databases import POSTGRES_URL, fresh_postgres_schema
-from ledger.api_clients import Role, issue_key
+from config import Settings
 from ledger.db import create_schema, make_engine, transaction
 from ledger.feeds import apply_snapshot
 from ledger.tables import Node, Sku
-from stack.settings import Settings
+from security.keys import issue_key
+from security.roles import Role
 
 
 def prepare(url: str, positions: int) -> None:

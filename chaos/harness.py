@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from chaos.invariants import SETTLED, Invariant, check_invariants
+from config import Settings
 from ledger.db import create_schema, make_engine
 from ledger.tables import OrderView
 from stack.demo import sample_order
@@ -28,7 +29,6 @@ from stack.demo_data import seed_demo_network
 from stack.keys import ensure_demo_keys
 from stack.launcher import Stack, temporal_args, uvicorn_args, wait_for_port
 from stack.servers import free_port
-from stack.settings import Settings
 
 # How a fault rate splits over the kinds of connector fault (per call or callback).
 FAULT_MIX = {"http_5xx": 0.4, "timeout": 0.2, "rejection": 0.2, "duplicate_callback": 0.2}

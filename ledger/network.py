@@ -1,33 +1,12 @@
-"""Node operational status: a node that is down or degraded takes no new orders."""
-
-from enum import StrEnum
+"""Node status changes as they are recorded: the node row and its audit trail."""
 
 from sqlmodel import Session
 
-from domain.errors import DomainError, UnknownReference
+from domain.errors import UnknownReference
+from domain.node_status import NodeStatus, takes_new_orders
 from domain.orders import MOVABLE_SHIPMENT_STATUSES, TERMINAL_ORDER_STATUSES
 from ledger.orders_view import open_orders
 from ledger.tables import Node, NodeStatusChange
-
-
-class NodeStatus(StrEnum):
-    UP = "up"
-    DEGRADED = "degraded"
-    DOWN = "down"
-
-
-class InvalidStatusChange(DomainError):
-    code = "invalid_request"
-
-
-def reallocates_unpicked(status: NodeStatus, asked: bool | None) -> bool:
-    """Whether a status change moves the node's unpicked orders away: when ops ask, else when the
-    node goes down (degraded finishes what it has and takes nothing new). Never when it comes up."""
-    if status == NodeStatus.UP:
-        if asked:
-            raise InvalidStatusChange("reallocate_unpicked: a node coming up keeps its orders")
-        return False
-    return asked if asked is not None else status == NodeStatus.DOWN
 
 
 def set_node_status(
@@ -38,7 +17,7 @@ def set_node_status(
         raise UnknownReference("node_id", [node_id])
     node.status = status
     node.status_reason = reason
-    node.active = status == NodeStatus.UP
+    node.active = takes_new_orders(status)
     session.add(node)
     session.add(
         NodeStatusChange(node_id=node_id, status=status, reason=reason, automatic=automatic)

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ledger.api_clients import sign
+from security.signatures import sign
 
 log = logging.getLogger("opendom.simulators")
 
@@ -339,7 +339,7 @@ def _ack(release: dict) -> dict:
 
 def create_simulator_app_from_settings() -> FastAPI:
     """Factory for `uvicorn --factory`: configured from the same settings as the rest."""
-    from stack.settings import load_settings
+    from config import load_settings
 
     settings = load_settings()
     return create_simulator_app(

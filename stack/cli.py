@@ -4,7 +4,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from stack.settings import load_settings
+from config import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:

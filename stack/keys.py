@@ -8,8 +8,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from ledger.api_clients import Role, authenticate, issue_key
 from ledger.db import transaction
+from security.keys import authenticate, issue_key
+from security.roles import Role
 
 DEMO_KEYS = {
     "admin": (Role.ADMIN, None),

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from config import Settings
 from ledger.db import create_schema, make_engine
 from stack.demo import run_demo
 from stack.demo_data import seed_demo_network
 from stack.keys import ensure_demo_keys, keys_file
-from stack.settings import Settings
 from stack.temporal_cli import temporal_cli_path
 from workflows import search_attributes as sa
 

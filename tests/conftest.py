@@ -19,11 +19,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from ledger.api_clients import IssuedKey, Role, issue_key, sign
+from config import Settings
 from ledger.db import create_schema, make_engine, transaction
+from security.keys import IssuedKey, issue_key
+from security.roles import Role
+from security.signatures import sign
 from simulators.app import SimulatorConfig, create_simulator_app
 from stack.servers import ServerThread, free_port
-from stack.settings import Settings
 from stack.temporal_cli import temporal_cli_path
 from worker import order_worker
 from workflows import search_attributes as sa

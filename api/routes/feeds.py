@@ -16,10 +16,10 @@ from api.deps import SessionDep
 from api.errors import ApiError
 from api.security import require
 from ledger import feeds
-from ledger.api_clients import Role
 from ledger.audit import reconcile
 from ledger.db import transaction
 from ledger.tables import ChannelPool, Node, Sku
+from security.roles import Role
 
 router = APIRouter(prefix="/v1", tags=["feeds"], dependencies=[Depends(require(Role.OPS))])
 SOURCE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"

@@ -12,12 +12,13 @@ from api.errors import ApiError
 from api.schemas import StockAdjustment, StockPositionPublic
 from api.security import require
 from domain.availability import available_to_promise
+from domain.node_status import NodeStatus, reallocates_unpicked
 from ledger import stock
-from ledger.api_clients import Role
 from ledger.db import transaction
-from ledger.network import NodeStatus, reallocates_unpicked, set_node_status
+from ledger.network import set_node_status
 from ledger.tables import Node, StockPosition
 from ledger.tables import NodeStatusChange as NodeStatusRecord
+from security.roles import Role
 from workflows.outage import NodeOutageInput
 
 router = APIRouter(prefix="/v1", tags=["network"], dependencies=[Depends(require(Role.OPS))])

@@ -41,7 +41,7 @@ def test_failures_on_shipments_no_longer_counted_still_weigh_as_shipments() -> N
 def test_down_moves_unpicked_orders_degraded_only_when_asked_up_never() -> None:
     import pytest
 
-    from ledger.network import InvalidStatusChange, NodeStatus, reallocates_unpicked
+    from domain.node_status import InvalidStatusChange, NodeStatus, reallocates_unpicked
 
     assert reallocates_unpicked(NodeStatus.DOWN, None) is True
     assert reallocates_unpicked(NodeStatus.DOWN, False) is False
@@ -122,8 +122,9 @@ async def test_a_node_that_keeps_rejecting_is_degraded_and_its_waiting_orders_mo
 def test_the_ledger_reads_a_nodes_record_since_its_last_status_change(ledger_engine) -> None:
     from datetime import UTC, datetime, timedelta
 
+    from domain.node_status import NodeStatus
     from ledger.db import transaction
-    from ledger.network import NodeStatus, set_node_status
+    from ledger.network import set_node_status
     from ledger.node_health import automatically_degraded, record_incident, records_of_up_nodes
     from tests.support.ledger_fixtures import seed
 

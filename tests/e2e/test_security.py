@@ -6,9 +6,10 @@ import time
 import pytest
 from sqlmodel import select
 
-from ledger.api_clients import Role, issue_key
 from ledger.db import transaction
 from ledger.tables import ApiClient
+from security.keys import issue_key
+from security.roles import Role
 from tests.support.network import build_network
 from tests.support.orders_api import order_payload
 

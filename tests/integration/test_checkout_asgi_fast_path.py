@@ -15,9 +15,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.app import create_app
 from api.checkout_fast_path import CheckoutFastPath
-from ledger.api_clients import Role, issue_key
+from config import load_settings
 from ledger.db import create_schema, make_engine, transaction
-from stack.settings import load_settings
+from security.keys import issue_key
+from security.roles import Role
 from tests.integration.test_checkout_fast_path import CHANNELS, SKUS, seed_network
 
 PATH = "/v1/checkout/check"

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from ledger.api_clients import remember_signature
 from ledger.group_commit import GroupCommit
 from ledger.tables import CallbackSignature
+from security.keys import remember_signature
 
 CALLERS = 24
 

@@ -1,25 +1,17 @@
-"""API keys: issued once, stored hashed, checked in constant time; callback signatures."""
+"""API keys: issued once, stored hashed, checked in constant time; replayed callbacks refused."""
 
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from ledger.tables import ApiClient, CallbackSignature
+from security.roles import Role
 
 KEY_PREFIX = "odk"
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    CHANNEL = "channel"
-    SUPPORT = "support"
-    OPS = "ops"
-    NODE = "node"
 
 
 @dataclass(frozen=True)
@@ -66,14 +58,6 @@ def authenticate(session: Session, key: str) -> ApiClient | None:
     if client is None or not client.active:
         return None
     return client if hmac.compare_digest(client.key_hash, _hash(key)) else None
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def signature_is_valid(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
 def remember_signature(session: Session, signature: str) -> bool:

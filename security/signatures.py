@@ -1,0 +1,12 @@
+"""Callback signatures: HMAC-SHA256 over `timestamp.body` with the caller's signing secret."""
+
+import hashlib
+import hmac
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def signature_is_valid(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
