@@ -23,10 +23,10 @@ from connectors.carrier import CarrierConnector
 from connectors.erp import ErpFeedConnector
 from connectors.http import JsonHttpClient
 from connectors.nodes import NodeConnectors
+from contracts.starters import ensure_housekeeping_schedule
 from domain.node_health import NodeHealthRule
 from domain.sla import default_sla_policy
 from ledger.db import create_schema, make_engine
-from stack.schedules import ensure_housekeeping_schedule
 from workflows.housekeeping import InventoryHousekeepingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.outage import NodeOutageWorkflow

@@ -14,7 +14,10 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.models import (
+from connectors.carrier import CarrierConnector, LabelRequest
+from connectors.errors import PermanentConnectorError
+from connectors.nodes import DispatchRequest, NodeConnector, NodeConnectors, ReleaseRequest
+from contracts.activities import (
     BuyLabelInput,
     BuyLabelResult,
     NodeCancelInput,
@@ -24,9 +27,7 @@ from activities.models import (
     NodeReleaseInput,
     NodeReleaseResult,
 )
-from connectors.carrier import CarrierConnector, LabelRequest
-from connectors.errors import PermanentConnectorError
-from connectors.nodes import NodeConnector, NodeConnectors
+from contracts.names import ActivityName
 from domain.geo import GeoPoint
 from ledger.tables import Node
 
@@ -85,13 +86,14 @@ class FulfilmentActivities:
             )
         return node, self._nodes.for_node_type(node.node_type)
 
-    @activity.defn(name="release_to_node")
+    @activity.defn(name=ActivityName.RELEASE_TO_NODE)
     async def release_to_node(self, request: NodeReleaseInput) -> NodeReleaseResult:
         node, connector = await self._node(request.node_id)
-        ack = await _permanent_errors_are_final(lambda: connector.release(node.system_url, request))
+        wire = ReleaseRequest.model_validate(request.model_dump())
+        ack = await _permanent_errors_are_final(lambda: connector.release(node.system_url, wire))
         return NodeReleaseResult(node_reference=ack.node_reference)
 
-    @activity.defn(name="cancel_at_node")
+    @activity.defn(name=ActivityName.CANCEL_AT_NODE)
     async def cancel_at_node(self, request: NodeCancelInput) -> NodeCancelResult:
         node, connector = await self._node(request.node_id)
         ack = await _permanent_errors_are_final(
@@ -99,15 +101,14 @@ class FulfilmentActivities:
         )
         return NodeCancelResult(status=ack.status)
 
-    @activity.defn(name="dispatch_at_node")
+    @activity.defn(name=ActivityName.DISPATCH_AT_NODE)
     async def dispatch_at_node(self, request: NodeDispatchInput) -> NodeDispatchResult:
         node, connector = await self._node(request.node_id)
-        ack = await _permanent_errors_are_final(
-            lambda: connector.dispatch(node.system_url, request)
-        )
+        wire = DispatchRequest.model_validate(request.model_dump())
+        ack = await _permanent_errors_are_final(lambda: connector.dispatch(node.system_url, wire))
         return NodeDispatchResult(status=ack.status)
 
-    @activity.defn(name="buy_label")
+    @activity.defn(name=ActivityName.BUY_LABEL)
     async def buy_label(self, request: BuyLabelInput) -> BuyLabelResult:
         node, _ = await self._node(request.node_id)
         label_request = LabelRequest(

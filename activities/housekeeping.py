@@ -8,7 +8,9 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.models import (
+from connectors.erp import ErpFeedConnector
+from connectors.errors import PermanentConnectorError
+from contracts.activities import (
     ApplyPulledDeltasInput,
     ApplyPulledDeltasResult,
     ExpireHoldsInput,
@@ -20,9 +22,9 @@ from activities.models import (
     FetchDeltasResult,
     PublishAvailabilityEventsInput,
     PublishAvailabilityEventsResult,
+    PulledDeltaPage,
 )
-from connectors.erp import ErpFeedConnector
-from connectors.errors import PermanentConnectorError
+from contracts.names import ActivityName
 from ledger import feeds, holds
 from ledger.db import transaction
 from ledger.tables import FeedSource
@@ -34,7 +36,7 @@ class HousekeepingActivities:
         self._engine = engine
         self._erp = erp
 
-    @activity.defn(name="expire_holds")
+    @activity.defn(name=ActivityName.EXPIRE_HOLDS)
     def expire_holds(self, request: ExpireHoldsInput) -> ExpireHoldsResult:
         expired = 0
         while True:
@@ -44,7 +46,7 @@ class HousekeepingActivities:
             if len(batch) < request.batch:
                 return ExpireHoldsResult(expired=expired)
 
-    @activity.defn(name="publish_availability_events")
+    @activity.defn(name=ActivityName.PUBLISH_AVAILABILITY_EVENTS)
     def publish_availability_events(
         self, request: PublishAvailabilityEventsInput
     ) -> PublishAvailabilityEventsResult:
@@ -52,7 +54,7 @@ class HousekeepingActivities:
             events = publish_threshold_events(session, request.max_movements)
         return PublishAvailabilityEventsResult(events=len(events))
 
-    @activity.defn(name="list_feed_sources")
+    @activity.defn(name=ActivityName.LIST_FEED_SOURCES)
     def list_feed_sources(self, _: FeedSourcesInput) -> FeedSourcesResult:
         with Session(self._engine) as session:
             rows = session.exec(select(FeedSource).where(col(FeedSource.enabled).is_(True))).all()
@@ -60,15 +62,15 @@ class HousekeepingActivities:
             sources=[FeedSourceRef(source=r.source, url=r.url, cursor=r.cursor) for r in rows]
         )
 
-    @activity.defn(name="fetch_stock_deltas")
+    @activity.defn(name=ActivityName.FETCH_STOCK_DELTAS)
     async def fetch_stock_deltas(self, request: FetchDeltasInput) -> FetchDeltasResult:
         try:
             page = await self._erp.fetch_deltas(request.source.url, request.source.cursor)
         except PermanentConnectorError as exc:
             raise ApplicationError(str(exc), type="FeedRefused", non_retryable=True) from exc
-        return FetchDeltasResult(page=page)
+        return FetchDeltasResult(page=PulledDeltaPage.model_validate(page.model_dump()))
 
-    @activity.defn(name="apply_pulled_deltas")
+    @activity.defn(name=ActivityName.APPLY_PULLED_DELTAS)
     def apply_pulled_deltas(self, request: ApplyPulledDeltasInput) -> ApplyPulledDeltasResult:
         """Deltas and the new cursor commit together; a retried page finds the cursor moved."""
         with transaction(self._engine) as session:

@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 
-from activities.models import (
+from activities.sourcing_adapter import ChosenPlan, choose_sources
+from contracts.activities import (
     AllocatedShipment,
     AllocateInput,
     AllocateResult,
@@ -22,7 +23,7 @@ from activities.models import (
     ReleaseReservationsInput,
     ReleaseReservationsResult,
 )
-from activities.sourcing_adapter import ChosenPlan, choose_sources
+from contracts.names import ActivityName
 from domain.availability import visible_to_channel
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
@@ -47,7 +48,7 @@ class LedgerActivities:
         # Every step of every order projects its state: many small writes, committed in groups.
         self._projections: GroupCommit[dict, bool] = GroupCommit(engine, orders_view.project)
 
-    @activity.defn(name="allocate_stock")
+    @activity.defn(name=ActivityName.ALLOCATE_STOCK)
     def allocate_stock(self, request: AllocateInput) -> AllocateResult:
         """Choose node(s) and reserve every line atomically, or report the order backordered.
         Idempotent: if a previous attempt committed, its reservations are returned as they are.
@@ -178,7 +179,7 @@ class LedgerActivities:
             ship_seconds=node.ship_sla_seconds or default.ship_seconds,
         )
 
-    @activity.defn(name="release_reservations")
+    @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)
     def release_reservations(self, request: ReleaseReservationsInput) -> ReleaseReservationsResult:
         with transaction(self._engine) as session:
             units = stock.release(session, request.order_id, request.shipment_ids)
@@ -193,13 +194,13 @@ class LedgerActivities:
                 )
         return ReleaseReservationsResult(units_released=units)
 
-    @activity.defn(name="fulfil_reservations")
+    @activity.defn(name=ActivityName.FULFIL_RESERVATIONS)
     def fulfil_reservations(self, request: FulfilReservationsInput) -> FulfilReservationsResult:
         with transaction(self._engine) as session:
             units = stock.fulfil(session, request.order_id, request.shipment_id)
         return FulfilReservationsResult(units_shipped=units)
 
-    @activity.defn(name="project_order")
+    @activity.defn(name=ActivityName.PROJECT_ORDER)
     def project_order(self, request: ProjectOrderInput) -> ProjectOrderResult:
         stored = self._projections.submit(request.document)
         return ProjectOrderResult(stored=stored)

@@ -8,11 +8,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.models import (
+from contracts.activities import (
     DegradedNode,
     DegradeUnhealthyNodesInput,
     DegradeUnhealthyNodesResult,
@@ -21,13 +20,16 @@ from activities.models import (
     MoveOrderAwayInput,
     MoveOrderAwayResult,
 )
+from contracts.ids import automatic_outage_trigger, node_outage_workflow_id
+from contracts.names import ActivityName, OrderUpdate
+from contracts.order import ReallocateInput
+from contracts.outage import NodeOutageInput
+from contracts.starters import start_node_outage, update_order
 from domain.node_health import NodeHealthRule, degradation_reason
 from domain.node_status import NodeStatus
 from ledger.db import transaction
 from ledger.network import orders_movable_from, set_node_status
 from ledger.node_health import AutomaticDegradation, automatically_degraded, records_of_up_nodes
-from workflows.models import ReallocateInput, ReallocateResult
-from workflows.outage import NodeOutageInput
 
 
 class OutageActivities:
@@ -38,7 +40,7 @@ class OutageActivities:
         self._client = client
         self._health_rule = health_rule or NodeHealthRule()
 
-    @activity.defn(name="degrade_unhealthy_nodes")
+    @activity.defn(name=ActivityName.DEGRADE_UNHEALTHY_NODES)
     async def degrade_unhealthy_nodes(
         self, _: DegradeUnhealthyNodesInput
     ) -> DegradeUnhealthyNodesResult:
@@ -50,18 +52,15 @@ class OutageActivities:
             # Every automatically degraded node gets exactly one fan-out per degradation: the id
             # comes from the status change and is never reused, so a retry (or the next run after
             # a crash between the ledger and here) starts what is missing and nothing twice.
-            workflow_id = f"node-outage-{change.node_id}-auto-{change.change_id}"
-            try:
-                await self._client.start_workflow(
-                    "NodeOutage",
-                    NodeOutageInput(
-                        node_id=change.node_id, reason=f"{change.node_id} {change.reason}"
-                    ),
-                    id=workflow_id,
-                    task_queue=activity.info().task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
-            except WorkflowAlreadyStartedError:
+            workflow_id = node_outage_workflow_id(
+                change.node_id, automatic_outage_trigger(change.change_id)
+            )
+            request = NodeOutageInput(
+                node_id=change.node_id, reason=f"{change.node_id} {change.reason}"
+            )
+            if not await start_node_outage(
+                self._client, request, workflow_id, activity.info().task_queue
+            ):
                 continue
             started.append(
                 DegradedNode(
@@ -83,21 +82,21 @@ class OutageActivities:
                     )
             return automatically_degraded(session)
 
-    @activity.defn(name="find_orders_at_node")
+    @activity.defn(name=ActivityName.FIND_ORDERS_AT_NODE)
     def find_orders_at_node(self, request: FindOrdersAtNodeInput) -> FindOrdersAtNodeResult:
         with Session(self._engine) as session:
             return FindOrdersAtNodeResult(order_ids=orders_movable_from(session, request.node_id))
 
-    @activity.defn(name="move_order_away")
+    @activity.defn(name=ActivityName.MOVE_ORDER_AWAY)
     async def move_order_away(self, request: MoveOrderAwayInput) -> MoveOrderAwayResult:
         """The order's own reallocate update does the work; its validator refuses what has been
         picked meanwhile, which is an answer here, not a failure."""
-        handle = self._client.get_workflow_handle(request.order_id)
         try:
-            await handle.execute_update(
-                "reallocate",
+            await update_order(
+                self._client,
+                request.order_id,
+                OrderUpdate.REALLOCATE,
                 ReallocateInput(reason=request.reason, node_id=request.node_id),
-                result_type=ReallocateResult,
             )
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause

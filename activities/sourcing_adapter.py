@@ -8,7 +8,7 @@ workflow reserves whole orders, so a plan with unfilled lines counts as no plan.
 from dataclasses import dataclass
 from datetime import datetime
 
-from activities.models import AllocateInput
+from contracts.activities import AllocateInput
 from domain.carriers import EXPRESS_PRIORITY
 from domain.errors import NoSourceAvailable
 from domain.network import CandidateNode

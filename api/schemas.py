@@ -4,8 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.order import NodeEventType
 from domain.orders import Address, Customer, DeliveryMethod, OrderLine, OrderType
-from workflows.models import NodeEventType
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 

@@ -1,6 +1,6 @@
 """Calls into order workflows, with Temporal's failures translated to API errors."""
 
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -10,32 +10,39 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import release_connection
 from api.errors import ApiError
+from contracts.names import OrderUpdate
+from contracts.order import NodeEvent
+from contracts.starters import signal_node_event, update_order
 from ledger import orders_view
 
 R = TypeVar("R", bound=BaseModel)
 
 
 async def run_update(
-    client: Client, session: Session, order_id: str, name: str, arg: BaseModel, result_type: type[R]
+    client: Client,
+    session: Session,
+    order_id: str,
+    update: OrderUpdate,
+    arg: BaseModel,
+    result_type: type[R],
 ) -> R:
-    handle = client.get_workflow_handle(order_id)
     release_connection(session)
     try:
-        return await handle.execute_update(name, arg, result_type=result_type)
+        return cast(R, await update_order(client, order_id, update, arg))
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-        raise ApiError(409, f"{name}_refused", message) from exc
+        raise ApiError(409, f"{update}_refused", message) from exc
     except RPCError as exc:
         raise _closed_or_unknown(session, order_id, exc) from exc
 
 
-async def send_signal(
-    client: Client, session: Session, order_id: str, name: str, arg: BaseModel
+async def send_node_event(
+    client: Client, session: Session, order_id: str, event: NodeEvent
 ) -> None:
     release_connection(session)
     try:
-        await client.get_workflow_handle(order_id).signal(name, arg)
+        await signal_node_event(client, order_id, event)
     except RPCError as exc:
         raise _closed_or_unknown(session, order_id, exc) from exc
 

@@ -99,7 +99,6 @@ def _settings(plan: ChaosPlan, state_dir: Path) -> Settings:
         temporal_address=f"127.0.0.1:{free_port()}",
         api_url=f"http://127.0.0.1:{free_port()}",
         carrier_url=f"http://127.0.0.1:{free_port()}",
-        task_queue="opendom-orders",
         sla_scale=plan.sla_scale,
         simulator_latency_seconds=0.05,
         simulator_failure_rate=faults["http_5xx"],

@@ -103,11 +103,6 @@ class Order(BaseModel):
     submitted_at: datetime
 
 
-def order_id_for(channel: str, external_id: str) -> str:
-    """Workflow id and order id: readable, and derived so a resubmission maps to the same order."""
-    return f"order-{channel}-{external_id}"
-
-
 class Shipment(BaseModel):
     shipment_id: str
     node_id: str

@@ -22,7 +22,7 @@ from stack.demo import run_demo
 from stack.demo_data import seed_demo_network
 from stack.keys import ensure_demo_keys, keys_file
 from stack.temporal_cli import temporal_cli_path
-from workflows import search_attributes as sa
+from contracts import search_attributes as sa
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # children import the project's packages
 

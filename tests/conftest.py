@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from config import Settings
+from contracts import search_attributes as sa
 from ledger.db import create_schema, make_engine, transaction
 from security.keys import IssuedKey, issue_key
 from security.roles import Role
@@ -28,7 +29,6 @@ from simulators.app import SimulatorConfig, create_simulator_app
 from stack.servers import ServerThread, free_port
 from stack.temporal_cli import temporal_cli_path
 from worker import order_worker
-from workflows import search_attributes as sa
 
 POSTGRES_URL = os.environ.get(
     "OPENDOM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -3,12 +3,11 @@ holds, pull feeds, publish availability events, degrade nodes that keep failing.
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import (
+    from contracts.activities import (
         ApplyPulledDeltasInput,
         ApplyPulledDeltasResult,
         DegradeUnhealthyNodesInput,
@@ -22,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
         PublishAvailabilityEventsInput,
         PublishAvailabilityEventsResult,
     )
+    from contracts.housekeeping import HousekeepingInput, HousekeepingResult
+    from contracts.names import ActivityName, WorkflowName
 
 OPTIONS = {
     "start_to_close_timeout": timedelta(minutes=2),
@@ -30,33 +31,22 @@ OPTIONS = {
 MAX_PAGES_PER_SOURCE = 20  # bounded work per run; the next run carries on from the cursor
 
 
-class HousekeepingInput(BaseModel):
-    pass
-
-
-class HousekeepingResult(BaseModel):
-    holds_expired: int
-    deltas_pulled: int
-    availability_events: int
-    nodes_degraded: list[str] = []
-
-
-@workflow.defn(name="InventoryHousekeeping")
+@workflow.defn(name=WorkflowName.HOUSEKEEPING)
 class InventoryHousekeepingWorkflow:
     @workflow.run
     async def run(self, _: HousekeepingInput) -> HousekeepingResult:
         expired: ExpireHoldsResult = await workflow.execute_activity(
-            "expire_holds", ExpireHoldsInput(), result_type=ExpireHoldsResult, **OPTIONS
+            ActivityName.EXPIRE_HOLDS, ExpireHoldsInput(), result_type=ExpireHoldsResult, **OPTIONS
         )
         pulled = await self._pull_feeds()
         events: PublishAvailabilityEventsResult = await workflow.execute_activity(
-            "publish_availability_events",
+            ActivityName.PUBLISH_AVAILABILITY_EVENTS,
             PublishAvailabilityEventsInput(),
             result_type=PublishAvailabilityEventsResult,
             **OPTIONS,
         )
         health: DegradeUnhealthyNodesResult = await workflow.execute_activity(
-            "degrade_unhealthy_nodes",
+            ActivityName.DEGRADE_UNHEALTHY_NODES,
             DegradeUnhealthyNodesInput(),
             result_type=DegradeUnhealthyNodesResult,
             **OPTIONS,
@@ -70,19 +60,22 @@ class InventoryHousekeepingWorkflow:
 
     async def _pull_feeds(self) -> int:
         listed: FeedSourcesResult = await workflow.execute_activity(
-            "list_feed_sources", FeedSourcesInput(), result_type=FeedSourcesResult, **OPTIONS
+            ActivityName.LIST_FEED_SOURCES,
+            FeedSourcesInput(),
+            result_type=FeedSourcesResult,
+            **OPTIONS,
         )
         applied = 0
         for source in listed.sources:
             for _ in range(MAX_PAGES_PER_SOURCE):
                 fetched: FetchDeltasResult = await workflow.execute_activity(
-                    "fetch_stock_deltas",
+                    ActivityName.FETCH_STOCK_DELTAS,
                     FetchDeltasInput(source=source),
                     result_type=FetchDeltasResult,
                     **OPTIONS,
                 )
                 result: ApplyPulledDeltasResult = await workflow.execute_activity(
-                    "apply_pulled_deltas",
+                    ActivityName.APPLY_PULLED_DELTAS,
                     ApplyPulledDeltasInput(
                         source=source.source, cursor=source.cursor, page=fetched.page
                     ),

@@ -15,7 +15,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import (
+    from contracts import search_attributes as sa
+    from contracts.activities import (
         AllocatedShipment,
         AllocateInput,
         AllocateResult,
@@ -28,6 +29,19 @@ with workflow.unsafe.imports_passed_through():
         NodeReleaseInput,
         ProjectOrderInput,
         ReleaseReservationsInput,
+    )
+    from contracts.names import ActivityName, OrderQuery, OrderSignal, OrderUpdate, WorkflowName
+    from contracts.order import (
+        CancelInput,
+        CancelResult,
+        NodeEvent,
+        NodeEventType,
+        OrderWorkflowInput,
+        OrderWorkflowResult,
+        ReallocateInput,
+        ReallocateResult,
+        RetryInput,
+        RetryResult,
     )
     from domain.carriers import CarrierService, choose_carrier_service, collection_code
     from domain.lifecycle import cancel_refusal, derive_status, movable_shipments
@@ -42,19 +56,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.sla import NodeSla
     from domain.validation import order_problems
-    from workflows import search_attributes as sa
-    from workflows.models import (
-        CancelInput,
-        CancelResult,
-        NodeEvent,
-        NodeEventType,
-        OrderWorkflowInput,
-        OrderWorkflowResult,
-        ReallocateInput,
-        ReallocateResult,
-        RetryInput,
-        RetryResult,
-    )
 
 # Ledger and read-model activities run as local activities: short, database-only and idempotent
 # (a re-run after a worker crash finds its own reservations or an equal-or-newer projection), so
@@ -88,7 +89,7 @@ class _Move:
         self.node_fault = node_fault  # the node rejected or was late: counts against its health
 
 
-@workflow.defn(name="OrderWorkflow")
+@workflow.defn(name=WorkflowName.ORDER)
 class OrderWorkflow:
     @workflow.init
     def __init__(self, input: OrderWorkflowInput) -> None:
@@ -166,7 +167,7 @@ class OrderWorkflow:
         lines = list(self._unallocated)
         order = self._state.order
         result: AllocateResult = await workflow.execute_local_activity(
-            "allocate_stock",
+            ActivityName.ALLOCATE_STOCK,
             AllocateInput(
                 order_id=order.order_id,
                 channel=order.channel,
@@ -260,7 +261,7 @@ class OrderWorkflow:
         await self._compensate_if_moved(shipment)
         try:
             await workflow.execute_activity(
-                "release_to_node",
+                ActivityName.RELEASE_TO_NODE,
                 NodeReleaseInput(
                     order_id=order.order_id,
                     shipment_id=shipment.shipment_id,
@@ -337,7 +338,7 @@ class OrderWorkflow:
         self._note("labelled", f"{shipment.shipment_id}: {label.carrier} {label.tracking_number}")
         await self._compensate_if_moved(shipment)
         await workflow.execute_activity(
-            "dispatch_at_node",
+            ActivityName.DISPATCH_AT_NODE,
             NodeDispatchInput(
                 order_id=order.order_id,
                 shipment_id=shipment.shipment_id,
@@ -358,7 +359,7 @@ class OrderWorkflow:
             return BuyLabelResult(label_id=code, tracking_number=code, **service.model_dump())
         order = self._state.order
         return await workflow.execute_activity(
-            "buy_label",
+            ActivityName.BUY_LABEL,
             BuyLabelInput(
                 order_id=order.order_id,
                 shipment_id=shipment.shipment_id,
@@ -390,7 +391,7 @@ class OrderWorkflow:
         if NodeEventType.SHIPPED not in self._events.get(sid, {}):
             await self._compensate_if_moved(shipment)  # a parcel that left stays shipped
         await workflow.execute_local_activity(
-            "fulfil_reservations",
+            ActivityName.FULFIL_RESERVATIONS,
             FulfilReservationsInput(order_id=self._state.order.order_id, shipment_id=sid),
             **LEDGER,
         )
@@ -413,7 +414,7 @@ class OrderWorkflow:
         if move.status != ShipmentStatus.REJECTED:
             await self._cancel_at_node(shipment, move.reason)
         await workflow.execute_local_activity(
-            "release_reservations",
+            ActivityName.RELEASE_RESERVATIONS,
             ReleaseReservationsInput(
                 order_id=order_id,
                 shipment_ids=[shipment.shipment_id],
@@ -451,7 +452,7 @@ class OrderWorkflow:
     async def _cancel_at_node(self, shipment: Shipment, reason: str) -> None:
         try:
             await workflow.execute_activity(
-                "cancel_at_node",
+                ActivityName.CANCEL_AT_NODE,
                 NodeCancelInput(
                     order_id=self._state.order.order_id,
                     shipment_id=shipment.shipment_id,
@@ -474,7 +475,7 @@ class OrderWorkflow:
             lambda: not any(s.status in OPEN_SHIPMENT_STATUSES for s in self._state.shipments)
         )
         await workflow.execute_local_activity(
-            "release_reservations",
+            ActivityName.RELEASE_RESERVATIONS,
             ReleaseReservationsInput(order_id=self._state.order.order_id),
             **LEDGER,
         )
@@ -486,7 +487,7 @@ class OrderWorkflow:
         self._cancellation_settled = True
 
     # ---------------------------------------------------------------- messages
-    @workflow.signal(name="node_event")
+    @workflow.signal(name=OrderSignal.NODE_EVENT)
     def node_event(self, event: NodeEvent) -> None:
         shipment = next(
             (s for s in self._state.shipments if s.shipment_id == event.shipment_id), None
@@ -508,7 +509,7 @@ class OrderWorkflow:
             shipment.status = ShipmentStatus.DELIVERED
             self._note("delivered", f"{event.shipment_id} delivered")
 
-    @workflow.update(name="cancel")
+    @workflow.update(name=OrderUpdate.CANCEL)
     async def cancel(self, request: CancelInput) -> CancelResult:
         self._request_cancel(request.reason)
         # Return once the read model says so, so support sees what they just did.
@@ -532,7 +533,7 @@ class OrderWorkflow:
         if refusal:
             raise ApplicationError(refusal, type="CancelRefused", non_retryable=True)
 
-    @workflow.update(name="retry")
+    @workflow.update(name=OrderUpdate.RETRY)
     async def retry(self, request: RetryInput) -> RetryResult:
         rounds = self._allocation_rounds
         self._note("retry", request.reason)
@@ -555,7 +556,7 @@ class OrderWorkflow:
                 non_retryable=True,
             )
 
-    @workflow.update(name="reallocate")
+    @workflow.update(name=OrderUpdate.REALLOCATE)
     async def reallocate(self, request: ReallocateInput) -> ReallocateResult:
         moving = movable_shipments(self._state.shipments, request.node_id)
         for shipment in moving:
@@ -591,7 +592,7 @@ class OrderWorkflow:
                 non_retryable=True,
             )
 
-    @workflow.query(name="state")
+    @workflow.query(name=OrderQuery.STATE)
     def state(self) -> OrderState:
         return self._state
 
@@ -632,7 +633,7 @@ class OrderWorkflow:
             f"shipments: {', '.join(f'{s.shipment_id}@{s.node_id}={s.status}' for s in state.shipments) or 'none'}"
         )
         await workflow.execute_local_activity(
-            "project_order",
+            ActivityName.PROJECT_ORDER,
             # A snapshot: a retry of this activity must not carry later changes.
             ProjectOrderInput(document=state.model_dump(mode="json")),
             **LEDGER,

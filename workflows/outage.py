@@ -4,17 +4,18 @@ picked) to other nodes, at a bounded rate, each with the reason in its timeline.
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import (
+    from contracts.activities import (
         FindOrdersAtNodeInput,
         FindOrdersAtNodeResult,
         MoveOrderAwayInput,
         MoveOrderAwayResult,
     )
+    from contracts.names import ActivityName, WorkflowName
+    from contracts.outage import NodeOutageInput, NodeOutageResult
 
 OPTIONS = {
     "start_to_close_timeout": timedelta(minutes=5),
@@ -22,24 +23,12 @@ OPTIONS = {
 }
 
 
-class NodeOutageInput(BaseModel):
-    node_id: str
-    reason: str
-    orders_per_second: int = Field(default=20, ge=1, le=500)
-
-
-class NodeOutageResult(BaseModel):
-    node_id: str
-    moved: list[str]
-    left_in_place: dict[str, str]  # order id -> why (already picked, closed)
-
-
-@workflow.defn(name="NodeOutage")
+@workflow.defn(name=WorkflowName.NODE_OUTAGE)
 class NodeOutageWorkflow:
     @workflow.run
     async def run(self, request: NodeOutageInput) -> NodeOutageResult:
         found: FindOrdersAtNodeResult = await workflow.execute_activity(
-            "find_orders_at_node",
+            ActivityName.FIND_ORDERS_AT_NODE,
             FindOrdersAtNodeInput(node_id=request.node_id),
             result_type=FindOrdersAtNodeResult,
             **OPTIONS,
@@ -53,7 +42,7 @@ class NodeOutageWorkflow:
             results = await asyncio.gather(
                 *(
                     workflow.execute_activity(
-                        "move_order_away",
+                        ActivityName.MOVE_ORDER_AWAY,
                         MoveOrderAwayInput(
                             order_id=order_id, node_id=request.node_id, reason=request.reason
                         ),

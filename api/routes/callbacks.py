@@ -7,10 +7,10 @@ from api.deps import SessionDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
-from api.workflow_calls import send_signal
+from api.workflow_calls import send_node_event
+from contracts.order import NodeEvent, NodeEventType
 from ledger import orders_view
 from ledger.db import transaction
-from workflows.models import NodeEvent, NodeEventType
 
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
@@ -44,7 +44,7 @@ async def node_event(
         tracking_number=callback.tracking_number,
         event_id=callback.event_id,
     )
-    await send_signal(temporal, session, callback.order_id, "node_event", event)
+    await send_node_event(temporal, session, callback.order_id, event)
     await remember_callback(request, signature)
     return CallbackAccepted(
         order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to="workflow"
@@ -96,7 +96,7 @@ async def carrier_event(
         event=callback.event,
         tracking_number=callback.tracking_number,
     )
-    await send_signal(temporal, session, callback.order_id, "node_event", event)
+    await send_node_event(temporal, session, callback.order_id, event)
     await remember_callback(request, signature)
     return CallbackAccepted(
         order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to="workflow"

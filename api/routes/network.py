@@ -11,6 +11,9 @@ from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import StockAdjustment, StockPositionPublic
 from api.security import require
+from contracts.ids import node_outage_workflow_id
+from contracts.outage import NodeOutageInput
+from contracts.starters import start_node_outage
 from domain.availability import available_to_promise
 from domain.node_status import NodeStatus, reallocates_unpicked
 from ledger import stock
@@ -19,7 +22,6 @@ from ledger.network import set_node_status
 from ledger.tables import Node, StockPosition
 from ledger.tables import NodeStatusChange as NodeStatusRecord
 from security.roles import Role
-from workflows.outage import NodeOutageInput
 
 router = APIRouter(prefix="/v1", tags=["network"], dependencies=[Depends(require(Role.OPS))])
 
@@ -118,15 +120,11 @@ async def change_node_status(
     await run_in_threadpool(_set_status, session.get_bind(), node_id, change)
     workflow_id = None
     if reallocate:
-        workflow_id = f"node-outage-{node_id}-{uuid.uuid4().hex[:8]}"
-        await temporal.start_workflow(
-            "NodeOutage",
-            NodeOutageInput(
-                node_id=node_id, reason=f"{node_id} is {change.status}: {change.reason}"
-            ),
-            id=workflow_id,
-            task_queue=settings.task_queue,
+        workflow_id = node_outage_workflow_id(node_id, uuid.uuid4().hex[:8])
+        request = NodeOutageInput(
+            node_id=node_id, reason=f"{node_id} is {change.status}: {change.reason}"
         )
+        await start_node_outage(temporal, request, workflow_id, settings.task_queue)
     return NodeStatusChanged(
         node_id=node_id, status=change.status, reallocation_workflow_id=workflow_id
     )

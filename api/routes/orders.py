@@ -6,13 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from sqlmodel import col, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, release_connection
@@ -20,21 +13,22 @@ from api.errors import ApiError
 from api.schemas import OrderAccepted, OrderSubmission, ReallocateAction, SupportAction
 from api.security import ChannelOrAdmin, OrderReader, Support, channel_of, may_read_order
 from api.workflow_calls import run_update
-from domain.errors import UnknownReference
-from domain.orders import DeliveryMethod, Order, OrderState, OrderStatus, order_id_for
-from domain.validation import order_problems
-from ledger import orders_view
-from ledger.tables import CheckoutHold, Node, Sku
-from workflows import search_attributes as sa
-from workflows.models import (
+from contracts.ids import order_workflow_id
+from contracts.names import OrderUpdate
+from contracts.order import (
     CancelInput,
     CancelResult,
-    OrderWorkflowInput,
     ReallocateInput,
     ReallocateResult,
     RetryInput,
     RetryResult,
 )
+from contracts.starters import query_order_state, start_order
+from domain.errors import UnknownReference
+from domain.orders import DeliveryMethod, Order, OrderState, OrderStatus
+from domain.validation import order_problems
+from ledger import orders_view
+from ledger.tables import CheckoutHold, Node, Sku
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -52,35 +46,15 @@ async def submit_order(
     returns the existing order (200) instead of creating a second one."""
     channel_of(caller, submission.channel)
     _refuse_invalid(submission, session)
-    order_id = order_id_for(submission.channel, submission.external_id)
+    order_id = order_workflow_id(submission.channel, submission.external_id)
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump())
-    duplicate = False
     release_connection(session)
     try:
-        await temporal.start_workflow(
-            "OrderWorkflow",
-            OrderWorkflowInput(order=order),
-            id=order_id,
-            task_queue=settings.task_queue,
-            # Ids are idempotency keys: a second submission must not start a second order,
-            # even after the first one has finished.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.ORDER_STATUS, OrderStatus.RECEIVED.value),
-                    SearchAttributePair(sa.CHANNEL, order.channel),
-                    SearchAttributePair(sa.ORDER_TYPE, order.order_type.value),
-                    SearchAttributePair(sa.PRIORITY, order.priority),
-                ]
-            ),
-            static_summary=f"{order.order_type} order {order.external_id} from {order.channel}",
-        )
-    except WorkflowAlreadyStartedError:
-        duplicate = True
-        response.status_code = status.HTTP_200_OK
+        duplicate = not await start_order(temporal, order, settings.task_queue)
     except RPCError as exc:
         raise ApiError(503, "orchestrator_unavailable", f"Temporal: {exc.message}") from exc
+    if duplicate:
+        response.status_code = status.HTTP_200_OK
     current = orders_view.get_order(session, order_id)
     return OrderAccepted(
         order_id=order_id,
@@ -127,9 +101,7 @@ async def get_order(
         description = await handle.describe()
         if description.status == WorkflowExecutionStatus.RUNNING:
             # A query needs a worker; while none polls, answer 503 soon rather than hang.
-            live = await handle.query(
-                "state", result_type=OrderState, rpc_timeout=timedelta(seconds=5)
-            )
+            live = await query_order_state(temporal, order_id, rpc_timeout=timedelta(seconds=5))
             if may_read_order(caller, live.order.channel):
                 return live
     except RPCError as exc:
@@ -158,7 +130,12 @@ async def cancel_order(
 ) -> CancelResult:
     """Cancel before shipping: releases the stock and cancels at the node(s). 409 once shipped."""
     return await run_update(
-        temporal, session, order_id, "cancel", CancelInput(reason=action.reason), CancelResult
+        temporal,
+        session,
+        order_id,
+        OrderUpdate.CANCEL,
+        CancelInput(reason=action.reason),
+        CancelResult,
     )
 
 
@@ -168,7 +145,12 @@ async def retry_order(
 ) -> RetryResult:
     """Source a backordered order again (for example after stock arrived)."""
     return await run_update(
-        temporal, session, order_id, "retry", RetryInput(reason=action.reason), RetryResult
+        temporal,
+        session,
+        order_id,
+        OrderUpdate.RETRY,
+        RetryInput(reason=action.reason),
+        RetryResult,
     )
 
 
@@ -182,4 +164,6 @@ async def reallocate_order(
 ) -> ReallocateResult:
     """Move shipments that have not been picked to other nodes, excluding their current node."""
     request = ReallocateInput(reason=action.reason, node_id=action.node_id)
-    return await run_update(temporal, session, order_id, "reallocate", request, ReallocateResult)
+    return await run_update(
+        temporal, session, order_id, OrderUpdate.REALLOCATE, request, ReallocateResult
+    )

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import httpx
 
+from contracts.ids import HOUSEKEEPING_SCHEDULE_ID
+from contracts.starters import ensure_housekeeping_schedule
 from ledger.db import transaction
 from ledger.tables import FeedSource
-from stack.schedules import HOUSEKEEPING_SCHEDULE_ID, ensure_housekeeping_schedule
 from tests.support.housekeeping_runs import run_housekeeping
 from tests.support.ledger_checks import assert_ledger_balances
 from tests.support.network import CUSTOMER, build_network

@@ -2,10 +2,10 @@
 
 import asyncio
 
+from contracts.outage import NodeOutageResult
 from tests.support.ledger_checks import assert_ledger_balances
 from tests.support.network import build_network
 from tests.support.orders_api import order_payload
-from workflows.outage import NodeOutageResult
 
 PATIENT = {"pick_sla_seconds": 600, "ship_sla_seconds": 600, "accept_sla_seconds": 600}
 WAITING = 100

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from activities.ledger import LedgerActivities
-from activities.models import AllocateInput
+from contracts.activities import AllocateInput
 from domain.geo import GeoPoint
 from domain.orders import DeliveryMethod, OrderLine
 from domain.sla import default_sla_policy

@@ -2,14 +2,11 @@
 
 import uuid
 
-from workflows.housekeeping import HousekeepingInput, HousekeepingResult
+from contracts.housekeeping import HousekeepingResult
+from contracts.starters import run_housekeeping_now
 
 
 async def run_housekeeping(stack) -> HousekeepingResult:  # type: ignore[no-untyped-def]
-    return await stack.client.execute_workflow(
-        "InventoryHousekeeping",
-        HousekeepingInput(),
-        id=f"housekeeping-test-{uuid.uuid4().hex[:6]}",
-        task_queue=stack.settings.task_queue,
-        result_type=HousekeepingResult,
+    return await run_housekeeping_now(
+        stack.client, f"housekeeping-test-{uuid.uuid4().hex[:6]}", stack.settings.task_queue
     )

@@ -1,11 +1,13 @@
-"""One input and one result model per activity."""
+"""One input and one result model per activity.
 
+These are what a workflow history records. They own their fields: an activity maps them to a
+connector's wire model, so a partner's API changing does not change a history."""
+
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from connectors.erp import DeltaPage
-from connectors.nodes import DispatchRequest, ReleaseRequest
 from domain.geo import GeoPoint
 from domain.orders import Address, DeliveryMethod, OrderLine
 from domain.sla import NodeSla
@@ -79,8 +81,13 @@ class ProjectOrderResult(BaseModel):
     stored: bool
 
 
-class NodeReleaseInput(ReleaseRequest):
-    """What the node's system receives, as is."""
+class NodeReleaseInput(BaseModel):
+    order_id: str
+    shipment_id: str
+    node_id: str
+    lines: list[OrderLine]
+    ship_to: Address
+    delivery_method: DeliveryMethod
 
 
 class NodeReleaseResult(BaseModel):
@@ -98,8 +105,14 @@ class NodeCancelResult(BaseModel):
     status: str
 
 
-class NodeDispatchInput(DispatchRequest):
-    """What the node's system receives, as is."""
+class NodeDispatchInput(BaseModel):
+    order_id: str
+    shipment_id: str
+    node_id: str
+    carrier: str
+    service: str
+    tracking_number: str
+    label_id: str
 
 
 class NodeDispatchResult(BaseModel):
@@ -153,18 +166,33 @@ class FeedSourcesResult(BaseModel):
     sources: list[FeedSourceRef]
 
 
+class PulledStockDelta(BaseModel):
+    event_id: str
+    node_id: str
+    sku: str
+    delta: int
+    as_of: datetime
+
+
+class PulledDeltaPage(BaseModel):
+    """One page of stock deltas pulled from a source system, and where the next one starts."""
+
+    deltas: list[PulledStockDelta]
+    next_cursor: str | None
+
+
 class FetchDeltasInput(BaseModel):
     source: FeedSourceRef
 
 
 class FetchDeltasResult(BaseModel):
-    page: DeltaPage
+    page: PulledDeltaPage
 
 
 class ApplyPulledDeltasInput(BaseModel):
     source: str
     cursor: str | None
-    page: DeltaPage
+    page: PulledDeltaPage
 
 
 class ApplyPulledDeltasResult(BaseModel):

@@ -1,0 +1,14 @@
+"""Input and result of the inventory housekeeping workflow its Schedule starts."""
+
+from pydantic import BaseModel
+
+
+class HousekeepingInput(BaseModel):
+    pass
+
+
+class HousekeepingResult(BaseModel):
+    holds_expired: int
+    deltas_pulled: int
+    availability_events: int
+    nodes_degraded: list[str] = []

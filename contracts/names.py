@@ -1,0 +1,49 @@
+"""Every Temporal name OpenDOM uses, one enum per kind, used on both sides of each call.
+
+The values are what running workflows' histories and the Temporal UI hold: never change one
+without the versioning rule (tests/histories/README.md)."""
+
+from enum import StrEnum
+
+
+class WorkflowName(StrEnum):
+    ORDER = "OrderWorkflow"
+    NODE_OUTAGE = "NodeOutage"
+    HOUSEKEEPING = "InventoryHousekeeping"
+
+
+class ActivityName(StrEnum):
+    # ledger and read model (local activities of the order workflow)
+    ALLOCATE_STOCK = "allocate_stock"
+    RELEASE_RESERVATIONS = "release_reservations"
+    FULFIL_RESERVATIONS = "fulfil_reservations"
+    PROJECT_ORDER = "project_order"
+    # node systems and carriers
+    RELEASE_TO_NODE = "release_to_node"
+    CANCEL_AT_NODE = "cancel_at_node"
+    DISPATCH_AT_NODE = "dispatch_at_node"
+    BUY_LABEL = "buy_label"
+    # housekeeping
+    EXPIRE_HOLDS = "expire_holds"
+    PUBLISH_AVAILABILITY_EVENTS = "publish_availability_events"
+    LIST_FEED_SOURCES = "list_feed_sources"
+    FETCH_STOCK_DELTAS = "fetch_stock_deltas"
+    APPLY_PULLED_DELTAS = "apply_pulled_deltas"
+    # node outage and node health
+    FIND_ORDERS_AT_NODE = "find_orders_at_node"
+    MOVE_ORDER_AWAY = "move_order_away"
+    DEGRADE_UNHEALTHY_NODES = "degrade_unhealthy_nodes"
+
+
+class OrderSignal(StrEnum):
+    NODE_EVENT = "node_event"
+
+
+class OrderUpdate(StrEnum):
+    CANCEL = "cancel"
+    RETRY = "retry"
+    REALLOCATE = "reallocate"
+
+
+class OrderQuery(StrEnum):
+    STATE = "state"

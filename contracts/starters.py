@@ -1,0 +1,141 @@
+"""Typed ways in: start an order, a node-outage fan-out, the housekeeping Schedule, and call an
+order's updates, signal and query. Callers never spell a Temporal name or id themselves."""
+
+import contextlib
+from datetime import timedelta
+from typing import TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from contracts import search_attributes as sa
+from contracts.housekeeping import HousekeepingInput, HousekeepingResult
+from contracts.ids import HOUSEKEEPING_RUN_ID, HOUSEKEEPING_SCHEDULE_ID
+from contracts.names import OrderQuery, OrderSignal, OrderUpdate, WorkflowName
+from contracts.order import (
+    CancelResult,
+    NodeEvent,
+    OrderWorkflowInput,
+    ReallocateResult,
+    RetryResult,
+)
+from contracts.outage import NodeOutageInput
+from domain.orders import Order, OrderState, OrderStatus
+
+R = TypeVar("R", bound=BaseModel)
+
+UPDATE_RESULTS: dict[OrderUpdate, type[BaseModel]] = {
+    OrderUpdate.CANCEL: CancelResult,
+    OrderUpdate.RETRY: RetryResult,
+    OrderUpdate.REALLOCATE: ReallocateResult,
+}
+
+
+async def start_order(client: Client, order: Order, task_queue: str) -> bool:
+    """Start the order's workflow; False if an order with this id was already started. The id
+    is the idempotency key: a second submission never starts a second order, even after the
+    first one has finished."""
+    try:
+        await client.start_workflow(
+            WorkflowName.ORDER,
+            OrderWorkflowInput(order=order),
+            id=order.order_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.ORDER_STATUS, OrderStatus.RECEIVED.value),
+                    SearchAttributePair(sa.CHANNEL, order.channel),
+                    SearchAttributePair(sa.ORDER_TYPE, order.order_type.value),
+                    SearchAttributePair(sa.PRIORITY, order.priority),
+                ]
+            ),
+            static_summary=f"{order.order_type} order {order.external_id} from {order.channel}",
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
+async def start_node_outage(
+    client: Client, request: NodeOutageInput, workflow_id: str, task_queue: str
+) -> bool:
+    """Start the fan-out that moves a node's unpicked orders away; False if this id (one per
+    status change) already ran."""
+    try:
+        await client.start_workflow(
+            WorkflowName.NODE_OUTAGE,
+            request,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
+async def update_order(
+    client: Client, order_id: str, update: OrderUpdate, request: BaseModel
+) -> BaseModel:
+    """Run a support update on the order and wait for its result (the `UPDATE_RESULTS` type)."""
+    handle = client.get_workflow_handle(order_id)
+    return await handle.execute_update(update, request, result_type=UPDATE_RESULTS[update])
+
+
+async def signal_node_event(client: Client, order_id: str, event: NodeEvent) -> None:
+    await client.get_workflow_handle(order_id).signal(OrderSignal.NODE_EVENT, event)
+
+
+async def query_order_state(client: Client, order_id: str, rpc_timeout: timedelta) -> OrderState:
+    handle = client.get_workflow_handle(order_id)
+    return await handle.query(OrderQuery.STATE, result_type=OrderState, rpc_timeout=rpc_timeout)
+
+
+async def run_housekeeping_now(
+    client: Client, workflow_id: str, task_queue: str
+) -> HousekeepingResult:
+    """One housekeeping run now, instead of waiting for its Schedule (ops and tests)."""
+    return await client.execute_workflow(
+        WorkflowName.HOUSEKEEPING,
+        HousekeepingInput(),
+        id=workflow_id,
+        task_queue=task_queue,
+        result_type=HousekeepingResult,
+    )
+
+
+async def ensure_housekeeping_schedule(
+    client: Client, task_queue: str, every_seconds: float
+) -> None:
+    """Created idempotently when a worker starts."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            WorkflowName.HOUSEKEEPING,
+            HousekeepingInput(),
+            id=HOUSEKEEPING_RUN_ID,
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_seconds))]),
+        # A slow run (big feed page) must not pile up runs behind it.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    with contextlib.suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(HOUSEKEEPING_SCHEDULE_ID, schedule)
