@@ -1,0 +1,327 @@
+"""Record workflow histories for the replay tests (tests/unit/test_workflow_histories_replay.py).
+
+Not a test (pytest's default run does not collect this file): run it by hand, on the code whose
+histories you want to keep, before changing workflow code:
+
+    .venv/bin/python -m pytest -q tests/e2e/capture_histories.py -x -s
+    .venv/bin/python -m pytest -q tests/e2e/capture_histories.py -s -k <scenario>
+
+Each scenario drives one workflow to its end on the real stack (the `stack` fixture) and writes
+its whole history to $OPENDOM_HISTORIES_DIR/<scenario>.json (default tests/histories). A history
+already there is never overwritten: it records what older code did, which is the point. To
+record a new path, add a scenario under a new name. See tests/histories/README.md.
+"""
+
+import asyncio
+import json
+import os
+import uuid
+from pathlib import Path
+
+import httpx
+from temporalio.client import WorkflowExecutionStatus
+
+from ledger.db import transaction
+from ledger.tables import FeedSource
+from tests.support.network import CUSTOMER, build_network
+from tests.support.orders_api import order_payload
+
+# Workflow inputs and results are passed as plain JSON here (the pydantic data converter reads
+# the same), so this script does not depend on where the models live.
+OUT = Path(
+    os.environ.get("OPENDOM_HISTORIES_DIR", Path(__file__).resolve().parents[1] / "histories")
+)
+TWO_WAREHOUSES = {
+    "near": {"type": "warehouse", "km_east": 5},
+    "far": {"type": "warehouse", "km_east": 300},
+}
+PATIENT = {"pick_sla_seconds": 600, "ship_sla_seconds": 600, "accept_sla_seconds": 600}
+
+
+async def _submit(stack, payload: dict) -> str:
+    response = await stack.http.post("/v1/orders", json=payload)
+    assert response.status_code == 201, response.text
+    return response.json()["order_id"]
+
+
+async def _until_closed(stack, workflow_id: str, deadline_seconds: float = 120) -> None:
+    handle = stack.client.get_workflow_handle(workflow_id)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline_seconds
+    while loop.time() < until:
+        status = (await handle.describe()).status
+        if status != WorkflowExecutionStatus.RUNNING:
+            assert status == WorkflowExecutionStatus.COMPLETED, f"{workflow_id} closed as {status}"
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workflow_id} still running after {deadline_seconds}s")
+
+
+async def _export(stack, scenario: str, workflow_id: str, *must_contain: str) -> None:
+    """Wait for the workflow to close, then write its whole history (pretty JSON)."""
+    await _until_closed(stack, workflow_id)
+    history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
+    text = history.to_json()
+    seen = _summary(json.loads(text))
+    for needle in must_contain:
+        assert needle in seen, f"{scenario}: {needle!r} not in {workflow_id}'s history: {seen}"
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{scenario}.json"
+    if path.exists():
+        print(f"\n{scenario}: kept the recorded {path} (never overwritten)")
+        return
+    path.write_text(json.dumps(json.loads(text), indent=1) + "\n")
+    print(f"\n{scenario}: {workflow_id}, {len(history.events)} events, {path.stat().st_size} B")
+    print(f"  {sorted(seen)}")
+
+
+def _summary(history: dict) -> set[str]:
+    """Activity types, signal and update names, and kinds of event in a history."""
+    seen: set[str] = set()
+    for event in history["events"]:
+        seen.add(event["eventType"])
+        for key, attrs in event.items():
+            if not key.endswith("EventAttributes"):
+                continue
+            if "activityType" in attrs:
+                seen.add(f"activity:{attrs['activityType']['name']}")
+            if "signalName" in attrs:
+                seen.add(f"signal:{attrs['signalName']}")
+            request = attrs.get("acceptedRequest") or {}
+            if "input" in request:
+                seen.add(f"update:{request['input']['name']}")
+            if "markerName" in attrs:
+                seen.add(f"marker:{attrs['markerName']}")
+    return seen
+
+
+async def _state(stack, order_id: str) -> dict:
+    return await stack.client.get_workflow_handle(order_id).query("state")
+
+
+async def test_order_completed_home(stack) -> None:
+    net = build_network(stack.engine, stack.simulator_url, TWO_WAREHOUSES, {("near", "tee"): 5})
+    order_id = await _submit(stack, order_payload(net, [("tee", 2)]))
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(
+        stack, "order_completed_home", order_id, "activity:buy_label", "activity:dispatch_at_node"
+    )
+
+
+async def test_order_split_delivered_in_flight(stack) -> None:
+    """Two shipments; one is delivered while the other is still at its node, so the carrier's
+    `delivered` reaches the workflow (a single-shipment order has closed by then)."""
+    nodes = {"near": {"km_east": 5, **PATIENT}, "far": {"km_east": 300, **PATIENT}}
+    net = build_network(
+        stack.engine, stack.simulator_url, nodes, {("near", "tee"): 5, ("far", "mug"): 5}
+    )
+    await stack.set_node_mode(net.node("far"), "accept_only")
+    order_id = await _submit(stack, order_payload(net, [("tee", 1), ("mug", 1)]))
+    for _ in range(600):
+        shipments = {s["node_id"]: s for s in (await _state(stack, order_id))["shipments"]}
+        near, far = shipments.get(net.node("near")), shipments.get(net.node("far"))
+        if near and far and near["status"] == "DELIVERED" and far["status"] == "ACCEPTED":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"near never delivered while far waits: {shipments}")
+    picked = {
+        "order_id": order_id,
+        "shipment_id": far["shipment_id"],
+        "event": "picked",
+        "event_id": f"{far['shipment_id']}:picked",
+    }
+    response = await stack.signed_post(f"/v1/callbacks/nodes/{net.node('far')}/events", picked)
+    assert response.status_code == 202, response.text
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(stack, "order_split_delivered_in_flight", order_id, "signal:node_event")
+
+
+async def test_order_click_and_collect(stack) -> None:
+    nodes = {**TWO_WAREHOUSES, "shop": {"type": "store", "km_east": 20, "can_pickup": True}}
+    net = build_network(
+        stack.engine, stack.simulator_url, nodes, {("near", "tee"): 5, ("shop", "tee"): 2}
+    )
+    payload = order_payload(
+        net, [("tee", 1)], delivery_method="pickup", pickup_node_id=net.node("shop")
+    )
+    order_id = await _submit(stack, payload)
+    order = await stack.wait_for_status(order_id, "COMPLETED")
+    assert order["shipments"][0]["tracking_number"].startswith("COL-")
+    await _export(stack, "order_click_and_collect", order_id, "activity:dispatch_at_node")
+    history = await stack.client.get_workflow_handle(order_id).fetch_history()
+    assert "activity:buy_label" not in _summary(history.to_json_dict())  # no label to buy
+
+
+async def test_order_cancelled(stack) -> None:
+    net = build_network(stack.engine, stack.simulator_url, TWO_WAREHOUSES, {("near", "tee"): 5})
+    await stack.set_node_mode(net.node("near"), "accept_only")
+    order_id = await _submit(stack, order_payload(net, [("tee", 2)]))
+    await stack.wait_for_status(order_id, "IN_FULFILLMENT")
+    response = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "customer"})
+    assert response.status_code == 200 and response.json()["status"] == "CANCELLED", response.text
+    await _export(stack, "order_cancelled", order_id, "update:cancel", "activity:cancel_at_node")
+
+
+async def test_order_rejected_reallocated(stack) -> None:
+    net = build_network(
+        stack.engine, stack.simulator_url, TWO_WAREHOUSES, {("near", "tee"): 5, ("far", "tee"): 5}
+    )
+    await stack.set_node_mode(net.node("near"), "reject")
+    order_id = await _submit(stack, order_payload(net, [("tee", 2)]))
+    order = await stack.wait_for_status(order_id, "COMPLETED")
+    assert order["shipments"][0]["status"] == "REJECTED"
+    await _export(stack, "order_rejected_reallocated", order_id)
+
+
+async def test_order_sla_timed_out(stack) -> None:
+    nodes = {**TWO_WAREHOUSES, "near": {"type": "warehouse", "km_east": 2, "accept_sla_seconds": 1}}
+    net = build_network(
+        stack.engine, stack.simulator_url, nodes, {("near", "tee"): 5, ("far", "tee"): 5}
+    )
+    await stack.set_node_mode(net.node("near"), "silent")
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    order = await stack.wait_for_status(order_id, "COMPLETED")
+    assert order["shipments"][0]["status"] == "TIMED_OUT"
+    await _export(stack, "order_sla_timed_out", order_id, "EVENT_TYPE_TIMER_FIRED")
+
+
+async def test_order_backordered_retried(stack) -> None:
+    net = build_network(stack.engine, stack.simulator_url, TWO_WAREHOUSES, {("near", "tee"): 0})
+    order_id = await _submit(stack, order_payload(net, [("tee", 3)]))
+    await stack.wait_for_status(order_id, "BACKORDERED")
+    too_early = await stack.http.post(f"/v1/orders/{order_id}/retry", json={"reason": "check"})
+    assert too_early.status_code == 200 and too_early.json()["status"] == "BACKORDERED"
+    receipt = {"node_id": net.node("near"), "sku": net.sku("tee"), "delta": 3, "reason": "PO-1"}
+    assert (await stack.http.post("/v1/inventory/adjustments", json=receipt)).status_code == 200
+    retried = await stack.http.post(f"/v1/orders/{order_id}/retry", json={"reason": "stock in"})
+    assert retried.status_code == 200 and retried.json()["status"] != "BACKORDERED", retried.text
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(stack, "order_backordered_retried", order_id, "update:retry")
+
+
+async def test_order_label_refused_cancelled(stack) -> None:
+    net = build_network(
+        stack.engine, stack.simulator_url, TWO_WAREHOUSES, {("near", "tee"): 5, ("far", "tee"): 5}
+    )
+    payload = order_payload(net, [("tee", 1)])
+    order_id = f"order-web-{payload['external_id']}"
+    async with httpx.AsyncClient(base_url=stack.simulator_url) as sim:
+        await sim.put(f"/sim/carrier/refusals/{order_id}")
+    await _submit(stack, payload)
+    await stack.wait_for_status(order_id, "BACKORDERED")
+    cancelled = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "x"})
+    assert cancelled.json()["status"] == "CANCELLED", cancelled.text
+    await _export(
+        stack,
+        "order_label_refused_cancelled",
+        order_id,
+        "EVENT_TYPE_ACTIVITY_TASK_FAILED",
+        "update:cancel",
+    )
+
+
+async def test_order_support_reallocate(stack) -> None:
+    net = build_network(
+        stack.engine, stack.simulator_url, TWO_WAREHOUSES, {("near", "tee"): 5, ("far", "tee"): 5}
+    )
+    await stack.set_node_mode(net.node("near"), "accept_only")
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await stack.wait_for_status(order_id, "IN_FULFILLMENT")
+    response = await stack.http.post(
+        f"/v1/orders/{order_id}/reallocate", json={"reason": "store flooded"}
+    )
+    assert response.status_code == 200 and len(response.json()["moved_shipments"]) == 1
+    order = await stack.wait_for_status(order_id, "COMPLETED")
+    assert order["shipments"][0]["status"] == "REALLOCATED"
+    await _export(stack, "order_support_reallocate", order_id, "update:reallocate")
+
+
+async def test_order_with_checkout_hold(stack) -> None:
+    nodes = {
+        "dc": {"type": "warehouse", "km_east": 30},
+        "shop": {"type": "store", "km_east": 2, "can_pickup": True},
+    }
+    net = build_network(
+        stack.engine, stack.simulator_url, nodes, {("dc", "tee"): 10, ("shop", "tee"): 2}
+    )
+    cart = {
+        "channel": "web",
+        "destination": CUSTOMER,
+        "lines": [{"line_no": 1, "sku": net.sku("tee"), "quantity": 2}],
+        "hold": True,
+        "hold_option": "home_economy",
+        "hold_ttl_seconds": 600,
+    }
+    answer = (await stack.http.post("/v1/checkout/check", json=cart)).json()
+    hold_id = answer["hold"]["hold_id"]
+    order_id = await _submit(stack, order_payload(net, [("tee", 2)], hold_id=hold_id))
+    order = await stack.wait_for_status(order_id, "COMPLETED")
+    assert "converted checkout hold" in order["timeline"][1]["detail"]
+    await _export(stack, "order_with_checkout_hold", order_id)
+
+
+async def test_node_outage(stack) -> None:
+    net = build_network(
+        stack.engine,
+        stack.simulator_url,
+        {"x": {"km_east": 5, **PATIENT}, "y": {"km_east": 90, **PATIENT}},
+        {("x", "tee"): 5, ("y", "tee"): 5},
+    )
+    await stack.set_node_mode(net.node("x"), "accept_only")
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await stack.wait_for_status(order_id, "IN_FULFILLMENT")
+    response = await stack.http.put(
+        f"/v1/nodes/{net.node('x')}/status", json={"status": "down", "reason": "power cut"}
+    )
+    assert response.status_code == 200, response.text
+    outage_id = response.json()["reallocation_workflow_id"]
+    outage = await stack.client.get_workflow_handle(outage_id).result()
+    assert outage["moved"] == [order_id], outage
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(stack, "node_outage", outage_id, "activity:move_order_away")
+    await _export(stack, "order_moved_by_outage", order_id, "update:reallocate")
+    back = {"status": "up", "reason": "power back"}
+    assert (await stack.http.put(f"/v1/nodes/{net.node('x')}/status", json=back)).is_success
+
+
+async def test_housekeeping(stack) -> None:
+    """One run that expires a hold, pulls a feed page (and the empty next one), publishes
+    availability events."""
+    net = build_network(
+        stack.engine, stack.simulator_url, {"dc": {"km_east": 10}}, {("dc", "tee"): 2}
+    )
+    cart = {
+        "channel": "web",
+        "destination": CUSTOMER,
+        "lines": [{"line_no": 1, "sku": net.sku("tee"), "quantity": 2}],
+        "hold": True,
+        "hold_ttl_seconds": 1,
+    }
+    assert (await stack.http.post("/v1/checkout/check", json=cart)).json()["hold"]
+    source = f"erp-{net.prefix}"
+    deltas = [
+        {
+            "event_id": f"{source}-{i}",
+            "node_id": net.node("dc"),
+            "sku": net.sku("tee"),
+            "delta": 1,
+            "as_of": "2025-01-01T00:00:00+00:00",
+        }
+        for i in range(3)
+    ]
+    async with httpx.AsyncClient(base_url=stack.simulator_url) as sim:
+        await sim.put(f"/sim/erp/{source}/stock-deltas", json=deltas)
+    with transaction(stack.engine) as session:
+        session.add(
+            FeedSource(source=source, url=f"{stack.simulator_url}/erp/{source}/stock-deltas")
+        )
+    await asyncio.sleep(1.5)  # the hold expires
+    workflow_id = f"housekeeping-capture-{uuid.uuid4().hex[:6]}"
+    result = await stack.client.execute_workflow(
+        "InventoryHousekeeping", {}, id=workflow_id, task_queue=stack.settings.task_queue
+    )
+    assert result["holds_expired"] >= 1 and result["deltas_pulled"] == 3, result
+    await _export(
+        stack, "housekeeping", workflow_id, "activity:apply_pulled_deltas", "activity:expire_holds"
+    )
