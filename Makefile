@@ -22,6 +22,7 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 # The pure tests alone (no database, no Temporal): seconds, for the edit-test loop.
