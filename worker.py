@@ -31,8 +31,8 @@ from workflows.housekeeping import InventoryHousekeepingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.outage import NodeOutageWorkflow
 
-# Worker tuning (README, "Worker tuning"; measured with `python -m benchmarks.e2e_load`). The
-# load benchmark's bare ceiling workflow runs with the same settings.
+# Worker tuning (docs/worker-tuning.md; measured with `python -m benchmarks.e2e_load`, figures in
+# benchmarks/README.md). The load benchmark's bare ceiling workflow runs with the same settings.
 #
 # Regular activity slots. The order path's regular activities are the connector calls (release,
 # label, dispatch, cancel): async, waiting on HTTP, so slots are cheap; the sync housekeeping and
@@ -51,11 +51,10 @@ def worker_tuning(sandbox: bool) -> dict[str, Any]:
     """The `Worker` options beyond the task queue, workflows and activities.
 
     Pollers, workflow task slots and the sticky cache stay at the SDK's defaults (5 + 5
-    pollers, 1,000 cached workflows): the benchmark found no gain in changing them on this
-    machine, see the README.
+    pollers, 1,000 cached workflows): the load benchmark found no gain in changing them.
 
     The sandbox (`Settings.workflow_sandbox`) imports each workflow's module afresh for every
-    workflow run and re-enters itself for every payload it converts: measured, a quarter of the
+    workflow run and re-enters itself for every payload it converts, a large share of the
     worker's CPU per order. Production runs without it; the test suite runs with it."""
     runner = SandboxedWorkflowRunner() if sandbox else UnsandboxedWorkflowRunner()
     return {
@@ -67,9 +66,9 @@ def worker_tuning(sandbox: bool) -> dict[str, Any]:
 
 def cache_workflow_bytecode() -> None:
     """The sandbox imports each workflow's module afresh for every workflow run. With bytecode
-    writing off (PYTHONDONTWRITEBYTECODE, usual in containers and on our machines) and no
-    `__pycache__` to read, every such import compiles the source again: 8 ms for
-    `workflows/order.py`, about an eighth of the worker's CPU under load. Writing bytecode lets
+    writing off (PYTHONDONTWRITEBYTECODE, usual in containers) and no `__pycache__` to read,
+    every such import compiles `workflows/order.py` again, a visible share of the worker's CPU
+    under load. Writing bytecode lets
     the first run compile it and later ones read it. Where the source folder is read-only (an
     installed package), Python writes nothing and falls back to compiling, as before."""
     sys.dont_write_bytecode = False

@@ -47,11 +47,11 @@ class LazyTemporalClient:
 
 def _freeze_heap() -> None:
     """Once the availability cache has loaded, the objects alive (modules, the app, the cache:
-    ~150,000) stay alive for the process's life. Frozen, the collector's full passes no longer
-    traverse them: with them, a full pass stalled every request for ~100 ms on the 2-core
-    machine, which set the checkout's p99 at a paced quarter of the ceiling (views built on
-    first touch cost ~12 µs each: not the cause). Only reference cycles among these objects
-    that die later escape collection; the cache replaces its arrays and views without cycles."""
+    a large network makes hundreds of thousands) stay alive for the process's life. Frozen, the
+    collector's full passes no longer traverse them: with them, a full pass stalled every
+    request in flight, which set the checkout's p99 (benchmarks/README.md). Only reference
+    cycles among these objects that die later escape collection; the cache replaces its arrays
+    and views without cycles."""
     gc.collect()  # the load's garbage goes now, not into the frozen set
     gc.freeze()
 

@@ -62,7 +62,7 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
     Writers of one process also queue on a lock of the process (`_writer_turn`) before they
     ask SQLite: SQLite's busy handler polls by sleeping 1, 2, 5 ... 100 ms, so under load a
     waiting writer slept on while the database was free and cores stood idle (seen in the
-    load benchmark: a tenth of the worker's samples waited in BEGIN IMMEDIATE). A process lock
+    load benchmark's profiles, waiting in BEGIN IMMEDIATE). A process lock
     hands over at once; busy_timeout is left for writers in other processes."""
 
     @event.listens_for(engine, "connect")
