@@ -1,15 +1,16 @@
-"""allocate_stock plans on a snapshot, outside the write lock; inside the write transaction the
-plan is checked again for what the conditional reservation does not check (the channel pool's
-share, a node taken out of service). On SQLite and PostgreSQL."""
+"""Allocation (services.allocation.allocate) plans on a snapshot, outside the write lock;
+inside the write transaction the plan is checked again for what the conditional reservation
+does not check (the channel pool's share, a node taken out of service). On SQLite and
+PostgreSQL."""
 
 import pytest
 from sqlalchemy import Engine
 
-from activities.ledger import _still_visible
 from ledger import stock
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
 from ledger.tables import ChannelPool, Node
+from services.allocation import _still_visible
 from tests.support.ledger_fixtures import seed
 
 

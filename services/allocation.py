@@ -1,0 +1,349 @@
+"""Allocation: choose node(s) for an order and reserve every line, convert a checkout hold, and
+release or fulfil the order's reservations.
+
+This is the order's hot path: every order allocates at least once, each call a database
+transaction or two. Its types are plain dataclasses (nothing validated twice), and each unit of
+work makes exactly the reads and writes it needs.
+
+Idempotent: an allocation a previous attempt committed is returned as it is. Races with other
+orders end in `InsufficientStock` after PLANNING_ROUNDS plans; the caller retries (Temporal does,
+for the activity) and nothing was changed.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from domain.availability import visible_to_channel
+from domain.carriers import EXPRESS_PRIORITY
+from domain.errors import NoSourceAvailable
+from domain.geo import GeoPoint, distance_km
+from domain.network import CandidateNode
+from domain.orders import DeliveryMethod, OrderLine
+from domain.sla import NodeSla, SlaPolicy
+from ledger import holds, node_health, stock
+from ledger.availability import channel_pool, positions_for
+from ledger.db import transaction
+from ledger.errors import InsufficientStock
+from ledger.tables import Node, Reservation
+from sourcing import NoFeasiblePlan, Scenario, SourcingOrder, optimize
+
+log = logging.getLogger(__name__)
+
+# Another order can take the stock between reading availability and reserving it; re-plan on
+# fresh numbers a few times before giving the race back to the caller's retry.
+PLANNING_ROUNDS = 5
+ALREADY_RECORDED = "allocation already recorded"
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRequest:
+    order_id: str
+    lines: list[OrderLine]
+    destination: GeoPoint
+    delivery_method: DeliveryMethod
+    channel: str = ""
+    priority: int = 5
+    hold_id: str | None = None
+    pickup_node_id: str | None = None
+    excluded_nodes: list[str] = field(default_factory=list)
+    first_shipment_seq: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedShipment:
+    shipment_id: str
+    node_id: str
+    node_type: str
+    lines: list[OrderLine]
+    distance_km: float
+    sla: NodeSla
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    explanation: str
+    shipments: list[ReservedShipment] = field(default_factory=list)
+    backordered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenShipment:
+    node_id: str
+    lines: list[OrderLine]
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenPlan:
+    shipments: list[ChosenShipment]
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIncident:
+    """The node failed a shipment (rejected it or missed an SLA): counts toward its health."""
+
+    node_id: str
+    shipment_id: str
+    kind: str  # "rejected" | "timed_out"
+    reason: str
+
+
+def allocate(engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest) -> Allocation:
+    """Choose node(s) and reserve every line atomically, or report the order backordered.
+
+    Sourcing plans on a read snapshot, outside the write transaction: on SQLite that
+    transaction holds the database's only write lock, and planning is the slow part. The
+    reservation is a conditional update, so a plan made stale by another order fails
+    there (InsufficientStock) and is made again on fresh numbers."""
+    if request.hold_id:
+        return _allocate_with_hold(engine, sla_policy, request)
+    for _ in range(PLANNING_ROUNDS):
+        with Session(engine) as reading:
+            if held := _held_for(reading, request):
+                return _result(
+                    sla_policy, partial(reading.get, Node), held, request, ALREADY_RECORDED
+                )
+            try:
+                plan = _plan(reading, request)
+            except NoSourceAvailable as exc:
+                return Allocation(explanation=str(exc), backordered=True)
+            nodes = {s.node_id: reading.get(Node, s.node_id) for s in plan.shipments}
+        try:
+            with transaction(engine) as session:
+                if held := _held_for(session, request):  # an earlier attempt got there first
+                    return _result(
+                        sla_policy, partial(session.get, Node), held, request, ALREADY_RECORDED
+                    )
+                wanted = _reservation_requests(request, plan)
+                _still_visible(session, request.channel, wanted)
+                stock.reserve(session, wanted)
+            return _result(sla_policy, nodes.get, wanted, request, plan.explanation)
+        except InsufficientStock as exc:
+            log.info("re-planning %s: %s", request.order_id, exc)
+    raise InsufficientStock(node_id="*", sku="*", quantity=0)
+
+
+def _allocate_with_hold(
+    engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest
+) -> Allocation:
+    """The checkout hold is converted, or given back, in the same transaction as the
+    reservation, so sourcing sees the units it gave back."""
+    for _ in range(PLANNING_ROUNDS):
+        try:
+            with transaction(engine) as session:
+                node_of = partial(session.get, Node)
+                if held := _held_for(session, request):
+                    return _result(sla_policy, node_of, held, request, ALREADY_RECORDED)
+                converted = _convert_hold(session, sla_policy, request)
+                if converted is not None:
+                    return converted
+                try:
+                    plan = _plan(session, request)
+                except NoSourceAvailable as exc:
+                    # Returned inside the transaction: the hold given back above commits.
+                    return Allocation(explanation=str(exc), backordered=True)
+                wanted = _reservation_requests(request, plan)
+                stock.reserve(session, wanted)
+                return _result(sla_policy, node_of, wanted, request, plan.explanation)
+        except InsufficientStock as exc:
+            log.info("re-planning %s: %s", request.order_id, exc)
+    raise InsufficientStock(node_id="*", sku="*", quantity=0)
+
+
+def _plan(session: Session, request: AllocationRequest) -> ChosenPlan:
+    skus = {ln.sku for ln in request.lines}
+    candidates = stock.candidate_nodes(session, skus, channel_pool(session, request.channel))
+    return choose_sources(request, candidates, request.priority, datetime.now(UTC))
+
+
+def _convert_hold(
+    session: Session, sla_policy: SlaPolicy, request: AllocationRequest
+) -> Allocation | None:
+    """Reserve exactly what checkout held, if the hold is still good and matches the order;
+    otherwise give the hold back and let sourcing start afresh."""
+    hold_id = request.hold_id or ""
+    lines = holds.hold_lines(session, hold_id)
+    ordered = {(ln.line_no, ln.sku, ln.quantity) for ln in request.lines}
+    if {(hl.line_no, hl.sku, hl.quantity) for hl in lines} != ordered:
+        holds.release_hold(session, hold_id)
+        return None
+    nodes = sorted({hl.node_id for hl in lines})
+    shipment_ids = {
+        node: f"{request.order_id}-S{request.first_shipment_seq + i}"
+        for i, node in enumerate(nodes)
+    }
+    try:
+        holds.convert_hold(session, hold_id, request.order_id, shipment_ids, datetime.now(UTC))
+    except holds.HoldNotActive as exc:
+        log.info("hold not used for %s: %s", request.order_id, exc)
+        return None
+    reserved = stock.active_reservations(session, request.order_id)
+    return _result(
+        sla_policy,
+        partial(session.get, Node),
+        reserved,
+        request,
+        f"converted checkout hold {hold_id} at {', '.join(nodes)}",
+    )
+
+
+def _result(
+    sla_policy: SlaPolicy,
+    node_of: Callable[[str], Node | None],
+    rows: Sequence[Reservation | stock.ReservationRequest],
+    request: AllocationRequest,
+    explanation: str,
+) -> Allocation:
+    by_shipment: dict[str, list[Reservation | stock.ReservationRequest]] = {}
+    for row in sorted(rows, key=lambda r: (r.shipment_id, r.line_no)):
+        by_shipment.setdefault(row.shipment_id, []).append(row)
+    shipments = []
+    for shipment_id, lines in sorted(by_shipment.items()):
+        node = node_of(lines[0].node_id)
+        assert node is not None  # reservations reference their node
+        shipments.append(
+            ReservedShipment(
+                shipment_id=shipment_id,
+                node_id=node.node_id,
+                node_type=node.node_type,
+                lines=[OrderLine(line_no=r.line_no, sku=r.sku, quantity=r.quantity) for r in lines],
+                distance_km=round(distance_km(_location(node), request.destination), 1),
+                sla=sla_for(sla_policy, node),
+            )
+        )
+    return Allocation(shipments=shipments, explanation=explanation)
+
+
+def sla_for(sla_policy: SlaPolicy, node: Node) -> NodeSla:
+    """The node's own SLA where it has one, its node type's default otherwise."""
+    default = sla_policy.for_node_type(node.node_type)
+    return NodeSla(
+        accept_seconds=node.accept_sla_seconds or default.accept_seconds,
+        pick_seconds=node.pick_sla_seconds or default.pick_seconds,
+        ship_seconds=node.ship_sla_seconds or default.ship_seconds,
+    )
+
+
+def release(
+    engine: Engine,
+    order_id: str,
+    shipment_ids: list[str] | None = None,
+    incident: NodeIncident | None = None,
+) -> int:
+    """Release the order's active reservations (all, or those of these shipments) and record the
+    node's incident in the same transaction, so a retry never counts it twice. Idempotent;
+    returns the units released."""
+    with transaction(engine) as session:
+        units = stock.release(session, order_id, shipment_ids)
+        if incident is not None:
+            node_health.record_incident(
+                session,
+                order_id,
+                incident.node_id,
+                incident.shipment_id,
+                incident.kind,
+                incident.reason,
+            )
+    return units
+
+
+def fulfil(engine: Engine, order_id: str, shipment_id: str) -> int:
+    """The shipment left its node: its reserved units leave on hand. Idempotent."""
+    with transaction(engine) as session:
+        return stock.fulfil(session, order_id, shipment_id)
+
+
+def _still_visible(session: Session, channel: str, wanted: list[stock.ReservationRequest]) -> None:
+    """The plan, made on a snapshot, checked again inside the write transaction for what the
+    reservation's conditional update does not check: the channel pool's share and cap, and a
+    node taken out of service meanwhile. InsufficientStock sends it back to be made again."""
+    needed: dict[tuple[str, str], int] = {}
+    for r in wanted:
+        needed[(r.node_id, r.sku)] = needed.get((r.node_id, r.sku), 0) + r.quantity
+    pool = channel_pool(session, channel)
+    now = {
+        (f.node_id, f.sku): f
+        for f in positions_for(session, {sku for _, sku in needed}, {node for node, _ in needed})
+    }
+    for (node_id, sku), quantity in needed.items():
+        figures = now.get((node_id, sku))
+        if figures is None or visible_to_channel(figures, pool) < quantity:
+            raise InsufficientStock(node_id=node_id, sku=sku, quantity=quantity)
+
+
+def _held_for(session: Session, request: AllocationRequest) -> list[Reservation]:
+    """This order's active reservations for these lines: what an earlier attempt reserved."""
+    wanted = {ln.line_no for ln in request.lines}
+    return [r for r in stock.active_reservations(session, request.order_id) if r.line_no in wanted]
+
+
+def _location(node: Node) -> GeoPoint:
+    return GeoPoint(lat=node.lat, lon=node.lon)
+
+
+def _reservation_requests(
+    request: AllocationRequest, plan: ChosenPlan
+) -> list[stock.ReservationRequest]:
+    requests = []
+    for offset, shipment in enumerate(plan.shipments):
+        shipment_id = f"{request.order_id}-S{request.first_shipment_seq + offset}"
+        requests.extend(
+            stock.ReservationRequest(
+                order_id=request.order_id,
+                shipment_id=shipment_id,
+                line_no=line.line_no,
+                node_id=shipment.node_id,
+                sku=line.sku,
+                quantity=line.quantity,
+            )
+            for line in shipment.lines
+        )
+    return requests
+
+
+# The request in the optimizer's terms, and its plan back. The scenario follows the order: click
+# & collect is local, a priority of 7 or more (paid express, VIP) is fastest, everything else is
+# cheapest. The optimizer may leave lines unfilled; an order is reserved whole, so a plan with
+# unfilled lines counts as no plan.
+
+
+def scenario_for(priority: int, delivery_method: DeliveryMethod) -> Scenario:
+    if delivery_method == DeliveryMethod.PICKUP:
+        return Scenario.LOCAL
+    if priority >= EXPRESS_PRIORITY:
+        return Scenario.FASTEST
+    return Scenario.CHEAPEST
+
+
+def choose_sources(
+    request: AllocationRequest, candidates: list[CandidateNode], priority: int, now: datetime
+) -> ChosenPlan:
+    """Raises NoSourceAvailable (naming the lines) when the order cannot be served whole."""
+    order = SourcingOrder(
+        order_id=request.order_id,
+        lines=request.lines,
+        destination=request.destination,
+        delivery_method=request.delivery_method,
+        pickup_node_id=request.pickup_node_id,
+        scenario=scenario_for(priority, request.delivery_method),
+        priority=priority,
+        excluded_nodes=request.excluded_nodes,
+        now=now,
+        channel=request.channel or None,
+    )
+    try:
+        plan = optimize(order, candidates)
+    except NoFeasiblePlan as exc:
+        raise NoSourceAvailable(lines=request.lines, excluded_nodes=request.excluded_nodes) from exc
+    if plan.unfilled_lines:
+        raise NoSourceAvailable(lines=plan.unfilled_lines, excluded_nodes=request.excluded_nodes)
+    return ChosenPlan(
+        shipments=[ChosenShipment(s.node_id, s.lines) for s in plan.shipments],
+        explanation=plan.explanation,
+    )
