@@ -27,12 +27,12 @@ from sqlalchemy import Engine, func, select, tuple_
 from sqlmodel import col
 
 from domain.availability import ChannelPoolRule, ChannelShares, atp
-from domain.checkout import relevant_candidates
 from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
 from domain.orders import OrderLine
 from ledger.availability import pool_rule
 from ledger.tables import ChannelPool, Node, StockMovement, StockPosition
+from sourcing.checkout import relevant_candidates
 
 NETWORK_REFRESH_SECONDS = 5.0
 # Nearest nodes are shortlisted by the cosine of their angle to the destination (a dot product
@@ -265,7 +265,7 @@ class AvailabilityCache:
     def checkout_view(
         self, lines: list[OrderLine], destination: GeoPoint, channel: str
     ) -> tuple[list[CandidateNode], dict[str, int]]:
-        """For `domain.checkout.check_cart`: the same candidates as
+        """For `sourcing.checkout.check_cart`: the same candidates as
         `relevant_candidates(lines, destination, self.candidates(skus, channel))`, and
         `shippable_totals` over all of `self.candidates(...)`, without building a candidate per
         node: the nodes holding the whole cart are found with array operations on the cached

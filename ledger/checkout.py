@@ -1,4 +1,4 @@
-"""The checkout check as a unit of work: read the channel's view, decide (domain.checkout), and
+"""The checkout check as a unit of work: read the channel's view, decide (sourcing.checkout), and
 optionally hold the stock the chosen option relies on, all in one transaction."""
 
 from dataclasses import dataclass
@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from domain.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
 from domain.geo import GeoPoint
 from domain.orders import OrderLine
 from ledger import holds
 from ledger.availability import channel_pool
 from ledger.stock import candidate_nodes
 from ledger.tables import CheckoutHold
+from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
 
 
 @dataclass(frozen=True)

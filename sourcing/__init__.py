@@ -1,17 +1,35 @@
-"""Sourcing optimizer: pure functions from an order and candidate nodes to a costed plan.
+"""Sourcing: every decision about which node serves a cart or an order, and by when.
 
-No Temporal, no database, no HTTP, no clock: the caller passes everything in, including `now`.
+One room for the checkout's quote and the allocation's plan, so that the rules and the promise
+arithmetic they rely on can be compared, tested and changed in one place. Pure functions: no
+Temporal, no database, no HTTP, no clock; the caller passes everything in, including `now`.
 
+    answer = check_cart(lines, destination, candidates, now)  # the checkout's options
     plan = optimize(order, [NodeProfile(node=c) for c in candidates], policy, ruleset)
 
-Modules: model (inputs and outputs), rules (ruleset selection and node filters), costs (the cost
-model), promise (promised dates), search (the exact search and its greedy fallback), optimizer
-(puts them together), explain (the operator's sentence), bid_prices (inventory-aware prices from
-the fluid LP), errors. Batch what-if runs over JSON files live in benchmarks/sourcing/whatif.py,
-outside this package, which reads and writes nothing.
+Modules: checkout (the checkout check: availability per line, delivery options, their dates),
+nearest (the nearest-node policy the checkout sources with), model (the optimizer's inputs and
+outputs), rules (ruleset selection and node filters), costs (the cost model), promise (promised
+dates, for the checkout and the optimizer alike), search (the exact search and its greedy
+fallback), optimizer (puts them together), explain (the operator's sentence), bid_prices
+(inventory-aware prices from the fluid LP), errors. Batch what-if runs over JSON files live in
+benchmarks/sourcing/whatif.py, outside this package, which reads and writes nothing.
+
+bid_prices is loaded on first use: it needs scipy, which the API process (the checkout's caller)
+would otherwise pay for at start-up without ever using it.
 """
 
-from sourcing.bid_prices import DemandClass, FluidSolution, compute_bid_prices, solve_fluid_lp
+from typing import TYPE_CHECKING, Any
+
+from sourcing.checkout import (
+    CheckoutAnswer,
+    DeliveryOption,
+    DeliveryOptionCode,
+    LineAvailability,
+    check_cart,
+    relevant_candidates,
+    shippable_totals,
+)
 from sourcing.errors import NoFeasiblePlan
 from sourcing.model import (
     Alternative,
@@ -30,21 +48,32 @@ from sourcing.model import (
     SourcingPolicy,
     TransitTable,
 )
+from sourcing.nearest import PlannedShipment, SourcingPlan, SourcingRequest, plan_nearest_node
 from sourcing.optimizer import DEFAULT_BUDGET, DEFAULT_POLICY, optimize
 from sourcing.promise import promised_date, ship_date
 from sourcing.rules import DEFAULT_RULESET, select_ruleset
+
+if TYPE_CHECKING:
+    from sourcing.bid_prices import DemandClass, FluidSolution, compute_bid_prices, solve_fluid_lp
+
+_BID_PRICES = frozenset({"DemandClass", "FluidSolution", "compute_bid_prices", "solve_fluid_lp"})
 
 __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_POLICY",
     "DEFAULT_RULESET",
     "Alternative",
+    "CheckoutAnswer",
     "CostBreakdown",
+    "DeliveryOption",
+    "DeliveryOptionCode",
     "DemandClass",
     "FluidSolution",
+    "LineAvailability",
     "NoFeasiblePlan",
     "NodeProfile",
     "Plan",
+    "PlannedShipment",
     "ProcessingCalendar",
     "Reliability",
     "Rule",
@@ -54,12 +83,26 @@ __all__ = [
     "SearchBudget",
     "SourcedShipment",
     "SourcingOrder",
+    "SourcingPlan",
     "SourcingPolicy",
+    "SourcingRequest",
     "TransitTable",
+    "check_cart",
     "compute_bid_prices",
     "optimize",
+    "plan_nearest_node",
     "promised_date",
+    "relevant_candidates",
     "select_ruleset",
     "ship_date",
+    "shippable_totals",
     "solve_fluid_lp",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BID_PRICES:
+        from sourcing import bid_prices
+
+        return getattr(bid_prices, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,10 +1,15 @@
 """Promised dates: node processing (cut-off, working days) then carrier transit by distance.
 
+The one promise code path: the optimizer's shipments and the checkout's delivery options both get
+their dates here, each with its own calendar and transit table, so a date quoted at checkout and
+one given at allocation can differ only by those inputs, never by the arithmetic.
+
 The node's clock is taken to be the clock of `now`: pass `now` in the node's local time when the
 network spans time zones. Carriers are taken to move parcels Monday to Friday only.
 """
 
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 
 import numpy as np
 
@@ -14,6 +19,7 @@ from sourcing.model import ProcessingCalendar, TransitBand, TransitTable
 CARRIER_WORKING_DAYS = frozenset({0, 1, 2, 3, 4})
 # A calendar with no working day at all would loop forever; a year is far beyond any real gap.
 MAX_DAYS_SEARCHED = 366
+ONE_DAY = timedelta(days=1)
 
 
 def ship_date(now: datetime, calendar: ProcessingCalendar) -> date:
@@ -29,7 +35,7 @@ def ship_date(now: datetime, calendar: ProcessingCalendar) -> date:
 
 def next_working_day(day: date, calendar: ProcessingCalendar) -> date:
     for _ in range(MAX_DAYS_SEARCHED):
-        day += timedelta(days=1)
+        day += ONE_DAY
         if _is_working_day(day, calendar):
             return day
     raise ValueError(f"calendar has no working day within a year of {day}: {calendar}")
@@ -38,14 +44,19 @@ def next_working_day(day: date, calendar: ProcessingCalendar) -> date:
 def add_carrier_days(day: date, days: int) -> date:
     """Transit days counted on the carrier's Monday-to-Friday week."""
     for _ in range(days):
-        day += timedelta(days=1)
+        day += ONE_DAY
         while day.weekday() not in CARRIER_WORKING_DAYS:
-            day += timedelta(days=1)
+            day += ONE_DAY
     return day
 
 
 def transit_days(table: TransitTable, carrier: CarrierService, distance_km: float) -> int:
-    return int(transit_days_many(table, carrier, np.array([distance_km]))[0])
+    """One distance, the same band as `transit_days_many` picks: without building arrays, as the
+    checkout check asks for a date per delivery option on its hot path."""
+    if carrier.carrier == COLLECT_CARRIER:
+        return 0
+    bands = _bands(table, carrier)
+    return next((band.days for band in bands if distance_km <= band.max_km), bands[-1].days)
 
 
 def transit_days_many(
@@ -72,8 +83,16 @@ def promised_date(
 
 
 def _bands(table: TransitTable, carrier: CarrierService) -> list[TransitBand]:
-    by_service = {"express": table.express, "store-transfer": table.store_transfer}
-    return sorted(by_service.get(carrier.service, table.ground), key=lambda b: b.max_km)
+    if carrier.service == "express":
+        bands = table.express
+    elif carrier.service == "store-transfer":
+        bands = table.store_transfer
+    else:
+        bands = table.ground
+    return sorted(bands, key=_BY_MAX_KM)
+
+
+_BY_MAX_KM = attrgetter("max_km")
 
 
 def _is_working_day(day: date, calendar: ProcessingCalendar) -> bool:

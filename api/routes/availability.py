@@ -14,11 +14,6 @@ from api.deps import SessionDep
 from api.errors import ApiError
 from api.security import AnyCaller, ChannelOrAdmin, channel_of, may_read_order
 from domain.availability import SkuAvailability, channel_availability
-from domain.checkout import (
-    CheckoutAnswer,
-    DeliveryOptionCode,
-    check_cart,
-)
 from domain.errors import UnknownReference
 from domain.geo import GeoPoint
 from domain.orders import OrderLine
@@ -29,6 +24,7 @@ from ledger.checkout import HoldRequest, OptionUnavailable, run_checkout_check
 from ledger.db import transaction
 from ledger.tables import CheckoutHold, Sku
 from ledger.thresholds import events_after
+from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
 
 router = APIRouter(prefix="/v1", tags=["availability"])
 

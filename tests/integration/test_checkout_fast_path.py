@@ -10,7 +10,6 @@ from sqlalchemy import Engine, insert, update
 from sqlmodel import Session, col
 
 from domain.availability import ChannelPoolRule, ChannelShares, channel_share
-from domain.checkout import check_cart
 from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
 from domain.orders import OrderLine
@@ -20,6 +19,7 @@ from ledger.availability_cache import AvailabilityCache
 from ledger.db import transaction
 from ledger.errors import UnknownPosition
 from ledger.tables import ChannelPool, Node, Sku, StockPosition
+from sourcing.checkout import check_cart
 
 TYPES = [t.value for t in NodeType]
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)

@@ -1,9 +1,11 @@
-"""Choosing the node(s) that fulfil an order.
+"""The nearest-node policy: the rule the checkout quotes with today.
 
-The rule here is the lifecycle's baseline: the nearest node that has every line; when none has, the
-fewest shipments found greedily (the node covering the most remaining units first, nearest on ties).
-Lines are not split across nodes. Pickup orders are served from the pickup store's own stock when it
-has every line, otherwise shipped to that store from the network.
+Kept beside the optimizer so that every sourcing decision lives in one room: the checkout's
+options and the allocation can then be compared (and later unified) on the same inputs. It is the
+lifecycle's baseline rather than a costed plan: the nearest node that has every line; when none
+has, the fewest shipments found greedily (the node covering the most remaining units first,
+nearest on ties). Lines are not split across nodes. Pickup orders are served from the pickup
+store's own stock when it has every line, otherwise shipped to that store from the network.
 """
 
 from pydantic import BaseModel
@@ -34,7 +36,7 @@ class SourcingPlan(BaseModel):
     explanation: str
 
 
-def plan_sourcing(request: SourcingRequest, candidates: list[CandidateNode]) -> SourcingPlan:
+def plan_nearest_node(request: SourcingRequest, candidates: list[CandidateNode]) -> SourcingPlan:
     """Raises NoSourceAvailable naming the lines no eligible node can serve."""
     eligible = [c for c in candidates if c.node_id not in set(request.excluded_nodes)]
     own_stock = _pickup_from_own_stock(request, eligible)

@@ -3,6 +3,12 @@
 Pure: given the channel's view of candidate nodes, it answers per line and offers delivery options
 (home fast, home economy, pickup in a store near the customer), each with a promised date and the
 sourcing plan behind it, so a hold can be placed on exactly the stock the promise relies on.
+
+It lives in the sourcing room so that every sourcing and promise decision has one home: the
+options are sourced with the nearest-node policy (`sourcing.nearest`) and dated by
+`sourcing.promise`, the arithmetic the optimizer dates its shipments with, here with the
+checkout's own calendar and transit table. Which policy the checkout sources with is a separate
+decision from where it lives.
 """
 
 from datetime import date, datetime
@@ -10,20 +16,52 @@ from enum import StrEnum
 
 from pydantic import BaseModel, computed_field
 
+from domain.carriers import COLLECT_CARRIER, CarrierService
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
 from domain.network import CandidateNode
 from domain.orders import DeliveryMethod, OrderLine
-from domain.promise import collection_ready_date, promised_date
-from domain.sourcing import PlannedShipment, SourcingRequest, plan_sourcing
+from sourcing.model import ProcessingCalendar, TransitBand, TransitTable
+from sourcing.nearest import PlannedShipment, SourcingRequest, plan_nearest_node
+from sourcing.promise import add_carrier_days, ship_date, transit_days
 
 PICKUP_RADIUS_KM = 50.0
+
+# The checkout's promise: every node hands a parcel over the day the order arrives if that is a
+# weekday before 14:00 UTC, else the next weekday; then ground takes 1 to 5 carrier days by distance
+# and express one day less (never under one). Not the optimizer's default table (`TransitTable()`):
+# the checkout and the allocation still quote with different figures, and choosing one set is a
+# separate decision from sharing the arithmetic.
+CHECKOUT_CALENDAR = ProcessingCalendar(
+    cutoff_hour=14, working_days=[0, 1, 2, 3, 4], processing_days=0, holidays=[]
+)
+CHECKOUT_TRANSIT = TransitTable(
+    ground=[
+        TransitBand(max_km=150, days=1),
+        TransitBand(max_km=800, days=2),
+        TransitBand(max_km=2000, days=3),
+        TransitBand(max_km=1e9, days=5),
+    ],
+    express=[
+        TransitBand(max_km=800, days=1),
+        TransitBand(max_km=2000, days=2),
+        TransitBand(max_km=1e9, days=4),
+    ],
+)
 
 
 class DeliveryOptionCode(StrEnum):
     HOME_FAST = "home_fast"
     HOME_ECONOMY = "home_economy"
     PICKUP = "pickup"
+
+
+# The service each option is dated with; a collection is ready the day the store hands it over.
+OPTION_SERVICES = {
+    DeliveryOptionCode.HOME_FAST: CarrierService(carrier="SIMEX", service="express"),
+    DeliveryOptionCode.HOME_ECONOMY: CarrierService(carrier="SIMEX", service="ground"),
+    DeliveryOptionCode.PICKUP: CarrierService(carrier=COLLECT_CARRIER, service="collect-in-store"),
+}
 
 
 class LineAvailability(BaseModel):
@@ -73,8 +111,9 @@ def check_cart(
         )
         for ln in lines
     ]
-    options = _home_options(lines, destination, candidates, now)
-    pickup = _pickup_option(lines, destination, candidates, now)
+    handover = ship_date(now, CHECKOUT_CALENDAR)  # the same for every option: computed once
+    options = _home_options(lines, destination, candidates, handover)
+    pickup = _pickup_option(lines, destination, candidates, handover)
     if pickup is not None:
         options.append(pickup)
     return CheckoutAnswer.model_construct(lines=answers, options=options)
@@ -108,29 +147,34 @@ def relevant_candidates(
     return list(keep.values())
 
 
+def option_date(handover: date, code: DeliveryOptionCode, distance_km: float) -> date:
+    """The date an option promises, from the nodes' handover day (`ship_date` with
+    `CHECKOUT_CALENDAR`) and the distance of the farthest shipment."""
+    return add_carrier_days(
+        handover, transit_days(CHECKOUT_TRANSIT, OPTION_SERVICES[code], distance_km)
+    )
+
+
 def _home_options(
-    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode], now: datetime
+    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode], handover: date
 ) -> list[DeliveryOption]:
     try:
-        plan = plan_sourcing(SourcingRequest(lines=lines, destination=destination), candidates)
+        plan = plan_nearest_node(SourcingRequest(lines=lines, destination=destination), candidates)
     except NoSourceAvailable:
         return []
     farthest = max(s.distance_km for s in plan.shipments)
     return [
         DeliveryOption.model_construct(
             code=code,
-            promised_date=promised_date(now, farthest, service),
+            promised_date=option_date(handover, code, farthest),
             shipments=plan.shipments,
         )
-        for code, service in (
-            (DeliveryOptionCode.HOME_FAST, "express"),
-            (DeliveryOptionCode.HOME_ECONOMY, "ground"),
-        )
+        for code in (DeliveryOptionCode.HOME_FAST, DeliveryOptionCode.HOME_ECONOMY)
     ]
 
 
 def _pickup_option(
-    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode], now: datetime
+    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode], handover: date
 ) -> DeliveryOption | None:
     stores = sorted(
         (
@@ -149,10 +193,10 @@ def _pickup_option(
         delivery_method=DeliveryMethod.PICKUP,
         pickup_node_id=store.node_id,
     )
-    plan = plan_sourcing(request, [store])
+    plan = plan_nearest_node(request, [store])
     return DeliveryOption.model_construct(
         code=DeliveryOptionCode.PICKUP,
-        promised_date=collection_ready_date(now),
+        promised_date=option_date(handover, DeliveryOptionCode.PICKUP, 0.0),
         shipments=plan.shipments,
         pickup_node_id=store.node_id,
     )
