@@ -1,10 +1,10 @@
 """Input and result models of the order workflow, its signal, updates and query."""
 
-from enum import StrEnum
-
 from pydantic import BaseModel, Field
 
-from domain.orders import Order, OrderStatus, Shipment
+# NodeEventType is the signal's vocabulary; it lives in domain so the lifecycle rules can judge
+# events without importing contracts. Imported from here as before.
+from domain.orders import NodeEventType, Order, OrderStatus, Shipment
 
 
 class OrderWorkflowInput(BaseModel):
@@ -15,14 +15,6 @@ class OrderWorkflowResult(BaseModel):
     order_id: str
     status: OrderStatus
     shipments: list[Shipment]
-
-
-class NodeEventType(StrEnum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    PICKED = "picked"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
 
 
 class NodeEvent(BaseModel):

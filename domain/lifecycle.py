@@ -1,9 +1,17 @@
-"""Order status from its shipments, and which support actions each state allows."""
+"""The order's lifecycle rules, pure so they are tested directly: its status from its shipments,
+which support actions each state allows, which node events it takes, and why and how a shipment
+leaves its node (the move policy). workflows/order.py sequences them; it decides nothing itself."""
+
+from collections.abc import Container
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Self
 
 from domain.orders import (
     MOVABLE_SHIPMENT_STATUSES,
     OPEN_SHIPMENT_STATUSES,
     TERMINAL_ORDER_STATUSES,
+    NodeEventType,
     OrderStatus,
     Shipment,
     ShipmentStatus,
@@ -39,7 +47,9 @@ _IN_FULFILLMENT = frozenset(
 )
 
 
-def cancel_refusal(status: OrderStatus, shipments: list[Shipment]) -> str | None:
+def cancel_refusal(
+    status: OrderStatus, shipments: list[Shipment], cancel_in_progress: bool = False
+) -> str | None:
     """Why an order cannot be cancelled now, or None if it can."""
     if status in TERMINAL_ORDER_STATUSES:
         return f"order is already {status}"
@@ -48,6 +58,8 @@ def cancel_refusal(status: OrderStatus, shipments: list[Shipment]) -> str | None
     if any(s.status == ShipmentStatus.LABELLED for s in shipments):
         # The label is at the node: the parcel may be leaving as we speak.
         return "a shipment is labelled and being handed to the carrier; raise a return instead"
+    if cancel_in_progress:
+        return "a cancellation is already in progress"
     return None
 
 
@@ -58,3 +70,157 @@ def movable_shipments(shipments: list[Shipment], node_id: str | None) -> list[Sh
         for s in shipments
         if s.status in MOVABLE_SHIPMENT_STATUSES and (node_id is None or s.node_id == node_id)
     ]
+
+
+def retry_refusal(status: OrderStatus, retry_in_progress: bool) -> str | None:
+    """Why support cannot retry the order's allocation now, or None if it can."""
+    if retry_in_progress:
+        return "a retry is already in progress"
+    if status != OrderStatus.BACKORDERED:
+        return f"only a backordered order can be retried; this one is {status}"
+    return None
+
+
+def reallocate_refusal(
+    status: OrderStatus,
+    shipments: list[Shipment],
+    node_id: str | None,
+    cancel_in_progress: bool,
+) -> str | None:
+    """Why support cannot move the order's shipments (at `node_id`, or anywhere) now, or None."""
+    if cancel_in_progress or status in TERMINAL_ORDER_STATUSES:
+        return f"order is {status}"
+    if not movable_shipments(shipments, node_id):
+        where = f" at {node_id}" if node_id else ""
+        return f"no shipment{where} can move: only shipments not yet picked can be reallocated"
+    return None
+
+
+def delivery_scan_goes_to_read_model(status: OrderStatus) -> bool:
+    """A carrier's delivery scan for a COMPLETED or CANCELLED order cannot reach its workflow any
+    more (it has ended), so the read model records it; for an open order the workflow does.
+    REJECTED is not in the rule on purpose: a rejected order never had a shipment, so a scan can
+    never name one of its parcels (the callback answers `shipment_not_found` before asking)."""
+    return status in _CLOSED_WITH_SHIPMENTS
+
+
+_CLOSED_WITH_SHIPMENTS = TERMINAL_ORDER_STATUSES - {OrderStatus.REJECTED}
+
+
+# ---------------------------------------------------------------- node events
+class NodeEventVerdict(StrEnum):
+    """What the order does with an event a node (or carrier) sent about one of its shipments."""
+
+    ACCEPTED = "accepted"
+    UNKNOWN_SHIPMENT = "unknown_shipment"  # not this order's shipment, or not at that node
+    DUPLICATE = "duplicate"  # nodes retry callbacks; the first one counts
+    DELIVERED_BEFORE_SHIPPED = "delivered_before_shipped"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEventDecision:
+    verdict: NodeEventVerdict
+    note: str | None = None  # the timeline's "ignored" detail; None: nothing goes on the timeline
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict == NodeEventVerdict.ACCEPTED
+
+
+def judge_node_event(
+    shipment: Shipment | None,
+    shipment_id: str,
+    node_id: str,
+    event: NodeEventType,
+    seen: Container[NodeEventType],
+) -> NodeEventDecision:
+    """Whether to take a node event: `shipment` is the order's shipment named `shipment_id` (None
+    if it has none), `node_id` the sender, `seen` the events already taken for that shipment."""
+    if shipment is None or shipment.node_id != node_id:
+        return NodeEventDecision(
+            NodeEventVerdict.UNKNOWN_SHIPMENT,
+            f"{event} from {node_id} for unknown shipment {shipment_id}",
+        )
+    if event in seen:
+        return NodeEventDecision(NodeEventVerdict.DUPLICATE)
+    if event == NodeEventType.DELIVERED and shipment.status != ShipmentStatus.SHIPPED:
+        return NodeEventDecision(
+            NodeEventVerdict.DELIVERED_BEFORE_SHIPPED,
+            f"delivered for {shipment_id} before it shipped",
+        )
+    return NodeEventDecision(NodeEventVerdict.ACCEPTED)
+
+
+# ---------------------------------------------------------------- the move policy
+class IncidentKind(StrEnum):
+    """A node's failure of a shipment, as counted by the node-health rule (the `kind` of the
+    `NodeIncident` payload and of the ledger's incident rows: the values are stored)."""
+
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentMove:
+    """Why a shipment must leave its node, and what follows: whether its lines are sourced again
+    (without that node) and whether it counts against the node's health. Built only by the named
+    constructors below, one per cause."""
+
+    status: ShipmentStatus  # what the shipment becomes
+    reason: str  # on the shipment, in the timeline and in the cancel sent to the node
+    source_again: bool
+    node_fault: bool = False  # the node rejected or was late: counts against its health
+
+    @classmethod
+    def rejected_by_node(cls, node_id: str, reason: str | None) -> Self:
+        why = f"{node_id} rejected: {reason or 'no reason given'}"
+        return cls(ShipmentStatus.REJECTED, why, source_again=True, node_fault=True)
+
+    @classmethod
+    def missed_sla(cls, node_id: str, step: NodeEventType, seconds: float) -> Self:
+        why = f"{node_id} missed its {step} SLA ({seconds:g}s)"
+        return cls(ShipmentStatus.TIMED_OUT, why, source_again=True, node_fault=True)
+
+    @classmethod
+    def release_failed(cls, refused: bool, cause: str) -> Self:
+        """Refused outright: the node has nothing to cancel (REJECTED). Otherwise it timed out
+        and may have the release after all, so TIMED_OUT, which cancels it there."""
+        status = ShipmentStatus.REJECTED if refused else ShipmentStatus.TIMED_OUT
+        return cls(status, f"release failed: {cause}", source_again=True, node_fault=True)
+
+    @classmethod
+    def label_failed(cls, cause: str) -> Self:
+        """The carrier would not label it or the node would not take the label: sourced again,
+        but the carrier's failure is not the node's."""
+        why = f"label or hand-over failed: {cause}"
+        return cls(ShipmentStatus.REJECTED, why, source_again=True)
+
+    @classmethod
+    def cancelled_with_order(cls, cancel_reason: str) -> Self:
+        why = f"order cancelled: {cancel_reason}"
+        return cls(ShipmentStatus.CANCELLED, why, source_again=False)
+
+    @classmethod
+    def moved_by_support(cls, reason: str) -> Self:
+        """Support (or a node outage, through the same update) moves it: not the node's fault."""
+        return cls(ShipmentStatus.REALLOCATED, f"support: {reason}", source_again=True)
+
+    @property
+    def cancels_at_node(self) -> bool:
+        """A shipment the node rejected has nothing to cancel there."""
+        return self.status != ShipmentStatus.REJECTED
+
+    @property
+    def incident(self) -> IncidentKind | None:
+        """The incident to record against the node: rejections and missed SLAs count; moves
+        ordered by people, by an outage or caused by a carrier do not."""
+        if not self.node_fault:
+            return None
+        return _INCIDENT_KINDS[self.status]
+
+
+# A node's fault leaves the shipment REJECTED or TIMED_OUT (see the constructors above).
+_INCIDENT_KINDS = {
+    ShipmentStatus.REJECTED: IncidentKind.REJECTED,
+    ShipmentStatus.TIMED_OUT: IncidentKind.TIMED_OUT,
+}

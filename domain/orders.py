@@ -32,6 +32,7 @@ class OrderStatus(StrEnum):
     REJECTED = "REJECTED"
 
 
+# The one spelling of "closed": the workflow has ended and the status will not change again.
 TERMINAL_ORDER_STATUSES = frozenset(
     {OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.REJECTED}
 )
@@ -49,6 +50,17 @@ class ShipmentStatus(StrEnum):
     TIMED_OUT = "TIMED_OUT"
     REALLOCATED = "REALLOCATED"
     CANCELLED = "CANCELLED"
+
+
+# What a node system (or a carrier, for `delivered`) reports about a shipment: the values are the
+# `node_event` signal's payload and the callback API's `event` field. (A comment, not a docstring:
+# pydantic would put a docstring into the API's JSON schema.)
+class NodeEventType(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    PICKED = "picked"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
 
 
 OPEN_SHIPMENT_STATUSES = frozenset(

@@ -44,9 +44,18 @@ with workflow.unsafe.imports_passed_through():
         RetryResult,
     )
     from domain.carriers import CarrierService, choose_carrier_service, collection_code
-    from domain.lifecycle import cancel_refusal, derive_status, movable_shipments
+    from domain.lifecycle import (
+        ShipmentMove,
+        cancel_refusal,
+        derive_status,
+        judge_node_event,
+        movable_shipments,
+        reallocate_refusal,
+        retry_refusal,
+    )
     from domain.orders import (
         OPEN_SHIPMENT_STATUSES,
+        TERMINAL_ORDER_STATUSES,
         OrderLine,
         OrderState,
         OrderStatus,
@@ -77,18 +86,6 @@ CARRIER_AND_DISPATCH = {
 }
 
 
-class _Move:
-    """Why a shipment must leave its node, and whether its lines are sourced again."""
-
-    def __init__(
-        self, status: ShipmentStatus, reason: str, resource: bool, node_fault: bool = False
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.resource = resource
-        self.node_fault = node_fault  # the node rejected or was late: counts against its health
-
-
 @workflow.defn(name=WorkflowName.ORDER)
 class OrderWorkflow:
     @workflow.init
@@ -96,7 +93,7 @@ class OrderWorkflow:
         self._state = OrderState(order=input.order, status=OrderStatus.RECEIVED)
         self._unallocated: list[OrderLine] = list(input.order.lines)
         self._events: dict[str, dict[NodeEventType, NodeEvent]] = {}
-        self._moves: dict[str, _Move] = {}
+        self._moves: dict[str, ShipmentMove] = {}
         self._slas: dict[str, NodeSla] = {}
         self._cancel_reason: str | None = None
         self._retry_requested = False
@@ -155,11 +152,7 @@ class OrderWorkflow:
             )
 
     def _finished(self) -> bool:
-        return self._state.status in (
-            OrderStatus.COMPLETED,
-            OrderStatus.CANCELLED,
-            OrderStatus.REJECTED,
-        )
+        return self._state.status in TERMINAL_ORDER_STATUSES
 
     async def _allocate(self) -> None:
         # Lines stay in `_unallocated` until the result is applied, so a shipment finishing
@@ -225,8 +218,9 @@ class OrderWorkflow:
         self._state.shipments.append(shipment)
         self._slas[shipment.shipment_id] = allocated.sla
         if self._cancel_reason is not None:
-            why = f"order cancelled: {self._cancel_reason}"
-            self._moves[shipment.shipment_id] = _Move(ShipmentStatus.CANCELLED, why, resource=False)
+            self._moves[shipment.shipment_id] = ShipmentMove.cancelled_with_order(
+                self._cancel_reason
+            )
         self._tasks.append(asyncio.create_task(self._fulfil(shipment)))
 
     # ---------------------------------------------------------------- one shipment
@@ -247,10 +241,7 @@ class OrderWorkflow:
             try:
                 await self._label_and_dispatch(shipment)
             except ActivityError as exc:
-                why = f"label or hand-over failed: {_cause(exc)}"
-                self._moves.setdefault(
-                    shipment.shipment_id, _Move(ShipmentStatus.REJECTED, why, resource=True)
-                )
+                self._moves.setdefault(shipment.shipment_id, ShipmentMove.label_failed(_cause(exc)))
                 await self._move_away(shipment)
             await self._await_shipped(shipment, sla)
         except _ShipmentMoved:
@@ -275,13 +266,9 @@ class OrderWorkflow:
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             )
         except ActivityError as exc:
-            # Refused outright: the node has nothing to cancel. Timed out: it may have the
-            # release after all, so TIMED_OUT, which cancels it there.
             refused = isinstance(exc.cause, ApplicationError) and exc.cause.non_retryable
-            status = ShipmentStatus.REJECTED if refused else ShipmentStatus.TIMED_OUT
             self._moves.setdefault(
-                shipment.shipment_id,
-                _Move(status, f"release failed: {_cause(exc)}", resource=True, node_fault=True),
+                shipment.shipment_id, ShipmentMove.release_failed(refused, _cause(exc))
             )
             await self._move_away(shipment)
         shipment.status = ShipmentStatus.RELEASED
@@ -307,14 +294,12 @@ class OrderWorkflow:
                 timeout=timedelta(seconds=deadline_seconds),
             )
         except TimeoutError:
-            late = f"{shipment.node_id} missed its {expected} SLA ({deadline_seconds:g}s)"
             self._moves.setdefault(
-                sid, _Move(ShipmentStatus.TIMED_OUT, late, resource=True, node_fault=True)
+                sid, ShipmentMove.missed_sla(shipment.node_id, expected, deadline_seconds)
             )
         rejection = self._events.get(sid, {}).get(NodeEventType.REJECTED)
         if rejection is not None and sid not in self._moves:
-            why = f"{shipment.node_id} rejected: {rejection.reason or 'no reason given'}"
-            self._moves[sid] = _Move(ShipmentStatus.REJECTED, why, resource=True, node_fault=True)
+            self._moves[sid] = ShipmentMove.rejected_by_node(shipment.node_id, rejection.reason)
         if sid in self._moves:
             await self._move_away(shipment)
             return False
@@ -411,7 +396,7 @@ class OrderWorkflow:
         """Compensate one shipment: cancel at its node, release its stock, source its lines again."""
         move = self._moves[shipment.shipment_id]
         order_id = self._state.order.order_id
-        if move.status != ShipmentStatus.REJECTED:
+        if move.cancels_at_node:
             await self._cancel_at_node(shipment, move.reason)
         await workflow.execute_local_activity(
             ActivityName.RELEASE_RESERVATIONS,
@@ -425,7 +410,7 @@ class OrderWorkflow:
         shipment.status = move.status
         shipment.reason = move.reason
         self._note(str(move.status).lower(), f"{shipment.shipment_id}: {move.reason}")
-        if move.resource:
+        if move.source_again:
             if shipment.node_id not in self._state.excluded_nodes:
                 self._state.excluded_nodes.append(shipment.node_id)
             self._unallocated.extend(shipment.lines)
@@ -437,15 +422,14 @@ class OrderWorkflow:
         await self._refresh_status()
         raise _ShipmentMoved()
 
-    def _incident(self, shipment: Shipment, move: _Move) -> NodeIncident | None:
-        """Rejections and missed SLAs count against the node's health; moves ordered by people
-        or by an outage do not."""
-        if not move.node_fault:
+    def _incident(self, shipment: Shipment, move: ShipmentMove) -> NodeIncident | None:
+        kind = move.incident
+        if kind is None:
             return None
         return NodeIncident(
             node_id=shipment.node_id,
             shipment_id=shipment.shipment_id,
-            kind=str(move.status).lower(),
+            kind=kind,
             reason=move.reason,
         )
 
@@ -492,19 +476,13 @@ class OrderWorkflow:
         shipment = next(
             (s for s in self._state.shipments if s.shipment_id == event.shipment_id), None
         )
-        if shipment is None or shipment.node_id != event.node_id:
-            self._note(
-                "ignored",
-                f"{event.event} from {event.node_id} for unknown shipment {event.shipment_id}",
-            )
+        seen = self._events.get(event.shipment_id, {})
+        decision = judge_node_event(shipment, event.shipment_id, event.node_id, event.event, seen)
+        if decision.note is not None:
+            self._note("ignored", decision.note)
+        if shipment is None or not decision.accepted:
             return
-        seen = self._events.setdefault(event.shipment_id, {})
-        if event.event in seen:
-            return  # nodes retry callbacks; the first one counts
-        if event.event == NodeEventType.DELIVERED and shipment.status != ShipmentStatus.SHIPPED:
-            self._note("ignored", f"delivered for {event.shipment_id} before it shipped")
-            return
-        seen[event.event] = event
+        self._events.setdefault(event.shipment_id, seen)[event.event] = event
         if event.event == NodeEventType.DELIVERED:
             shipment.status = ShipmentStatus.DELIVERED
             self._note("delivered", f"{event.shipment_id} delivered")
@@ -520,16 +498,17 @@ class OrderWorkflow:
         self._cancel_reason = reason
         for shipment in self._state.shipments:
             if shipment.status in OPEN_SHIPMENT_STATUSES:
-                why = f"order cancelled: {reason}"
                 self._moves.setdefault(
-                    shipment.shipment_id, _Move(ShipmentStatus.CANCELLED, why, resource=False)
+                    shipment.shipment_id, ShipmentMove.cancelled_with_order(reason)
                 )
 
     @cancel.validator
     def _validate_cancel(self, request: CancelInput) -> None:
-        refusal = cancel_refusal(self._state.status, self._state.shipments)
-        if refusal is None and self._cancel_reason is not None:
-            refusal = "a cancellation is already in progress"
+        refusal = cancel_refusal(
+            self._state.status,
+            self._state.shipments,
+            cancel_in_progress=self._cancel_reason is not None,
+        )
         if refusal:
             raise ApplicationError(refusal, type="CancelRefused", non_retryable=True)
 
@@ -545,24 +524,16 @@ class OrderWorkflow:
 
     @retry.validator
     def _validate_retry(self, request: RetryInput) -> None:
-        if self._retry_requested:
-            raise ApplicationError(
-                "a retry is already in progress", type="RetryRefused", non_retryable=True
-            )
-        if self._state.status != OrderStatus.BACKORDERED:
-            raise ApplicationError(
-                f"only a backordered order can be retried; this one is {self._state.status}",
-                type="RetryRefused",
-                non_retryable=True,
-            )
+        refusal = retry_refusal(self._state.status, retry_in_progress=self._retry_requested)
+        if refusal:
+            raise ApplicationError(refusal, type="RetryRefused", non_retryable=True)
 
     @workflow.update(name=OrderUpdate.REALLOCATE)
     async def reallocate(self, request: ReallocateInput) -> ReallocateResult:
         moving = movable_shipments(self._state.shipments, request.node_id)
         for shipment in moving:
-            why = f"support: {request.reason}"
             self._moves.setdefault(
-                shipment.shipment_id, _Move(ShipmentStatus.REALLOCATED, why, resource=True)
+                shipment.shipment_id, ShipmentMove.moved_by_support(request.reason)
             )
         ids = {s.shipment_id for s in moving}
         await workflow.wait_condition(
@@ -580,17 +551,14 @@ class OrderWorkflow:
 
     @reallocate.validator
     def _validate_reallocate(self, request: ReallocateInput) -> None:
-        if self._cancel_reason is not None or self._finished():
-            raise ApplicationError(
-                f"order is {self._state.status}", type="ReallocateRefused", non_retryable=True
-            )
-        if not movable_shipments(self._state.shipments, request.node_id):
-            where = f" at {request.node_id}" if request.node_id else ""
-            raise ApplicationError(
-                f"no shipment{where} can move: only shipments not yet picked can be reallocated",
-                type="ReallocateRefused",
-                non_retryable=True,
-            )
+        refusal = reallocate_refusal(
+            self._state.status,
+            self._state.shipments,
+            request.node_id,
+            cancel_in_progress=self._cancel_reason is not None,
+        )
+        if refusal:
+            raise ApplicationError(refusal, type="ReallocateRefused", non_retryable=True)
 
     @workflow.query(name=OrderQuery.STATE)
     def state(self) -> OrderState:
