@@ -6,7 +6,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from domain.orders import OrderState, ShipmentStatus, TimelineEntry
+from domain.orders import TERMINAL_ORDER_STATUSES, OrderState, ShipmentStatus, TimelineEntry
 from ledger.tables import OrderView, utcnow
 
 _VIEWS = OrderView.__table__  # type: ignore[attr-defined]
@@ -105,7 +105,7 @@ def record_delivery(session: Session, order_id: str, shipment_id: str, carrier: 
 
 def open_orders(session: Session, batch: int = 1000) -> list[OrderState]:
     """Every order not yet completed, cancelled or rejected."""
-    closed = ("COMPLETED", "CANCELLED", "REJECTED")
+    closed = sorted(status.value for status in TERMINAL_ORDER_STATUSES)
     rows = session.exec(
         select(OrderView)
         .where(col(OrderView.status).not_in(closed))

@@ -9,6 +9,7 @@ from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
 from api.workflow_calls import send_node_event
 from contracts.order import NodeEvent, NodeEventType
+from domain.lifecycle import delivery_scan_goes_to_read_model
 from ledger import orders_view
 from ledger.db import transaction
 
@@ -82,7 +83,7 @@ async def carrier_event(
         raise ApiError(
             404, "shipment_not_found", f"no shipment {callback.shipment_id} with that tracking"
         )
-    if state.status in ("COMPLETED", "CANCELLED"):
+    if delivery_scan_goes_to_read_model(state.status):
         await run_in_threadpool(
             _record_delivery, session.get_bind(), callback.order_id, callback.shipment_id, carrier
         )
