@@ -46,7 +46,7 @@ class NodeIncident(BaseModel):
 
     node_id: str
     shipment_id: str
-    kind: str  # "rejected" | "timed_out"
+    kind: str  # a domain.lifecycle.IncidentKind value: "rejected" | "timed_out"
     reason: str
 
 

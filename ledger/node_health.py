@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from domain.lifecycle import IncidentKind
 from domain.node_health import NodeRecord
+from domain.node_status import NodeStatus
 from ledger.tables import Node, NodeIncident, NodeStatusChange, Reservation
 
 
@@ -32,7 +34,7 @@ def records_of_up_nodes(session: Session, since: datetime) -> list[NodeRecord]:
     suspects = session.exec(
         select(NodeIncident.node_id)
         .join(Node, col(Node.node_id) == col(NodeIncident.node_id))
-        .where(col(NodeIncident.at) >= since, col(Node.status) == "up")
+        .where(col(NodeIncident.at) >= since, col(Node.status) == NodeStatus.UP)
         .distinct()
     ).all()
     for node_id in suspects:
@@ -59,8 +61,8 @@ def records_of_up_nodes(session: Session, since: datetime) -> list[NodeRecord]:
                 node_id=node_id,
                 shipments=shipments,
                 incidents=sum(kinds.values()),
-                rejections=kinds.get("rejected", 0),
-                missed_slas=kinds.get("timed_out", 0),
+                rejections=kinds.get(IncidentKind.REJECTED, 0),
+                missed_slas=kinds.get(IncidentKind.TIMED_OUT, 0),
             )
         )
     return records
@@ -86,8 +88,8 @@ def automatically_degraded(session: Session) -> list[AutomaticDegradation]:
         .join(Node, col(Node.node_id) == col(NodeStatusChange.node_id))
         .where(
             col(NodeStatusChange.automatic),
-            col(NodeStatusChange.status) == "degraded",
-            col(Node.status) == "degraded",
+            col(NodeStatusChange.status) == NodeStatus.DEGRADED,
+            col(Node.status) == NodeStatus.DEGRADED,
         )
     ).all()
     return [AutomaticDegradation(r.node_id, r.id or 0, r.reason) for r in rows]

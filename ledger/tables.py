@@ -2,9 +2,12 @@
 (see ledger.stock); reservations are rows keyed by order, line and node so retries are idempotent."""
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from domain.node_status import NodeStatus
 
 
 def utcnow() -> datetime:
@@ -22,7 +25,7 @@ class Node(SQLModel, table=True):
     daily_capacity: int = 1000
     priority: int = 100
     active: bool = True  # eligible for sourcing; false while the node is down or degraded
-    status: str = "up"  # up | degraded | down
+    status: str = NodeStatus.UP
     status_reason: str | None = None
     system_url: str  # the node's WMS / store / 3PL endpoint
     accept_sla_seconds: float | None = None  # None: the node type's default
@@ -59,7 +62,9 @@ class StockPosition(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class MovementKind:
+# Status and kind constants are StrEnums: each member is its stored string, so columns stay `str`
+# and rows written before read back the same.
+class MovementKind(StrEnum):
     SNAPSHOT = "snapshot"
     DELTA = "delta"
     ADJUSTMENT = "adjustment"
@@ -98,7 +103,7 @@ class FeedEvent(SQLModel, table=True):
     applied_at: datetime = Field(default_factory=utcnow)
 
 
-class HoldStatus:
+class HoldStatus(StrEnum):
     ACTIVE = "active"
     RELEASED = "released"
     EXPIRED = "expired"
@@ -135,7 +140,7 @@ class ChannelPool(SQLModel, table=True):
     cap_by_node_type: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
-class ReservationStatus:
+class ReservationStatus(StrEnum):
     ACTIVE = "active"
     RELEASED = "released"
     FULFILLED = "fulfilled"
@@ -234,7 +239,7 @@ class NodeIncident(SQLModel, table=True):
     shipment_id: str = Field(primary_key=True, max_length=220)  # one incident per shipment
     order_id: str = Field(max_length=200)
     node_id: str = Field(index=True, max_length=64)
-    kind: str  # rejected | timed_out
+    kind: str  # domain.lifecycle.IncidentKind
     reason: str
     at: datetime = Field(default_factory=utcnow, index=True)
 
