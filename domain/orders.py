@@ -145,7 +145,8 @@ class OrderState(BaseModel):
     waiting_for: str = ""
     timeline: list[TimelineEntry] = []
 
-    def fulfillment_nodes(self) -> list[str]:
+    def fulfilment_nodes(self) -> list[str]:
+        """The nodes serving the order: the `FulfillmentNodes` search attribute's value."""
         return sorted(
             {s.node_id for s in self.shipments if s.status not in _CLOSED_WITHOUT_SHIPPING}
         )

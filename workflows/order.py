@@ -590,7 +590,7 @@ class OrderWorkflow:
         self._derive_status()
         state.waiting_for = waiting_for
         state.version += 1
-        indexed = (str(state.status), state.fulfillment_nodes())
+        indexed = (str(state.status), state.fulfilment_nodes())
         if indexed != self._indexed:
             workflow.upsert_search_attributes(
                 [sa.ORDER_STATUS.value_set(indexed[0]), sa.FULFILLMENT_NODES.value_set(indexed[1])]
