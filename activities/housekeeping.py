@@ -3,7 +3,7 @@ from systems that cannot push, and publish out-of-stock / back-in-stock events."
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -25,10 +25,11 @@ from contracts.activities import (
     PulledDeltaPage,
 )
 from contracts.names import ActivityName
-from ledger import feeds, holds
+from ledger import holds
 from ledger.db import transaction
 from ledger.tables import FeedSource
 from ledger.thresholds import publish_threshold_events
+from services.feeds import DeltaLine, apply_pulled_page
 
 
 class HousekeepingActivities:
@@ -73,22 +74,16 @@ class HousekeepingActivities:
     @activity.defn(name=ActivityName.APPLY_PULLED_DELTAS)
     def apply_pulled_deltas(self, request: ApplyPulledDeltasInput) -> ApplyPulledDeltasResult:
         """Deltas and the new cursor commit together; a retried page finds the cursor moved."""
-        with transaction(self._engine) as session:
-            moved = session.exec(  # type: ignore[call-overload]
-                update(FeedSource)
-                .where(
-                    col(FeedSource.source) == request.source,
-                    col(FeedSource.cursor).is_(None)
-                    if request.cursor is None
-                    else col(FeedSource.cursor) == request.cursor,
-                )
-                .values(cursor=request.page.next_cursor or request.cursor)
-            )
-            if moved.rowcount != 1:
-                return ApplyPulledDeltasResult(applied=0, already_applied=True)
-            lines = [
-                feeds.DeltaLine(d.event_id, d.node_id, d.sku, d.delta, d.as_of)
+        outcome = apply_pulled_page(
+            self._engine,
+            request.source,
+            request.cursor,
+            request.page.next_cursor,
+            [
+                DeltaLine(d.event_id, d.node_id, d.sku, d.delta, d.as_of)
                 for d in request.page.deltas
-            ]
-            outcome = feeds.apply_deltas(session, request.source, lines)
-        return ApplyPulledDeltasResult(applied=outcome.applied, already_applied=False)
+            ],
+        )
+        return ApplyPulledDeltasResult(
+            applied=outcome.applied, already_applied=outcome.already_applied
+        )

@@ -1,4 +1,5 @@
-"""Request dependencies: a database session and the Temporal client, both built at start-up."""
+"""Request dependencies: the database (a session, or the engine for routes whose service opens its
+own transactions) and the Temporal client, all built at start-up."""
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -9,6 +10,12 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from config import Settings
+
+
+async def _engine(request: Request) -> Engine:
+    # async: a plain lookup, not worth a trip to the thread pool (FastAPI runs sync
+    # dependencies there)
+    return request.app.state.engine
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -25,6 +32,7 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+EngineDep = Annotated[Engine, Depends(_engine)]
 SessionDep = Annotated[Session, Depends(_session)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -1,11 +1,16 @@
-"""Models at the API edge. Unknown fields are refused so a typo cannot silently drop data."""
+"""Models at the API edge, every route's in one place, by area. Requests are `Strict`: unknown
+fields are refused so a typo cannot silently drop data. Responses are `...Public` models, never
+tables, so a new column is not published by accident."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.order import NodeEventType
+from domain.node_status import NodeStatus
 from domain.orders import Address, Customer, DeliveryMethod, OrderLine, OrderType
+from services.feeds import FeedMode
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
@@ -67,6 +72,60 @@ class CallbackAccepted(BaseModel):
     routed_to: str
 
 
+# --- nodes and stock positions (api/routes/network.py) ---
+
+
+class NodePublic(BaseModel):
+    """A node as ops see it: the columns of ledger.tables.Node, in its order."""
+
+    node_id: str
+    name: str
+    node_type: str
+    lat: float
+    lon: float
+    can_ship: bool
+    can_pickup: bool
+    daily_capacity: int
+    priority: int
+    active: bool
+    status: str
+    status_reason: str | None
+    system_url: str
+    accept_sla_seconds: float | None
+    pick_sla_seconds: float | None
+    ship_sla_seconds: float | None
+    safety_stock: int | None
+
+
+class NodeStatusChangePublic(BaseModel):
+    """One entry of a node's status history: the columns of ledger.tables.NodeStatusChange."""
+
+    id: int | None
+    node_id: str
+    status: str
+    reason: str
+    automatic: bool
+    at: datetime
+
+
+class NodeStatusChange(Strict):
+    status: NodeStatus
+    reason: str = Field(min_length=1, max_length=300)
+    reallocate_unpicked: bool | None = Field(
+        default=None,
+        description="move the node's unpicked orders to other nodes; default: yes when down, "
+        "no when degraded (it finishes what it has and takes nothing new), never when up",
+    )
+
+
+class NodeStatusChanged(BaseModel):
+    node_id: str
+    status: NodeStatus
+    reallocation_workflow_id: str | None = Field(
+        description="the NodeOutage workflow moving this node's unpicked orders, if down"
+    )
+
+
 class StockAdjustment(Strict):
     node_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
@@ -82,6 +141,59 @@ class StockPositionPublic(BaseModel):
     held: int
     safety_stock: int
     available: int
+
+
+# --- stock feeds, channel pools, reconciliation (api/routes/feeds.py) ---
+
+
+class SnapshotPosition(Strict):
+    sku: str = Field(min_length=1, max_length=64)
+    on_hand: int = Field(ge=0, le=1_000_000_000)
+
+
+class Snapshot(Strict):
+    event_id: str = Field(min_length=1, max_length=200)
+    node_id: str = Field(min_length=1, max_length=64)
+    as_of: datetime
+    mode: FeedMode = FeedMode.ALL_OR_NOTHING
+    positions: list[SnapshotPosition] = Field(max_length=500_000)
+
+
+class Delta(Strict):
+    event_id: str = Field(min_length=1, max_length=200)
+    node_id: str = Field(min_length=1, max_length=64)
+    sku: str = Field(min_length=1, max_length=64)
+    delta: int = Field(ge=-1_000_000, le=1_000_000)
+    as_of: datetime
+
+
+class Deltas(Strict):
+    mode: FeedMode = FeedMode.ALL_OR_NOTHING
+    deltas: list[Delta] = Field(min_length=1, max_length=100_000)
+
+
+class RefusedLine(BaseModel):
+    line: int
+    reason: str
+
+
+class FeedResult(BaseModel):
+    applied: int
+    replayed: int = 0
+    stale: int = 0
+    refused: list[RefusedLine] = []
+
+
+class ChannelPoolBody(Strict):
+    node_types: list[str] | None = None
+    node_ids: list[str] | None = None
+    share_by_node_type: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    cap_by_node_type: dict[str, Annotated[int, Field(ge=0, le=10**9)]] = Field(default_factory=dict)
+
+
+class Reconciliation(BaseModel):
+    balanced: bool
+    drifts: list[str]
 
 
 class ErrorBody(BaseModel):
