@@ -2,10 +2,9 @@
 node-health rule that degrades a failing node by itself."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -25,11 +24,8 @@ from contracts.names import ActivityName, OrderUpdate
 from contracts.order import ReallocateInput
 from contracts.outage import NodeOutageInput
 from contracts.starters import start_node_outage, update_order
-from domain.node_health import NodeHealthRule, degradation_reason
-from domain.node_status import NodeStatus
-from ledger.db import transaction
-from ledger.network import orders_movable_from, set_node_status
-from ledger.node_health import AutomaticDegradation, automatically_degraded, records_of_up_nodes
+from domain.node_health import NodeHealthRule
+from services import network
 
 
 class OutageActivities:
@@ -45,10 +41,15 @@ class OutageActivities:
         self, _: DegradeUnhealthyNodesInput
     ) -> DegradeUnhealthyNodesResult:
         """Degrade every up node whose recent rejections and missed SLAs break the rule, and move
-        its unpicked orders away, as ops would with `PUT /v1/nodes/{id}/status`. Bringing the
-        node back up is left to a person: the rule cannot tell that the cause was fixed."""
+        its unpicked orders away, as ops would with `PUT /v1/nodes/{id}/status`
+        (services.network.degrade_unhealthy_nodes)."""
+        changes = await asyncio.to_thread(
+            network.degrade_unhealthy_nodes, self._engine, self._health_rule, datetime.now(UTC)
+        )
         started = []
-        for change in await asyncio.to_thread(self._degrade_in_ledger):
+        for change in changes:
+            if not change.reallocate_unpicked:
+                continue
             # Every automatically degraded node gets exactly one fan-out per degradation: the id
             # comes from the status change and is never reused, so a retry (or the next run after
             # a crash between the ledger and here) starts what is missing and nothing twice.
@@ -71,21 +72,11 @@ class OutageActivities:
             )
         return DegradeUnhealthyNodesResult(degraded=started)
 
-    def _degrade_in_ledger(self) -> list[AutomaticDegradation]:
-        rule = self._health_rule
-        since = datetime.now(UTC) - timedelta(seconds=rule.window_seconds)
-        with transaction(self._engine) as session:
-            for record in records_of_up_nodes(session, since):
-                if (reason := degradation_reason(record, rule)) is not None:
-                    set_node_status(
-                        session, record.node_id, NodeStatus.DEGRADED, reason, automatic=True
-                    )
-            return automatically_degraded(session)
-
     @activity.defn(name=ActivityName.FIND_ORDERS_AT_NODE)
     def find_orders_at_node(self, request: FindOrdersAtNodeInput) -> FindOrdersAtNodeResult:
-        with Session(self._engine) as session:
-            return FindOrdersAtNodeResult(order_ids=orders_movable_from(session, request.node_id))
+        return FindOrdersAtNodeResult(
+            order_ids=network.orders_at_node(self._engine, request.node_id)
+        )
 
     @activity.defn(name=ActivityName.MOVE_ORDER_AWAY)
     async def move_order_away(self, request: MoveOrderAwayInput) -> MoveOrderAwayResult:

@@ -11,7 +11,8 @@ from ledger.tables import Node, NodeStatusChange
 
 def set_node_status(
     session: Session, node_id: str, status: NodeStatus, reason: str, automatic: bool = False
-) -> Node:
+) -> NodeStatusChange:
+    """Set the node's status and record the change; returns the change (its id is set)."""
     node = session.get(Node, node_id)
     if node is None:
         raise UnknownReference("node_id", [node_id])
@@ -19,11 +20,10 @@ def set_node_status(
     node.status_reason = reason
     node.active = takes_new_orders(status)
     session.add(node)
-    session.add(
-        NodeStatusChange(node_id=node_id, status=status, reason=reason, automatic=automatic)
-    )
+    change = NodeStatusChange(node_id=node_id, status=status, reason=reason, automatic=automatic)
+    session.add(change)
     session.flush()
-    return node
+    return change
 
 
 def orders_movable_from(session: Session, node_id: str) -> list[str]:
