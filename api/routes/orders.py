@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from sqlmodel import col, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -24,11 +23,9 @@ from contracts.order import (
     RetryResult,
 )
 from contracts.starters import query_order_state, start_order
-from domain.errors import UnknownReference
-from domain.orders import DeliveryMethod, Order, OrderState, OrderStatus
-from domain.validation import order_problems
+from domain.orders import Order, OrderState, OrderStatus
 from ledger import orders_view
-from ledger.tables import CheckoutHold, Node, Sku
+from services.orders import refuse_invalid_order
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -45,7 +42,13 @@ async def submit_order(
     """Accept an order and start its workflow. The same channel and external id sent again
     returns the existing order (200) instead of creating a second one."""
     channel_of(caller, submission.channel)
-    _refuse_invalid(submission, session)
+    refuse_invalid_order(
+        session,
+        submission.lines,
+        submission.delivery_method,
+        submission.pickup_node_id,
+        submission.hold_id,
+    )
     order_id = order_workflow_id(submission.channel, submission.external_id)
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump())
     release_connection(session)
@@ -62,26 +65,6 @@ async def submit_order(
         duplicate=duplicate,
         links={"self": f"/v1/orders/{order_id}"},
     )
-
-
-def _refuse_invalid(submission: OrderSubmission, session: SessionDep) -> None:
-    problems = order_problems(
-        submission.lines, submission.delivery_method, submission.pickup_node_id
-    )
-    if problems:
-        raise ApiError(422, "invalid_order", "; ".join(problems))
-    skus = {line.sku for line in submission.lines}
-    known = set(session.exec(select(Sku.sku).where(col(Sku.sku).in_(skus))).all())
-    if unknown := sorted(skus - known):
-        raise UnknownReference("lines.sku", unknown)
-    if submission.hold_id and session.get(CheckoutHold, submission.hold_id) is None:
-        raise UnknownReference("hold_id", [submission.hold_id])
-    if submission.delivery_method == DeliveryMethod.PICKUP:
-        node = session.get(Node, submission.pickup_node_id)
-        if node is None or not node.can_pickup:
-            raise UnknownReference(
-                "pickup_node_id", [f"{submission.pickup_node_id} (not a pickup node)"]
-            )
 
 
 @router.get("/{order_id}", response_model=OrderState)

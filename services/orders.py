@@ -1,0 +1,41 @@
+"""Order intake's checks: what an order must satisfy before its workflow starts.
+
+The rules a schema cannot express (domain.validation) and the references the network must know:
+every SKU, the checkout hold it converts, the pickup node. The workflow re-checks the rules, so an
+order started by another client is held to the same ones."""
+
+from sqlmodel import Session
+
+from domain.errors import DomainError, UnknownReference
+from domain.orders import DeliveryMethod, OrderLine
+from domain.validation import order_problems
+from ledger.tables import CheckoutHold, Node
+from services.references import refuse_unknown_skus
+
+
+class InvalidOrder(DomainError):
+    code = "invalid_order"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def refuse_invalid_order(
+    session: Session,
+    lines: list[OrderLine],
+    delivery_method: DeliveryMethod,
+    pickup_node_id: str | None,
+    hold_id: str | None,
+) -> None:
+    """InvalidOrder naming every broken rule, else UnknownReference for the first reference
+    the network does not know (SKUs, then the hold, then the pickup node)."""
+    if problems := order_problems(lines, delivery_method, pickup_node_id):
+        raise InvalidOrder(problems)
+    refuse_unknown_skus(session, {line.sku for line in lines}, "lines.sku")
+    if hold_id and session.get(CheckoutHold, hold_id) is None:
+        raise UnknownReference("hold_id", [hold_id])
+    if delivery_method == DeliveryMethod.PICKUP:
+        node = session.get(Node, pickup_node_id)
+        if node is None or not node.can_pickup:
+            raise UnknownReference("pickup_node_id", [f"{pickup_node_id} (not a pickup node)"])
