@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
         if "sla_scale" not in settings.model_fields_set:
             # Demo SLAs in seconds rather than hours, so reallocation is visible while watching.
             settings = settings.model_copy(update={"sla_scale": 0.01})
+        if "database_url" not in settings.model_fields_set:
+            # The ledger lives in the state folder, so a second stack (--state-dir) has its own.
+            database_url = f"sqlite:///{args.state_dir}/opendom.db"
+            settings = settings.model_copy(update={"database_url": database_url})
         run_stack(settings, args.state_dir, args.ui_port, args.demo_orders)
     elif args.command == "demo":
         from stack.demo import run_demo
