@@ -24,7 +24,8 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
-from api.routes.availability import CheckoutCheck, CheckoutResult, answer_from_cache
+from api.routes.availability import answer_from_cache
+from api.schemas import CheckoutCheck, CheckoutResult
 from api.security import KeyCache, bearer_key, channel_of, role_allows
 from ledger.tables import ApiClient
 from security.roles import Role

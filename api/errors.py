@@ -9,6 +9,13 @@ from starlette.exceptions import HTTPException
 
 from domain.errors import DomainError, UnknownReference
 from ledger.errors import LedgerError, UnknownPosition
+from services.checkout import HoldNotFound, OptionUnavailable
+
+# A domain error is a 422 (the request cannot be done as asked), except these.
+DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
+    OptionUnavailable: 409,  # not among the cart's options as it stands now
+    HoldNotFound: 404,
+}
 
 
 class ApiError(Exception):
@@ -66,7 +73,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(status_code=422, content=_body(exc.code, str(exc)))
+        status = next((s for t, s in DOMAIN_ERROR_STATUS.items() if isinstance(exc, t)), 422)
+        return JSONResponse(status_code=status, content=_body(exc.code, str(exc)))
 
     @app.exception_handler(LedgerError)
     async def _ledger(_: Request, exc: LedgerError) -> JSONResponse:

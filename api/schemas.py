@@ -1,6 +1,6 @@
 """Models at the API edge, every route's in one place, by area. Requests are `Strict`: unknown
-fields are refused so a typo cannot silently drop data. Responses are `...Public` models, never
-tables, so a new column is not published by accident."""
+fields are refused so a typo cannot silently drop data. Responses are models of their own, never
+tables (`NodePublic`, not `Node`), so a new column is not published by accident."""
 
 from datetime import datetime
 from typing import Annotated
@@ -8,15 +8,20 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.order import NodeEventType
+from domain.geo import GeoPoint
 from domain.node_status import NodeStatus
 from domain.orders import Address, Customer, DeliveryMethod, OrderLine, OrderType
 from services.feeds import FeedMode
+from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# --- orders and support actions (api/routes/orders.py) ---
 
 
 class OrderSubmission(Strict):
@@ -47,6 +52,9 @@ class SupportAction(Strict):
 
 class ReallocateAction(SupportAction):
     node_id: str | None = Field(default=None, description="only shipments at this node")
+
+
+# --- node and carrier callbacks (api/routes/callbacks.py) ---
 
 
 class NodeCallback(Strict):
@@ -143,6 +151,42 @@ class StockPositionPublic(BaseModel):
     available: int
 
 
+# --- availability, the checkout check and holds (api/routes/availability.py) ---
+
+
+class CheckoutCheck(Strict):
+    channel: str = Field(min_length=1, max_length=40)
+    destination: GeoPoint
+    lines: list[OrderLine] = Field(min_length=1, max_length=100)
+    hold: bool = Field(default=False, description="hold the stock behind `hold_option`")
+    hold_option: DeliveryOptionCode = DeliveryOptionCode.HOME_ECONOMY
+    hold_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
+
+
+class HoldPublic(BaseModel):
+    hold_id: str
+    expires_at: datetime
+    option: DeliveryOptionCode
+
+
+class CheckoutResult(CheckoutAnswer):
+    hold: HoldPublic | None = None
+
+
+class HoldReleased(BaseModel):
+    hold_id: str
+    units_released: int
+
+
+class AvailabilityEventPublic(BaseModel):
+    id: int
+    channel: str
+    sku: str
+    event: str
+    units: int
+    at: datetime
+
+
 # --- stock feeds, channel pools, reconciliation (api/routes/feeds.py) ---
 
 
@@ -194,6 +238,9 @@ class ChannelPoolBody(Strict):
 class Reconciliation(BaseModel):
     balanced: bool
     drifts: list[str]
+
+
+# --- every refusal (api/errors.py) ---
 
 
 class ErrorBody(BaseModel):

@@ -1,0 +1,152 @@
+"""The checkout check as units of work: answer a cart from the availability cache, or from the
+database in one transaction that can also hold the stock the chosen option relies on; and give a
+hold back.
+
+The cache's answer is the API's hot path: it reads only memory (ledger.availability_cache) and
+decides with sourcing.checkout, nothing more. Anything it cannot answer for certain (a hold, the
+cache still loading, a SKU it does not know) goes to the database, which never oversells."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from domain.errors import DomainError
+from domain.geo import GeoPoint
+from domain.orders import OrderLine
+from ledger import holds
+from ledger.availability import channel_pool
+from ledger.availability_cache import AvailabilityCache
+from ledger.db import transaction
+from ledger.stock import candidate_nodes
+from ledger.tables import CheckoutHold
+from services.references import refuse_unknown_skus
+from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
+
+
+class OptionUnavailable(DomainError):
+    """The cart cannot be held for this delivery option: it is not among the cart's options."""
+
+    code = "option_unavailable"
+
+    def __init__(self, option: DeliveryOptionCode) -> None:
+        self.option = option
+        super().__init__(f"hold_option: {option} is not available for this cart")
+
+
+class HoldNotFound(DomainError):
+    """No such hold, or one the caller may not see."""
+
+    code = "hold_not_found"
+
+    def __init__(self, hold_id: str) -> None:
+        self.hold_id = hold_id
+        super().__init__(f"no hold {hold_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class HoldTerms:
+    """Hold the stock behind this option of the answer, for this long."""
+
+    option: DeliveryOptionCode
+    ttl: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    hold_id: str
+    option: DeliveryOptionCode
+    ttl: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedHold:
+    hold_id: str
+    expires_at: datetime
+    option: DeliveryOptionCode
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutOutcome:
+    answer: CheckoutAnswer
+    hold: PlacedHold | None = None
+
+
+def answer_from_cache(
+    cache: AvailabilityCache,
+    channel: str,
+    lines: list[OrderLine],
+    destination: GeoPoint,
+    now: datetime,
+) -> CheckoutAnswer | None:
+    """The answer without a hold, from the availability cache (it trails the ledger by a
+    moment); None when the database must answer (the cache still loading, or a SKU it does not
+    know, which may be unknown altogether)."""
+    if not cache.ready or not all(cache.knows(ln.sku) for ln in lines):
+        return None
+    relevant, totals = cache.checkout_view(lines, destination, channel)
+    return check_cart(lines, destination, relevant, now, totals)
+
+
+def check_in_database(
+    engine: Engine,
+    channel: str,
+    lines: list[OrderLine],
+    destination: GeoPoint,
+    now: datetime,
+    hold: HoldTerms | None = None,
+) -> CheckoutOutcome:
+    """The answer from the ledger, and with `hold` a new hold on the chosen option's stock, in
+    one transaction. UnknownReference for unknown SKUs; OptionUnavailable if the option is not
+    among the answer's; InsufficientStock if another cart took the units meanwhile."""
+    with Session(engine) as session:
+        refuse_unknown_skus(session, {ln.sku for ln in lines}, "lines.sku")
+    request = None
+    if hold is not None:
+        request = HoldRequest(f"H-{uuid.uuid4().hex[:16]}", hold.option, hold.ttl)
+    with transaction(engine) as tx:
+        answer, placed = run_checkout_check(tx, channel, lines, destination, now, request)
+    if placed is None or hold is None:
+        return CheckoutOutcome(answer)
+    return CheckoutOutcome(answer, PlacedHold(placed.hold_id, placed.expires_at, hold.option))
+
+
+def run_checkout_check(
+    session: Session,
+    channel: str,
+    lines: list[OrderLine],
+    destination: GeoPoint,
+    now: datetime,
+    hold: HoldRequest | None = None,
+) -> tuple[CheckoutAnswer, CheckoutHold | None]:
+    """Read the channel's view, decide (sourcing.checkout), and optionally hold the stock the
+    chosen option relies on, in the caller's transaction."""
+    pool = channel_pool(session, channel)
+    candidates = candidate_nodes(session, {ln.sku for ln in lines}, pool)
+    answer = check_cart(lines, destination, candidates, now)
+    if hold is None:
+        return answer, None
+    option = next((o for o in answer.options if o.code == hold.option), None)
+    if option is None:
+        raise OptionUnavailable(hold.option)
+    hold_lines = [
+        holds.HoldRequestLine(ln.line_no, shipment.node_id, ln.sku, ln.quantity)
+        for shipment in option.shipments
+        for ln in shipment.lines
+    ]
+    placed = holds.place_hold(session, hold.hold_id, channel, hold_lines, now + hold.ttl)
+    return answer, placed
+
+
+def release_hold(engine: Engine, hold_id: str, may_release: Callable[[str], bool]) -> int:
+    """The shopper left: give the units back now instead of at expiry. Idempotent; returns the
+    units released (0 once ended). `may_release(channel)` is the caller's rule for the hold's
+    channel: a hold it may not see is HoldNotFound, as if it did not exist."""
+    with transaction(engine) as tx:
+        found = tx.get(CheckoutHold, hold_id)
+        if found is None or not may_release(found.channel):
+            raise HoldNotFound(hold_id)
+        return holds.release_hold(tx, hold_id)
