@@ -3,7 +3,7 @@ simulators, all separate processes as in production) while killing the worker, r
 engine and letting the node and carrier systems misbehave; then check the invariants.
 
     .venv/bin/python -m chaos                      # the small default the test suite also runs
-    .venv/bin/python -m chaos --orders 500 --rate 8   # the README's figures
+    .venv/bin/python -m chaos --orders 500 --rate 5   # the run in benchmarks/README.md
 """
 
 import asyncio

@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     node_health_max_incident_share: float = Field(default=0.5, gt=0, le=1)
     # How often holds expire, polled feeds are pulled and availability events are published.
     housekeeping_every_seconds: float = Field(default=10, gt=0)
-    # Run workflow code in Temporal's sandbox. Off in production for throughput (README,
-    # "Worker tuning"); the lifecycle tests run every workflow inside it, so code the
+    # Run workflow code in Temporal's sandbox. Off in production for throughput
+    # (docs/worker-tuning.md); the lifecycle tests run every workflow inside it, so code the
     # sandbox would refuse fails CI before it ships.
     workflow_sandbox: bool = False
 
