@@ -1,14 +1,18 @@
-"""Order intake's checks: what an order must satisfy before its workflow starts.
+"""Order intake's checks (what an order must satisfy before its workflow starts), and the
+read model's updates for orders whose workflow has closed.
 
 The rules a schema cannot express (domain.validation) and the references the network must know:
 every SKU, the checkout hold it converts, the pickup node. The workflow re-checks the rules, so an
 order started by another client is held to the same ones."""
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from domain.errors import DomainError, UnknownReference
 from domain.orders import DeliveryMethod, OrderLine
 from domain.validation import order_problems
+from ledger import orders_view
+from ledger.db import transaction
 from ledger.tables import CheckoutHold, Node
 from services.references import refuse_unknown_skus
 
@@ -39,3 +43,10 @@ def refuse_invalid_order(
         node = session.get(Node, pickup_node_id)
         if node is None or not node.can_pickup:
             raise UnknownReference("pickup_node_id", [f"{pickup_node_id} (not a pickup node)"])
+
+
+def record_delivery_scan(engine: Engine, order_id: str, shipment_id: str, carrier: str) -> None:
+    """A carrier's delivery scan for an order whose workflow has closed: the read model is the
+    only record left to update."""
+    with transaction(engine) as tx:
+        orders_view.record_delivery(tx, order_id, shipment_id, carrier)

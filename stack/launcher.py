@@ -17,12 +17,12 @@ from pathlib import Path
 from temporalio.client import Client
 
 from config import Settings
+from contracts import search_attributes as sa
 from ledger.db import create_schema, make_engine
 from stack.demo import run_demo
 from stack.demo_data import seed_demo_network
 from stack.keys import ensure_demo_keys, keys_file
 from stack.temporal_cli import temporal_cli_path
-from contracts import search_attributes as sa
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # children import the project's packages
 

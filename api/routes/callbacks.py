@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, TemporalDep
+from api.deps import EngineDep, SessionDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
@@ -11,7 +11,7 @@ from api.workflow_calls import send_node_event
 from contracts.order import NodeEvent, NodeEventType
 from domain.lifecycle import delivery_scan_goes_to_read_model
 from ledger import orders_view
-from ledger.db import transaction
+from services.orders import record_delivery_scan
 
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
@@ -52,11 +52,6 @@ async def node_event(
     )
 
 
-def _record_delivery(engine, order_id: str, shipment_id: str, carrier: str) -> None:  # type: ignore[no-untyped-def]
-    with transaction(engine) as tx:
-        orders_view.record_delivery(tx, order_id, shipment_id, carrier)
-
-
 @router.post(
     "/carriers/{carrier}/events",
     status_code=status.HTTP_202_ACCEPTED,
@@ -68,6 +63,7 @@ async def carrier_event(
     request: Request,
     caller: NodeCaller,
     session: SessionDep,
+    engine: EngineDep,
     temporal: TemporalDep,
 ) -> CallbackAccepted:
     """Delivery scans usually arrive after the order's workflow has completed: those update the
@@ -85,7 +81,7 @@ async def carrier_event(
         )
     if delivery_scan_goes_to_read_model(state.status):
         await run_in_threadpool(
-            _record_delivery, session.get_bind(), callback.order_id, callback.shipment_id, carrier
+            record_delivery_scan, engine, callback.order_id, callback.shipment_id, carrier
         )
         await remember_callback(request, signature)
         return CallbackAccepted(
