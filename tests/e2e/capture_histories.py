@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import WorkflowExecutionStatus
 
+from contracts.names import OrderQuery, WorkflowName
 from ledger.db import transaction
 from ledger.tables import FeedSource
 from tests.support.network import CUSTOMER, build_network
@@ -96,7 +97,7 @@ def _summary(history: dict) -> set[str]:
 
 
 async def _state(stack, order_id: str) -> dict:
-    return await stack.client.get_workflow_handle(order_id).query("state")
+    return await stack.client.get_workflow_handle(order_id).query(OrderQuery.STATE)
 
 
 async def test_order_completed_home(stack) -> None:
@@ -319,7 +320,7 @@ async def test_housekeeping(stack) -> None:
     await asyncio.sleep(1.5)  # the hold expires
     workflow_id = f"housekeeping-capture-{uuid.uuid4().hex[:6]}"
     result = await stack.client.execute_workflow(
-        "InventoryHousekeeping", {}, id=workflow_id, task_queue=stack.settings.task_queue
+        WorkflowName.HOUSEKEEPING, {}, id=workflow_id, task_queue=stack.settings.task_queue
     )
     assert result["holds_expired"] >= 1 and result["deltas_pulled"] == 3, result
     await _export(
