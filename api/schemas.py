@@ -1,6 +1,7 @@
 """Models at the API edge, every route's in one place, by area. Requests are `Strict`: unknown
 fields are refused so a typo cannot silently drop data. Responses are models of their own, never
-tables (`NodePublic`, not `Node`), so a new column is not published by accident."""
+tables (`api.schemas.Node`, not `ledger.tables.Node`), so a new column is not published by
+accident."""
 
 from datetime import datetime
 from typing import Annotated
@@ -11,6 +12,7 @@ from contracts.order import NodeEventType
 from domain.geo import GeoPoint
 from domain.node_status import NodeStatus
 from domain.orders import Address, Customer, DeliveryMethod, OrderLine, OrderType
+from ledger.tables import utcnow
 from services.feeds import FeedMode
 from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode
 
@@ -83,37 +85,40 @@ class CallbackAccepted(BaseModel):
 # --- nodes and stock positions (api/routes/network.py) ---
 
 
-class NodePublic(BaseModel):
-    """A node as ops see it: the columns of ledger.tables.Node, in its order."""
-
-    node_id: str
+# A node as ops see it: the columns of ledger.tables.Node, in its order, with its defaults and
+# limits, so the published schema (`Node`) is the one the table published before it had a model
+# of its own. The route imports the table as `NodeRow`.
+class Node(BaseModel):
+    node_id: str = Field(max_length=64)
     name: str
     node_type: str
     lat: float
     lon: float
-    can_ship: bool
-    can_pickup: bool
-    daily_capacity: int
-    priority: int
-    active: bool
-    status: str
-    status_reason: str | None
+    can_ship: bool = True
+    can_pickup: bool = False
+    daily_capacity: int = 1000
+    priority: int = 100
+    active: bool = True
+    status: str = NodeStatus.UP
+    status_reason: str | None = None
     system_url: str
-    accept_sla_seconds: float | None
-    pick_sla_seconds: float | None
-    ship_sla_seconds: float | None
-    safety_stock: int | None
+    accept_sla_seconds: float | None = None
+    pick_sla_seconds: float | None = None
+    ship_sla_seconds: float | None = None
+    safety_stock: int | None = None
 
 
 class NodeStatusChangePublic(BaseModel):
-    """One entry of a node's status history: the columns of ledger.tables.NodeStatusChange."""
+    """Every change of a node's status, by a person or by the node-health rule: the audit trail,
+    and the point from which the rule counts incidents again after a node comes back."""
 
-    id: int | None
-    node_id: str
+    # The columns of ledger.tables.NodeStatusChange, with its defaults and limits.
+    id: int | None = None
+    node_id: str = Field(max_length=64)
     status: str
     reason: str
-    automatic: bool
-    at: datetime
+    automatic: bool = False
+    at: datetime = Field(default_factory=utcnow)
 
 
 class NodeStatusChange(Strict):

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from api.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import (
-    NodePublic,
+    Node,
     NodeStatusChange,
     NodeStatusChanged,
     NodeStatusChangePublic,
@@ -23,25 +23,26 @@ from contracts.ids import node_outage_workflow_id
 from contracts.outage import NodeOutageInput
 from contracts.starters import start_node_outage
 from domain.availability import available_to_promise
-from ledger.tables import Node, StockPosition
+from ledger.tables import Node as NodeRow
 from ledger.tables import NodeStatusChange as NodeStatusRecord
+from ledger.tables import StockPosition
 from security.roles import Role
 from services import network
 
 router = APIRouter(prefix="/v1", tags=["network"], dependencies=[Depends(require(Role.OPS))])
 
 
-@router.get("/nodes", response_model=list[NodePublic])
-def list_nodes(session: SessionDep) -> list[NodePublic]:
-    nodes = session.exec(select(Node).order_by(col(Node.node_id))).all()
-    return [NodePublic.model_validate(n, from_attributes=True) for n in nodes]
+@router.get("/nodes", response_model=list[Node])
+def list_nodes(session: SessionDep) -> list[Node]:
+    nodes = session.exec(select(NodeRow).order_by(col(NodeRow.node_id))).all()
+    return [Node.model_validate(n, from_attributes=True) for n in nodes]
 
 
 @router.get("/nodes/{node_id}/status-history", response_model=list[NodeStatusChangePublic])
 def node_status_history(node_id: str, session: SessionDep) -> list[NodeStatusChangePublic]:
     """Every status change of the node, newest first: who (a person, or the node-health rule)
     took it out of sourcing, when and why."""
-    if session.get(Node, node_id) is None:
+    if session.get(NodeRow, node_id) is None:
         raise ApiError(404, "unknown_node", f"no node {node_id}")
     changes = session.exec(
         select(NodeStatusRecord)
