@@ -1,10 +1,7 @@
 """Inventory housekeeping, run on a Temporal Schedule: expire checkout holds, pull stock feeds
 from systems that cannot push, and publish out-of-stock / back-in-stock events."""
 
-from datetime import UTC, datetime
-
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -25,10 +22,7 @@ from contracts.activities import (
     PulledDeltaPage,
 )
 from contracts.names import ActivityName
-from ledger import holds
-from ledger.db import transaction
-from ledger.tables import FeedSource
-from ledger.thresholds import publish_threshold_events
+from services import housekeeping
 from services.feeds import DeltaLine, apply_pulled_page
 
 
@@ -39,28 +33,21 @@ class HousekeepingActivities:
 
     @activity.defn(name=ActivityName.EXPIRE_HOLDS)
     def expire_holds(self, request: ExpireHoldsInput) -> ExpireHoldsResult:
-        expired = 0
-        while True:
-            with transaction(self._engine) as session:
-                batch = holds.expire_holds(session, datetime.now(UTC), request.batch)
-            expired += len(batch)
-            if len(batch) < request.batch:
-                return ExpireHoldsResult(expired=expired)
+        expired = housekeeping.expire_due_holds(self._engine, request.batch)
+        return ExpireHoldsResult(expired=expired)
 
     @activity.defn(name=ActivityName.PUBLISH_AVAILABILITY_EVENTS)
     def publish_availability_events(
         self, request: PublishAvailabilityEventsInput
     ) -> PublishAvailabilityEventsResult:
-        with transaction(self._engine) as session:
-            events = publish_threshold_events(session, request.max_movements)
-        return PublishAvailabilityEventsResult(events=len(events))
+        events = housekeeping.publish_availability_events(self._engine, request.max_movements)
+        return PublishAvailabilityEventsResult(events=events)
 
     @activity.defn(name=ActivityName.LIST_FEED_SOURCES)
     def list_feed_sources(self, _: FeedSourcesInput) -> FeedSourcesResult:
-        with Session(self._engine) as session:
-            rows = session.exec(select(FeedSource).where(col(FeedSource.enabled).is_(True))).all()
+        sources = housekeeping.enabled_feed_sources(self._engine)
         return FeedSourcesResult(
-            sources=[FeedSourceRef(source=r.source, url=r.url, cursor=r.cursor) for r in rows]
+            sources=[FeedSourceRef(source=s.source, url=s.url, cursor=s.cursor) for s in sources]
         )
 
     @activity.defn(name=ActivityName.FETCH_STOCK_DELTAS)

@@ -1,5 +1,5 @@
-"""One home per unit of work (load, decide, write): allocation, checkout, feeds, orders, network;
-`references` holds the refusal of unknown SKUs they share.
+"""One home per unit of work (load, decide, write): allocation, checkout, feeds, housekeeping,
+orders, network; `references` holds the refusal of unknown SKUs they share.
 
 Services take a plain `Session` or `Engine`, raise `DomainError` subclasses, and know nothing of
 FastAPI, Temporal or `contracts/` (import-linter checks it). Routes and activities are thin
