@@ -20,10 +20,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from domain.availability import visible_to_channel
-from domain.carriers import EXPRESS_PRIORITY
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
-from domain.network import CandidateNode
 from domain.orders import DeliveryMethod, OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, stock
@@ -31,7 +29,7 @@ from ledger.availability import channel_pool, positions_for
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
 from ledger.tables import Node, Reservation
-from sourcing import NoFeasiblePlan, Scenario, SourcingOrder, optimize
+from sourcing import ChosenPlan, choose_sources
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +68,6 @@ class Allocation:
     explanation: str
     shipments: list[ReservedShipment] = field(default_factory=list)
     backordered: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ChosenShipment:
-    node_id: str
-    lines: list[OrderLine]
-
-
-@dataclass(frozen=True, slots=True)
-class ChosenPlan:
-    shipments: list[ChosenShipment]
-    explanation: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,45 +291,3 @@ def _reservation_requests(
             for line in shipment.lines
         )
     return requests
-
-
-# The request in the optimizer's terms, and its plan back. The scenario follows the order: click
-# & collect is local, a priority of 7 or more (paid express, VIP) is fastest, everything else is
-# cheapest. The optimizer may leave lines unfilled; an order is reserved whole, so a plan with
-# unfilled lines counts as no plan.
-
-
-def scenario_for(priority: int, delivery_method: DeliveryMethod) -> Scenario:
-    if delivery_method == DeliveryMethod.PICKUP:
-        return Scenario.LOCAL
-    if priority >= EXPRESS_PRIORITY:
-        return Scenario.FASTEST
-    return Scenario.CHEAPEST
-
-
-def choose_sources(
-    request: AllocationRequest, candidates: list[CandidateNode], priority: int, now: datetime
-) -> ChosenPlan:
-    """Raises NoSourceAvailable (naming the lines) when the order cannot be served whole."""
-    order = SourcingOrder(
-        order_id=request.order_id,
-        lines=request.lines,
-        destination=request.destination,
-        delivery_method=request.delivery_method,
-        pickup_node_id=request.pickup_node_id,
-        scenario=scenario_for(priority, request.delivery_method),
-        priority=priority,
-        excluded_nodes=request.excluded_nodes,
-        now=now,
-        channel=request.channel or None,
-    )
-    try:
-        plan = optimize(order, candidates)
-    except NoFeasiblePlan as exc:
-        raise NoSourceAvailable(lines=request.lines, excluded_nodes=request.excluded_nodes) from exc
-    if plan.unfilled_lines:
-        raise NoSourceAvailable(lines=plan.unfilled_lines, excluded_nodes=request.excluded_nodes)
-    return ChosenPlan(
-        shipments=[ChosenShipment(s.node_id, s.lines) for s in plan.shipments],
-        explanation=plan.explanation,
-    )

@@ -8,6 +8,7 @@ Temporal, no database, no HTTP, no clock; the caller passes everything in, inclu
     plan = optimize(order, [NodeProfile(node=c) for c in candidates], policy, ruleset)
 
 Modules: checkout (the checkout check: availability per line, delivery options, their dates),
+allocation (the allocation policy: the scenario an order is sourced under, and whole orders only),
 nearest (the nearest-node policy the checkout sources with), model (the optimizer's inputs and
 outputs), rules (ruleset selection and node filters), costs (the cost model), promise (promised
 dates, for the checkout and the optimizer alike), search (the exact search and its greedy
@@ -21,6 +22,13 @@ would otherwise pay for at start-up without ever using it.
 
 from typing import TYPE_CHECKING, Any
 
+from sourcing.allocation import (
+    ChosenPlan,
+    ChosenShipment,
+    OrderToSource,
+    choose_sources,
+    scenario_for,
+)
 from sourcing.checkout import (
     CheckoutAnswer,
     DeliveryOption,
@@ -64,6 +72,8 @@ __all__ = [
     "DEFAULT_RULESET",
     "Alternative",
     "CheckoutAnswer",
+    "ChosenPlan",
+    "ChosenShipment",
     "CostBreakdown",
     "DeliveryOption",
     "DeliveryOptionCode",
@@ -72,6 +82,7 @@ __all__ = [
     "LineAvailability",
     "NoFeasiblePlan",
     "NodeProfile",
+    "OrderToSource",
     "Plan",
     "PlannedShipment",
     "ProcessingCalendar",
@@ -88,11 +99,13 @@ __all__ = [
     "SourcingRequest",
     "TransitTable",
     "check_cart",
+    "choose_sources",
     "compute_bid_prices",
     "optimize",
     "plan_nearest_node",
     "promised_date",
     "relevant_candidates",
+    "scenario_for",
     "select_ruleset",
     "ship_date",
     "shippable_totals",
