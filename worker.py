@@ -2,13 +2,16 @@
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import Engine
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -91,46 +94,52 @@ async def connect(settings: Settings, wait_seconds: float = 120) -> Client:
             await asyncio.sleep(1)
 
 
+WORKFLOWS = (OrderWorkflow, InventoryHousekeepingWorkflow, NodeOutageWorkflow)
+
+
+def activity_objects(
+    engine: Engine, client: Client, settings: Settings, http: JsonHttpClient
+) -> tuple[object, ...]:
+    """The objects whose `@activity.defn` methods the worker registers, with their resources."""
+    health_rule = NodeHealthRule(
+        window_seconds=settings.node_health_window_seconds,
+        min_incidents=settings.node_health_min_incidents,
+        max_incident_share=settings.node_health_max_incident_share,
+    )
+    return (
+        LedgerActivities(engine, default_sla_policy(settings.sla_scale)),
+        FulfilmentActivities(
+            engine, NodeConnectors(http), CarrierConnector(http, settings.carrier_url)
+        ),
+        HousekeepingActivities(engine, ErpFeedConnector()),
+        OutageActivities(engine, client, health_rule),
+    )
+
+
+def activity_methods(*objects: object) -> list[Callable[..., Any]]:
+    """Every `@activity.defn` method of the objects: a new activity is registered by being
+    defined, never forgotten from a hand-written list."""
+    return [
+        method
+        for obj in objects
+        for name, _ in inspect.getmembers(type(obj), inspect.isfunction)
+        if activity._Definition.from_callable(method := getattr(obj, name)) is not None
+    ]
+
+
 @asynccontextmanager
 async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A running worker for `settings.task_queue`; stops (after in-flight tasks) on exit."""
     engine = make_engine(settings.database_url)
     create_schema(engine)
     http = JsonHttpClient("node-and-carrier-systems")
-    ledger = LedgerActivities(engine, default_sla_policy(settings.sla_scale))
-    housekeeping = HousekeepingActivities(engine, ErpFeedConnector())
-    health_rule = NodeHealthRule(
-        window_seconds=settings.node_health_window_seconds,
-        min_incidents=settings.node_health_min_incidents,
-        max_incident_share=settings.node_health_max_incident_share,
-    )
-    outage = OutageActivities(engine, client, health_rule)
-    fulfilment = FulfilmentActivities(
-        engine, NodeConnectors(http), CarrierConnector(http, settings.carrier_url)
-    )
+    activities = activity_methods(*activity_objects(engine, client, settings, http))
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[OrderWorkflow, InventoryHousekeepingWorkflow, NodeOutageWorkflow],
-            activities=[
-                ledger.allocate_stock,
-                ledger.release_reservations,
-                ledger.fulfil_reservations,
-                ledger.project_order,
-                fulfilment.release_to_node,
-                fulfilment.cancel_at_node,
-                fulfilment.dispatch_at_node,
-                fulfilment.buy_label,
-                housekeeping.expire_holds,
-                housekeeping.publish_availability_events,
-                housekeeping.list_feed_sources,
-                housekeeping.fetch_stock_deltas,
-                housekeeping.apply_pulled_deltas,
-                outage.find_orders_at_node,
-                outage.move_order_away,
-                outage.degrade_unhealthy_nodes,
-            ],
+            workflows=list(WORKFLOWS),
+            activities=activities,
             activity_executor=executor,
             **worker_tuning(settings.workflow_sandbox),
         )
