@@ -20,6 +20,7 @@ import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from enum import StrEnum
 
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -29,6 +30,16 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
 NO_OP_TIMEOUT = timedelta(seconds=30)
+
+
+class BareName(StrEnum):
+    """The bare workflow's own Temporal names, used on both sides: the benchmark's, not the
+    product's (those are contracts/names.py)."""
+
+    WORKFLOW = "BareOrderWorkflow"
+    STEP = "bare_step"
+    LOCAL_STEP = "bare_local_step"
+    EVENT = "bare_event"
 
 
 class BareShape(BaseModel):
@@ -46,7 +57,7 @@ class StepInput(BaseModel):
 _signals_in_flight: set[asyncio.Task[None]] = set()
 
 
-@activity.defn(name="bare_step")
+@activity.defn(name=BareName.STEP)
 async def bare_step(step: StepInput) -> None:
     """No work. When asked, signals its workflow just after returning, as a node calls back
     after it accepted a release."""
@@ -55,22 +66,22 @@ async def bare_step(step: StepInput) -> None:
         handle = activity.client().get_workflow_handle(
             info.workflow_id, run_id=info.workflow_run_id
         )
-        task = asyncio.create_task(handle.signal("bare_event"))
+        task = asyncio.create_task(handle.signal(BareName.EVENT))
         _signals_in_flight.add(task)
         task.add_done_callback(_signals_in_flight.discard)
 
 
-@activity.defn(name="bare_local_step")
+@activity.defn(name=BareName.LOCAL_STEP)
 async def bare_local_step() -> None:
     """No work, run as a local activity."""
 
 
-@workflow.defn(name="BareOrderWorkflow")
+@workflow.defn(name=BareName.WORKFLOW)
 class BareOrderWorkflow:
     def __init__(self) -> None:
         self._signals = 0
 
-    @workflow.signal(name="bare_event")
+    @workflow.signal(name=BareName.EVENT)
     def bare_event(self) -> None:
         self._signals += 1
 

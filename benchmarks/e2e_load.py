@@ -60,7 +60,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from benchmarks.bare_workflow import BareShape
+from benchmarks.bare_workflow import BareName, BareShape
 from benchmarks.databases import POSTGRES_URL, fresh_postgres_schema
 from config import Settings
 from ledger.db import create_schema, make_engine, transaction
@@ -443,7 +443,7 @@ async def _run_ceiling(
     async def start(i: int) -> str:
         workflow_id = f"bare-{run_id}-{i:05d}"
         await client.start_workflow(
-            "BareOrderWorkflow", shapes[i], id=workflow_id, task_queue=BARE_TASK_QUEUE
+            BareName.WORKFLOW, shapes[i], id=workflow_id, task_queue=BARE_TASK_QUEUE
         )
         return workflow_id
 
@@ -452,7 +452,7 @@ async def _run_ceiling(
     samples = await _closed_loop(len(shapes), plan.concurrency, start)
 
     async def completed() -> int:
-        query = "WorkflowType = 'BareOrderWorkflow' AND ExecutionStatus = 'Completed'"
+        query = f"WorkflowType = '{BareName.WORKFLOW}' AND ExecutionStatus = 'Completed'"
         return (await client.count_workflows(query)).count - already_completed
 
     await _until(completed, len(shapes), plan.settle_seconds, stack)
