@@ -32,7 +32,6 @@ from domain.network import CandidateNode, NodeType
 from domain.orders import OrderLine
 from ledger.availability import pool_rule
 from ledger.tables import ChannelPool, Node, StockMovement, StockPosition
-from sourcing.checkout import relevant_candidates
 
 NETWORK_REFRESH_SECONDS = 5.0
 # Nearest nodes are shortlisted by the cosine of their angle to the destination (a dot product
@@ -45,6 +44,8 @@ SHORTLIST_MARGIN_COS = 1e-12
 _EMPTY = np.zeros(0, dtype=np.int64)
 SkuStock = tuple[np.ndarray, np.ndarray]  # node numbers, ATP at each
 MAX_VIEWS = 200_000  # (SKU, channel) views kept; past that they are rebuilt as needed
+# The candidates that can change the checkout's answer, among those given (sourcing's rule).
+PickRelevant = Callable[[list[OrderLine], GeoPoint, list[CandidateNode]], list[CandidateNode]]
 
 
 @dataclass
@@ -263,14 +264,20 @@ class AvailabilityCache:
         return _candidate_nodes(network, units, np.flatnonzero(units.any(axis=0)), skus)
 
     def checkout_view(
-        self, lines: list[OrderLine], destination: GeoPoint, channel: str
+        self,
+        lines: list[OrderLine],
+        destination: GeoPoint,
+        channel: str,
+        pick_relevant: PickRelevant,
     ) -> tuple[list[CandidateNode], dict[str, int]]:
         """For `sourcing.checkout.check_cart`: the same candidates as
-        `relevant_candidates(lines, destination, self.candidates(skus, channel))`, and
+        `pick_relevant(lines, destination, self.candidates(skus, channel))`, and
         `shippable_totals` over all of `self.candidates(...)`, without building a candidate per
         node: the nodes holding the whole cart are found with array operations on the cached
         (SKU, channel) views, the nearest are shortlisted by their angle to the destination, and
-        `relevant_candidates` decides among those by exact distance."""
+        `pick_relevant` decides among those by exact distance. It is sourcing's rule
+        (`sourcing.checkout.relevant_candidates`, passed in by services.checkout): the ledger
+        finds the nodes, sourcing decides which of them matter."""
         network = self._network
         views = {ln.sku: self._view(network, ln.sku, channel) for ln in lines}
         totals = {sku: view.shippable for sku, view in views.items()}
@@ -300,7 +307,7 @@ class AvailabilityCache:
                     {sku: v.units[number] for sku, v in views.items() if v.units[number] > 0},
                 )
             )  # fmt: skip
-        return relevant_candidates(lines, destination, nearby), totals
+        return pick_relevant(lines, destination, nearby), totals
 
     def _view(self, network: _Network, sku: str, channel: str) -> _SkuView:
         stock = self._stock.get(sku, (_EMPTY, _EMPTY))

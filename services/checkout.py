@@ -2,9 +2,10 @@
 database in one transaction that can also hold the stock the chosen option relies on; and give a
 hold back.
 
-The cache's answer is the API's hot path: it reads only memory (ledger.availability_cache) and
-decides with sourcing.checkout, nothing more. Anything it cannot answer for certain (a hold, the
-cache still loading, a SKU it does not know) goes to the database, which never oversells."""
+The cache's answer is the API's hot path: it reads only memory (ledger.availability_cache, which
+sourcing.checkout's `relevant_candidates` prunes) and decides with sourcing.checkout, nothing
+more. Anything it cannot answer for certain (a hold, the cache still loading, a SKU it does not
+know) goes to the database, which never oversells."""
 
 import uuid
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from ledger.db import transaction
 from ledger.stock import candidate_nodes
 from ledger.tables import CheckoutHold
 from services.references import refuse_unknown_skus
-from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
+from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart, relevant_candidates
 
 
 class OptionUnavailable(DomainError):
@@ -87,7 +88,7 @@ def answer_from_cache(
     know, which may be unknown altogether)."""
     if not cache.ready or not all(cache.knows(ln.sku) for ln in lines):
         return None
-    relevant, totals = cache.checkout_view(lines, destination, channel)
+    relevant, totals = cache.checkout_view(lines, destination, channel, relevant_candidates)
     return check_cart(lines, destination, relevant, now, totals)
 
 

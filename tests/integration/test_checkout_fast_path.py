@@ -19,7 +19,7 @@ from ledger.availability_cache import AvailabilityCache
 from ledger.db import transaction
 from ledger.errors import UnknownPosition
 from ledger.tables import ChannelPool, Node, Sku, StockPosition
-from sourcing.checkout import check_cart
+from sourcing.checkout import check_cart, relevant_candidates
 
 TYPES = [t.value for t in NodeType]
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -137,7 +137,7 @@ def assert_same_answers(engine: Engine, cache: AvailabilityCache, rng: random.Ra
         assert summary(cache.candidates(set(picked), channel)) == summary(
             [c for c in from_db if c.available]
         )
-        relevant, totals = cache.checkout_view(lines, destination, channel)
+        relevant, totals = cache.checkout_view(lines, destination, channel, relevant_candidates)
         assert check_cart(lines, destination, relevant, NOW, totals) == check_cart(
             lines, destination, from_db, NOW
         )
@@ -179,6 +179,6 @@ def test_the_fast_path_finds_the_nearest_holder_among_many_nodes(ledger_engine: 
     lines = [OrderLine(line_no=1, sku="S1", quantity=1)]
     destination = GeoPoint(lat=40.5, lon=-74.5)
 
-    relevant, _ = cache.checkout_view(lines, destination, "web")
+    relevant, _ = cache.checkout_view(lines, destination, "web", relevant_candidates)
 
     assert 1 <= len(relevant) < len(cache.candidates({"S1"}, "web"))
