@@ -21,7 +21,7 @@ from contracts.activities import (
 )
 from contracts.ids import automatic_outage_trigger, node_outage_workflow_id
 from contracts.names import ActivityName, OrderUpdate
-from contracts.order import ReallocateInput
+from contracts.order import ReallocateInput, ReallocateResult
 from contracts.outage import NodeOutageInput
 from contracts.starters import start_node_outage, update_order
 from domain.node_health import NodeHealthRule
@@ -88,6 +88,7 @@ class OutageActivities:
                 request.order_id,
                 OrderUpdate.REALLOCATE,
                 ReallocateInput(reason=request.reason, node_id=request.node_id),
+                ReallocateResult,
             )
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause

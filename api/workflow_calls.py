@@ -1,6 +1,6 @@
 """Calls into order workflows, with Temporal's failures translated to API errors."""
 
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -28,7 +28,7 @@ async def run_update(
 ) -> R:
     release_connection(session)
     try:
-        return cast(R, await update_order(client, order_id, update, arg))
+        return await update_order(client, order_id, update, arg, result_type)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)

@@ -28,23 +28,11 @@ from contracts import search_attributes as sa
 from contracts.housekeeping import HousekeepingInput, HousekeepingResult
 from contracts.ids import HOUSEKEEPING_RUN_ID, HOUSEKEEPING_SCHEDULE_ID
 from contracts.names import OrderQuery, OrderSignal, OrderUpdate, WorkflowName
-from contracts.order import (
-    CancelResult,
-    NodeEvent,
-    OrderWorkflowInput,
-    ReallocateResult,
-    RetryResult,
-)
+from contracts.order import NodeEvent, OrderWorkflowInput
 from contracts.outage import NodeOutageInput
 from domain.orders import Order, OrderState, OrderStatus
 
 R = TypeVar("R", bound=BaseModel)
-
-UPDATE_RESULTS: dict[OrderUpdate, type[BaseModel]] = {
-    OrderUpdate.CANCEL: CancelResult,
-    OrderUpdate.RETRY: RetryResult,
-    OrderUpdate.REALLOCATE: ReallocateResult,
-}
 
 
 async def start_order(client: Client, order: Order, task_queue: str) -> bool:
@@ -93,11 +81,12 @@ async def start_node_outage(
 
 
 async def update_order(
-    client: Client, order_id: str, update: OrderUpdate, request: BaseModel
-) -> BaseModel:
-    """Run a support update on the order and wait for its result (the `UPDATE_RESULTS` type)."""
+    client: Client, order_id: str, update: OrderUpdate, request: BaseModel, result_type: type[R]
+) -> R:
+    """Run a support update on the order and wait for its result: `CancelResult`,
+    `RetryResult` or `ReallocateResult` (contracts/order.py)."""
     handle = client.get_workflow_handle(order_id)
-    return await handle.execute_update(update, request, result_type=UPDATE_RESULTS[update])
+    return await handle.execute_update(update, request, result_type=result_type)
 
 
 async def signal_node_event(client: Client, order_id: str, event: NodeEvent) -> None:
