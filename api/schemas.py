@@ -8,10 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.order import NodeEventType
 from domain.geo import GeoPoint
 from domain.node_status import NodeStatus
-from domain.orders import Address, Customer, DeliveryMethod, OrderLine, OrderType
+from domain.orders import Address, Customer, DeliveryMethod, NodeEventType, OrderLine, OrderType
 from ledger.tables import utcnow
 from services.feeds import FeedMode
 from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode

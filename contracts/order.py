@@ -2,8 +2,8 @@
 
 from pydantic import BaseModel, Field
 
-# NodeEventType is the signal's vocabulary; it lives in domain so the lifecycle rules can judge
-# events without importing contracts. Imported from here as before.
+# NodeEventType is the signal's vocabulary; it lives in domain (import it from there) so the
+# lifecycle rules can weigh events without importing contracts.
 from domain.orders import NodeEventType, Order, OrderStatus, Shipment
 
 

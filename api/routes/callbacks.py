@@ -8,8 +8,9 @@ from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
 from api.workflow_calls import send_node_event
-from contracts.order import NodeEvent, NodeEventType
+from contracts.order import NodeEvent
 from domain.lifecycle import delivery_scan_goes_to_read_model
+from domain.orders import NodeEventType
 from ledger import orders_view
 from services.orders import record_delivery_scan
 
