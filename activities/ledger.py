@@ -39,7 +39,9 @@ class LedgerActivities:
         """Choose node(s) and reserve every line atomically, or report the order backordered
         (services.allocation.allocate). InsufficientStock after its planning rounds is left
         to Temporal's retry."""
-        done = allocation.allocate(self._engine, self._sla_policy, _allocation_request(request))
+        done = allocation.allocate(
+            self._engine, self._sla_policy, _allocation_request(request), activity.logger
+        )
         return _allocate_result(done)
 
     @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)

@@ -32,6 +32,9 @@ from ledger.tables import Node, Reservation
 from sourcing import ChosenPlan, choose_sources
 
 log = logging.getLogger(__name__)
+# Where re-planning and unused holds are logged: this module's logger, or the caller's (an
+# activity passes Temporal's activity.logger, which carries the workflow and activity ids).
+Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 # Another order can take the stock between reading availability and reserving it; re-plan on
 # fresh numbers a few times before giving the race back to the caller's retry.
@@ -80,7 +83,9 @@ class NodeIncident:
     reason: str
 
 
-def allocate(engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest) -> Allocation:
+def allocate(
+    engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest, logger: Log = log
+) -> Allocation:
     """Choose node(s) and reserve every line atomically, or report the order backordered.
 
     Sourcing plans on a read snapshot, outside the write transaction: on SQLite that
@@ -88,7 +93,7 @@ def allocate(engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest) 
     reservation is a conditional update, so a plan made stale by another order fails
     there (InsufficientStock) and is made again on fresh numbers."""
     if request.hold_id:
-        return _allocate_with_hold(engine, sla_policy, request)
+        return _allocate_with_hold(engine, sla_policy, request, logger)
     for _ in range(PLANNING_ROUNDS):
         with Session(engine) as reading:
             if held := _held_for(reading, request):
@@ -111,12 +116,12 @@ def allocate(engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest) 
                 stock.reserve(session, wanted)
             return _result(sla_policy, nodes.get, wanted, request, plan.explanation)
         except InsufficientStock as exc:
-            log.info("re-planning %s: %s", request.order_id, exc)
+            logger.info("re-planning %s: %s", request.order_id, exc)
     raise InsufficientStock(node_id="*", sku="*", quantity=0)
 
 
 def _allocate_with_hold(
-    engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest
+    engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest, logger: Log
 ) -> Allocation:
     """The checkout hold is converted, or given back, in the same transaction as the
     reservation, so sourcing sees the units it gave back."""
@@ -126,7 +131,7 @@ def _allocate_with_hold(
                 node_of = partial(session.get, Node)
                 if held := _held_for(session, request):
                     return _result(sla_policy, node_of, held, request, ALREADY_RECORDED)
-                converted = _convert_hold(session, sla_policy, request)
+                converted = _convert_hold(session, sla_policy, request, logger)
                 if converted is not None:
                     return converted
                 try:
@@ -138,7 +143,7 @@ def _allocate_with_hold(
                 stock.reserve(session, wanted)
                 return _result(sla_policy, node_of, wanted, request, plan.explanation)
         except InsufficientStock as exc:
-            log.info("re-planning %s: %s", request.order_id, exc)
+            logger.info("re-planning %s: %s", request.order_id, exc)
     raise InsufficientStock(node_id="*", sku="*", quantity=0)
 
 
@@ -149,7 +154,7 @@ def _plan(session: Session, request: AllocationRequest) -> ChosenPlan:
 
 
 def _convert_hold(
-    session: Session, sla_policy: SlaPolicy, request: AllocationRequest
+    session: Session, sla_policy: SlaPolicy, request: AllocationRequest, logger: Log
 ) -> Allocation | None:
     """Reserve exactly what checkout held, if the hold is still good and matches the order;
     otherwise give the hold back and let sourcing start afresh."""
@@ -167,7 +172,7 @@ def _convert_hold(
     try:
         holds.convert_hold(session, hold_id, request.order_id, shipment_ids, datetime.now(UTC))
     except holds.HoldNotActive as exc:
-        log.info("hold not used for %s: %s", request.order_id, exc)
+        logger.info("hold not used for %s: %s", request.order_id, exc)
         return None
     reserved = stock.active_reservations(session, request.order_id)
     return _result(

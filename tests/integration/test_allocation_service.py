@@ -1,8 +1,10 @@
 """services.allocation on real SQLite and PostgreSQL: idempotent allocation, backorders, hold
 conversion, and a release that records the node's incident once."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -79,6 +81,23 @@ def test_a_hold_that_does_not_match_the_order_is_given_back_and_sourced_afresh(
     assert not result.backordered
     assert not result.explanation.startswith("converted")
     assert position(ledger_engine, "WH-A") == (10, 9, 0)  # the hold's 2 went back first
+
+
+def test_an_expired_hold_is_logged_to_the_callers_logger_and_sourced_afresh(
+    ledger_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(ledger_engine, {"WH-A": 10})
+    with transaction(ledger_engine) as session:
+        line = holds.HoldRequestLine(1, "WH-A", "TEE", 4)
+        holds.place_hold(session, "H-1", "web", [line], datetime.now(UTC) - timedelta(seconds=1))
+    callers = logging.LoggerAdapter(logging.getLogger("tests.activity"), {})
+
+    with caplog.at_level(logging.INFO, logger="tests.activity"):
+        result = allocation.allocate(ledger_engine, SLA, _request("o-1", 4, "H-1"), callers)
+
+    assert [r.name for r in caplog.records] == ["tests.activity"]
+    assert "hold not used for o-1" in caplog.records[0].getMessage()
+    assert [s.node_id for s in result.shipments] == ["WH-A"]
 
 
 def test_a_retried_release_counts_the_nodes_incident_once(ledger_engine: Engine) -> None:
