@@ -48,8 +48,6 @@ class OutageActivities:
         )
         started = []
         for change in changes:
-            if not change.reallocate_unpicked:
-                continue
             # Every automatically degraded node gets exactly one fan-out per degradation: the id
             # comes from the status change and is never reused, so a retry (or the next run after
             # a crash between the ledger and here) starts what is missing and nothing twice.

@@ -69,8 +69,9 @@ def degrade_unhealthy_nodes(
 ) -> list[StatusChange]:
     """Degrade every up node whose recent rejections and missed SLAs break the rule, as a
     person would, and move its unpicked orders away. Returns every node the rule degraded that
-    is still degraded, this run's and earlier ones': the caller starts each one's fan-out by
-    its change id, so one a crash left unstarted is started by the next run, and none twice.
+    is still degraded, this run's and earlier ones', each with `reallocate_unpicked` true: the
+    caller starts each one's fan-out by its change id, so one a crash left unstarted is started
+    by the next run, and none twice.
     Bringing a node back up is left to a person: the rule cannot tell that the cause was fixed."""
     since = now - timedelta(seconds=rule.window_seconds)
     with transaction(engine) as session:
