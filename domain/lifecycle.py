@@ -108,7 +108,7 @@ _CLOSED_WITH_SHIPMENTS = TERMINAL_ORDER_STATUSES - {OrderStatus.REJECTED}
 
 
 # ---------------------------------------------------------------- node events
-class NodeEventVerdict(StrEnum):
+class NodeEventOutcome(StrEnum):
     """What the order does with an event a node (or carrier) sent about one of its shipments."""
 
     ACCEPTED = "accepted"
@@ -119,15 +119,15 @@ class NodeEventVerdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NodeEventDecision:
-    verdict: NodeEventVerdict
+    outcome: NodeEventOutcome
     note: str | None = None  # the timeline's "ignored" detail; None: nothing goes on the timeline
 
     @property
     def accepted(self) -> bool:
-        return self.verdict == NodeEventVerdict.ACCEPTED
+        return self.outcome == NodeEventOutcome.ACCEPTED
 
 
-def judge_node_event(
+def accept_node_event(
     shipment: Shipment | None,
     shipment_id: str,
     node_id: str,
@@ -138,17 +138,17 @@ def judge_node_event(
     if it has none), `node_id` the sender, `seen` the events already taken for that shipment."""
     if shipment is None or shipment.node_id != node_id:
         return NodeEventDecision(
-            NodeEventVerdict.UNKNOWN_SHIPMENT,
+            NodeEventOutcome.UNKNOWN_SHIPMENT,
             f"{event} from {node_id} for unknown shipment {shipment_id}",
         )
     if event in seen:
-        return NodeEventDecision(NodeEventVerdict.DUPLICATE)
+        return NodeEventDecision(NodeEventOutcome.DUPLICATE)
     if event == NodeEventType.DELIVERED and shipment.status != ShipmentStatus.SHIPPED:
         return NodeEventDecision(
-            NodeEventVerdict.DELIVERED_BEFORE_SHIPPED,
+            NodeEventOutcome.DELIVERED_BEFORE_SHIPPED,
             f"delivered for {shipment_id} before it shipped",
         )
-    return NodeEventDecision(NodeEventVerdict.ACCEPTED)
+    return NodeEventDecision(NodeEventOutcome.ACCEPTED)
 
 
 # ---------------------------------------------------------------- the move policy

@@ -46,9 +46,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.carriers import CarrierService, choose_carrier_service, collection_code
     from domain.lifecycle import (
         ShipmentMove,
+        accept_node_event,
         cancel_refusal,
         derive_status,
-        judge_node_event,
         movable_shipments,
         reallocate_refusal,
         retry_refusal,
@@ -477,7 +477,7 @@ class OrderWorkflow:
             (s for s in self._state.shipments if s.shipment_id == event.shipment_id), None
         )
         seen = self._events.get(event.shipment_id, {})
-        decision = judge_node_event(shipment, event.shipment_id, event.node_id, event.event, seen)
+        decision = accept_node_event(shipment, event.shipment_id, event.node_id, event.event, seen)
         if decision.note is not None:
             self._note("ignored", decision.note)
         if shipment is None or not decision.accepted:

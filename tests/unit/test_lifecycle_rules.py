@@ -3,12 +3,12 @@
 from domain.lifecycle import (
     IncidentKind,
     NodeEventDecision,
-    NodeEventVerdict,
+    NodeEventOutcome,
     ShipmentMove,
+    accept_node_event,
     cancel_refusal,
     delivery_scan_goes_to_read_model,
     derive_status,
-    judge_node_event,
     movable_shipments,
     reallocate_refusal,
     retry_refusal,
@@ -125,11 +125,11 @@ def test_delivery_scans_of_completed_or_cancelled_orders_go_to_the_read_model() 
 def test_an_event_for_another_orders_shipment_or_from_another_node_is_ignored_with_a_note() -> None:
     s1 = shipment("S1", ShipmentStatus.RELEASED, "N1")
 
-    unknown = judge_node_event(None, "S9", "N1", NodeEventType.ACCEPTED, set())
-    wrong_node = judge_node_event(s1, "S1", "N2", NodeEventType.PICKED, set())
+    unknown = accept_node_event(None, "S9", "N1", NodeEventType.ACCEPTED, set())
+    wrong_node = accept_node_event(s1, "S1", "N2", NodeEventType.PICKED, set())
 
     assert unknown == NodeEventDecision(
-        NodeEventVerdict.UNKNOWN_SHIPMENT, "accepted from N1 for unknown shipment S9"
+        NodeEventOutcome.UNKNOWN_SHIPMENT, "accepted from N1 for unknown shipment S9"
     )
     assert wrong_node.note == "picked from N2 for unknown shipment S1"
     assert not unknown.accepted and not wrong_node.accepted
@@ -138,31 +138,33 @@ def test_an_event_for_another_orders_shipment_or_from_another_node_is_ignored_wi
 def test_a_repeated_event_is_dropped_without_a_note() -> None:
     s1 = shipment("S1", ShipmentStatus.ACCEPTED)
 
-    decision = judge_node_event(s1, "S1", "N1", NodeEventType.ACCEPTED, {NodeEventType.ACCEPTED})
+    decision = accept_node_event(s1, "S1", "N1", NodeEventType.ACCEPTED, {NodeEventType.ACCEPTED})
 
-    assert decision == NodeEventDecision(NodeEventVerdict.DUPLICATE, None)
+    assert decision == NodeEventDecision(NodeEventOutcome.DUPLICATE, None)
     assert not decision.accepted
 
 
 def test_delivered_counts_only_once_the_shipment_has_shipped() -> None:
-    early = judge_node_event(
+    early = accept_node_event(
         shipment("S1", ShipmentStatus.LABELLED), "S1", "N1", NodeEventType.DELIVERED, set()
     )
-    after = judge_node_event(
+    after = accept_node_event(
         shipment("S1", ShipmentStatus.SHIPPED), "S1", "N1", NodeEventType.DELIVERED, set()
     )
 
     assert early == NodeEventDecision(
-        NodeEventVerdict.DELIVERED_BEFORE_SHIPPED, "delivered for S1 before it shipped"
+        NodeEventOutcome.DELIVERED_BEFORE_SHIPPED, "delivered for S1 before it shipped"
     )
-    assert after == NodeEventDecision(NodeEventVerdict.ACCEPTED, None) and after.accepted
+    assert after == NodeEventDecision(NodeEventOutcome.ACCEPTED, None) and after.accepted
 
 
 def test_a_node_event_in_order_is_accepted() -> None:
     s1 = shipment("S1", ShipmentStatus.RELEASED)
 
-    assert judge_node_event(s1, "S1", "N1", NodeEventType.REJECTED, set()).accepted
-    assert judge_node_event(s1, "S1", "N1", NodeEventType.PICKED, {NodeEventType.ACCEPTED}).accepted
+    assert accept_node_event(s1, "S1", "N1", NodeEventType.REJECTED, set()).accepted
+    assert accept_node_event(
+        s1, "S1", "N1", NodeEventType.PICKED, {NodeEventType.ACCEPTED}
+    ).accepted
 
 
 # The reasons below are the exact texts of the timeline, the shipment's reason and the cancel sent
