@@ -4,37 +4,49 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from config import load_settings
+from config import Settings, load_settings
+
+STATE_DIR_HELP = (
+    "the stack's state folder; its ledger is <state-dir>/opendom.db unless DATABASE_URL is set"
+)
+
+
+def with_state_dir_ledger(settings: Settings, state_dir: Path) -> Settings:
+    """The ledger lives in the state folder, so a second stack (--state-dir) has its own, and
+    `seed` and `reconcile` given the same folder look at that ledger. DATABASE_URL still wins."""
+    if "database_url" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"database_url": f"sqlite:///{state_dir}/opendom.db"})
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="opendom", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run Temporal, simulators, API and worker; seed; demo")
-    up.add_argument("--state-dir", default=".state", type=Path)
+    up.add_argument("--state-dir", default=".state", type=Path, help=STATE_DIR_HELP)
     up.add_argument("--ui-port", default=8233, type=int)
     up.add_argument("--demo-orders", default=5, type=int, help="orders to submit once up")
     demo = commands.add_parser("demo", help="submit sample orders to a running OpenDOM")
     demo.add_argument("--orders", default=50, type=int)
     demo.add_argument("--concurrency", default=4, type=int)
     demo.add_argument("--seed", default=None, type=int)
-    commands.add_parser("seed", help="seed the demo network into DATABASE_URL")
-    commands.add_parser(
+    seed = commands.add_parser("seed", help="seed the demo network into the ledger")
+    reconcile = commands.add_parser(
         "reconcile", help="rebuild positions from the ledger entries and report any drift"
     )
+    for command in (seed, reconcile):
+        command.add_argument("--state-dir", default=".state", type=Path, help=STATE_DIR_HELP)
     args = parser.parse_args(argv)
 
     settings = load_settings()
+    if args.command in ("up", "seed", "reconcile"):
+        settings = with_state_dir_ledger(settings, args.state_dir)
     if args.command == "up":
         from stack.launcher import run_stack
 
         if "sla_scale" not in settings.model_fields_set:
             # Demo SLAs in seconds rather than hours, so reallocation is visible while watching.
             settings = settings.model_copy(update={"sla_scale": 0.01})
-        if "database_url" not in settings.model_fields_set:
-            # The ledger lives in the state folder, so a second stack (--state-dir) has its own.
-            database_url = f"sqlite:///{args.state_dir}/opendom.db"
-            settings = settings.model_copy(update={"database_url": database_url})
         run_stack(settings, args.state_dir, args.ui_port, args.demo_orders)
     elif args.command == "demo":
         from stack.demo import run_demo
