@@ -109,6 +109,7 @@ async def change_node_status(
         request = NodeOutageInput(
             node_id=node_id, reason=f"{node_id} is {change.status}: {change.reason}"
         )
+        # False (this id already started) can only mean this change's fan-out exists: report its id.
         await start_node_outage(temporal, request, workflow_id, settings.task_queue)
     return NodeStatusChanged(
         node_id=node_id, status=change.status, reallocation_workflow_id=workflow_id
