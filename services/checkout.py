@@ -57,14 +57,9 @@ class HoldTerms:
 
 
 @dataclass(frozen=True, slots=True)
-class HoldRequest:
-    hold_id: str
-    option: DeliveryOptionCode
-    ttl: timedelta
-
-
-@dataclass(frozen=True, slots=True)
 class PlacedHold:
+    """The hold placed on the terms' option, and when it ends."""
+
     hold_id: str
     expires_at: datetime
     option: DeliveryOptionCode
@@ -105,14 +100,9 @@ def check_in_database(
     among the answer's; InsufficientStock if another cart took the units meanwhile."""
     with Session(engine) as session:
         refuse_unknown_skus(session, {ln.sku for ln in lines}, "lines.sku")
-    request = None
-    if hold is not None:
-        request = HoldRequest(f"H-{uuid.uuid4().hex[:16]}", hold.option, hold.ttl)
     with transaction(engine) as tx:
-        answer, placed = run_checkout_check(tx, channel, lines, destination, now, request)
-    if placed is None or hold is None:
-        return CheckoutOutcome(answer)
-    return CheckoutOutcome(answer, PlacedHold(placed.hold_id, placed.expires_at, hold.option))
+        answer, placed = run_checkout_check(tx, channel, lines, destination, now, hold)
+    return CheckoutOutcome(answer, placed)
 
 
 def run_checkout_check(
@@ -121,10 +111,12 @@ def run_checkout_check(
     lines: list[OrderLine],
     destination: GeoPoint,
     now: datetime,
-    hold: HoldRequest | None = None,
-) -> tuple[CheckoutAnswer, CheckoutHold | None]:
-    """Read the channel's view, decide (sourcing.checkout), and optionally hold the stock the
-    chosen option relies on, in the caller's transaction."""
+    hold: HoldTerms | None = None,
+    hold_id: str | None = None,
+) -> tuple[CheckoutAnswer, PlacedHold | None]:
+    """Read the channel's view, decide (sourcing.checkout), and with `hold` hold the stock the
+    chosen option relies on, in the caller's transaction: as hold `hold_id` (placing the same id
+    again is a no-op), a new id if None."""
     pool = channel_pool(session, channel)
     candidates = candidate_nodes(session, {ln.sku for ln in lines}, pool)
     answer = check_cart(lines, destination, candidates, now)
@@ -138,8 +130,9 @@ def run_checkout_check(
         for shipment in option.shipments
         for ln in shipment.lines
     ]
-    placed = holds.place_hold(session, hold.hold_id, channel, hold_lines, now + hold.ttl)
-    return answer, placed
+    hold_id = hold_id or f"H-{uuid.uuid4().hex[:16]}"
+    placed = holds.place_hold(session, hold_id, channel, hold_lines, now + hold.ttl)
+    return answer, PlacedHold(placed.hold_id, placed.expires_at, hold.option)
 
 
 def release_hold(engine: Engine, hold_id: str, may_release: Callable[[str], bool]) -> int:

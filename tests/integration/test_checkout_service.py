@@ -9,8 +9,9 @@ from sqlalchemy import Engine
 from domain.errors import UnknownReference
 from domain.geo import GeoPoint
 from domain.orders import OrderLine
+from ledger.db import transaction
 from services import checkout
-from services.checkout import HoldNotFound, HoldTerms, OptionUnavailable
+from services.checkout import HoldNotFound, HoldTerms, OptionUnavailable, PlacedHold
 from sourcing.checkout import DeliveryOptionCode
 from tests.support.ledger_fixtures import position, seed
 
@@ -74,3 +75,16 @@ def test_a_hold_is_released_once_and_only_by_a_caller_who_may_see_it(
     with pytest.raises(HoldNotFound):
         checkout.release_hold(ledger_engine, "H-none", web_only)
     assert position(ledger_engine, "WH-A") == (10, 0, 0)
+
+
+def test_a_hold_placed_again_under_its_id_holds_once(ledger_engine: Engine) -> None:
+    seed(ledger_engine, {"WH-A": 10})
+
+    for _ in range(2):
+        with transaction(ledger_engine) as tx:
+            _, placed = checkout.run_checkout_check(
+                tx, "web", _lines(3), HERE, NOW, ECONOMY, hold_id="H-mine"
+            )
+        assert placed == PlacedHold("H-mine", NOW + timedelta(minutes=15), ECONOMY.option)
+
+    assert position(ledger_engine, "WH-A") == (10, 0, 3)
