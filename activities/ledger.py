@@ -19,7 +19,9 @@ from contracts.activities import (
     ReleaseReservationsInput,
     ReleaseReservationsResult,
 )
+from contracts.activities import NodeIncident as IncidentPayload
 from contracts.names import ActivityName
+from domain.lifecycle import IncidentKind
 from domain.sla import SlaPolicy
 from ledger import orders_view
 from ledger.group_commit import GroupCommit
@@ -46,12 +48,8 @@ class LedgerActivities:
 
     @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)
     def release_reservations(self, request: ReleaseReservationsInput) -> ReleaseReservationsResult:
-        incident = request.incident
         units = allocation.release(
-            self._engine,
-            request.order_id,
-            request.shipment_ids,
-            incident and NodeIncident(**incident.model_dump()),
+            self._engine, request.order_id, request.shipment_ids, _incident(request.incident)
         )
         return ReleaseReservationsResult(units_released=units)
 
@@ -78,6 +76,17 @@ def _allocation_request(request: AllocateInput) -> AllocationRequest:
         pickup_node_id=request.pickup_node_id,
         excluded_nodes=request.excluded_nodes,
         first_shipment_seq=request.first_shipment_seq,
+    )
+
+
+def _incident(incident: IncidentPayload | None) -> NodeIncident | None:
+    if incident is None:
+        return None
+    return NodeIncident(
+        node_id=incident.node_id,
+        shipment_id=incident.shipment_id,
+        kind=IncidentKind(incident.kind),
+        reason=incident.reason,
     )
 
 

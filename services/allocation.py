@@ -22,6 +22,7 @@ from sqlmodel import Session
 from domain.availability import visible_to_channel
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
+from domain.lifecycle import IncidentKind
 from domain.orders import DeliveryMethod, OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, stock
@@ -79,7 +80,7 @@ class NodeIncident:
 
     node_id: str
     shipment_id: str
-    kind: str  # "rejected" | "timed_out"
+    kind: IncidentKind
     reason: str
 
 
