@@ -48,14 +48,14 @@ class LedgerActivities:
 
     @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)
     def release_reservations(self, request: ReleaseReservationsInput) -> ReleaseReservationsResult:
-        units = allocation.release(
+        units = allocation.release_reservations(
             self._engine, request.order_id, request.shipment_ids, _incident(request.incident)
         )
         return ReleaseReservationsResult(units_released=units)
 
     @activity.defn(name=ActivityName.FULFIL_RESERVATIONS)
     def fulfil_reservations(self, request: FulfilReservationsInput) -> FulfilReservationsResult:
-        units = allocation.fulfil(self._engine, request.order_id, request.shipment_id)
+        units = allocation.fulfil_reservations(self._engine, request.order_id, request.shipment_id)
         return FulfilReservationsResult(units_shipped=units)
 
     @activity.defn(name=ActivityName.PROJECT_ORDER)

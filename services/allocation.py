@@ -222,7 +222,7 @@ def sla_for(sla_policy: SlaPolicy, node: Node) -> NodeSla:
     )
 
 
-def release(
+def release_reservations(
     engine: Engine,
     order_id: str,
     shipment_ids: list[str] | None = None,
@@ -245,7 +245,7 @@ def release(
     return units
 
 
-def fulfil(engine: Engine, order_id: str, shipment_id: str) -> int:
+def fulfil_reservations(engine: Engine, order_id: str, shipment_id: str) -> int:
     """The shipment left its node: its reserved units leave on hand. Idempotent."""
     with transaction(engine) as session:
         return stock.fulfil(session, order_id, shipment_id)

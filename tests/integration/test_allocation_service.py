@@ -106,8 +106,8 @@ def test_a_retried_release_counts_the_nodes_incident_once(ledger_engine: Engine)
     allocation.allocate(ledger_engine, SLA, _request("o-1", 3))
     incident = NodeIncident("WH-A", "o-1-S1", IncidentKind.REJECTED, "no stock")
 
-    assert allocation.release(ledger_engine, "o-1", ["o-1-S1"], incident) == 3
-    assert allocation.release(ledger_engine, "o-1", ["o-1-S1"], incident) == 0
+    assert allocation.release_reservations(ledger_engine, "o-1", ["o-1-S1"], incident) == 3
+    assert allocation.release_reservations(ledger_engine, "o-1", ["o-1-S1"], incident) == 0
 
     with Session(ledger_engine) as session:
         rows = session.exec(select(IncidentRow)).all()
@@ -119,6 +119,6 @@ def test_fulfilling_a_shipment_takes_its_units_off_hand_once(ledger_engine: Engi
     seed(ledger_engine, {"WH-A": 10})
     allocation.allocate(ledger_engine, SLA, _request("o-1", 3))
 
-    assert allocation.fulfil(ledger_engine, "o-1", "o-1-S1") == 3
-    assert allocation.fulfil(ledger_engine, "o-1", "o-1-S1") == 0
+    assert allocation.fulfil_reservations(ledger_engine, "o-1", "o-1-S1") == 3
+    assert allocation.fulfil_reservations(ledger_engine, "o-1", "o-1-S1") == 0
     assert position(ledger_engine, "WH-A") == (7, 0, 0)
