@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import Engine, event, inspect, make_url
+from sqlalchemy import Connection, Engine, event, inspect, make_url, text
 from sqlmodel import Session, SQLModel, create_engine
 
 WRITE_OPTION = "opendom_writes"
@@ -91,11 +91,57 @@ class SchemaOutOfDate(RuntimeError):
 
 
 def create_schema(engine: Engine) -> None:
-    """Create missing tables; refuse, naming them, columns an older schema lacks."""
-    import ledger.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+    """Migrate the database to the newest revision (ledger/migrations), once per database even
+    when the API and the worker start together.
 
-    SQLModel.metadata.create_all(engine)
-    inspector = inspect(engine)
+    - an empty database is upgraded to head;
+    - a database made by `metadata.create_all` before migrations (OpenDOM's tables, no
+      `alembic_version`) is adopted: tables it lacks are created, columns it lacks are refused
+      (SchemaOutOfDate), then it is stamped at the baseline and upgraded;
+    - a migrated database is upgraded, which does nothing when it is current.
+
+    All of it runs in one transaction holding the migration lock: PostgreSQL's transaction-level
+    advisory lock (per schema), SQLite's write lock (BEGIN IMMEDIATE). A second process waits,
+    then finds the version at head and leaves."""
+    import ledger.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+    from ledger import migrations
+
+    with _migration_lock(engine) as connection:
+        version = migrations.current(connection)
+        if version == migrations.head():
+            return
+        ours = set(SQLModel.metadata.tables)
+        if version is None and ours & set(inspect(connection).get_table_names()):
+            _adopt(connection)
+            migrations.stamp(connection, migrations.BASELINE)
+        migrations.upgrade(connection)
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """One transaction, held alone against other migrations of the same database: taken before
+    the version is read, so a second process reads it only after the first committed."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "select pg_advisory_xact_lock(hashtext('opendom.migrations.' || current_schema()))"
+                )
+            )
+            yield connection
+        return
+    with (
+        _writer_turn(engine),
+        engine.execution_options(**{WRITE_OPTION: True}).begin() as connection,
+    ):
+        yield connection
+
+
+def _adopt(connection: Connection) -> None:
+    """A database made by `metadata.create_all` (before migrations): create the tables it lacks as
+    create_all did, and refuse, naming them, columns an older OpenDOM did not have."""
+    SQLModel.metadata.create_all(connection)
+    inspector = inspect(connection)
     missing = [
         f"{table.name}.{column.name}"
         for table in SQLModel.metadata.sorted_tables
