@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event, inspect, make_url, text
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 WRITE_OPTION = "opendom_writes"
 # SQLite's busy_timeout and the process lock: how long a writer waits for its turn.
@@ -96,8 +96,9 @@ def create_schema(engine: Engine) -> None:
 
     - an empty database is upgraded to head;
     - a database made by `metadata.create_all` before migrations (OpenDOM's tables, no
-      `alembic_version`) is adopted: tables it lacks are created, columns it lacks are refused
-      (SchemaOutOfDate), then it is stamped at the baseline and upgraded;
+      `alembic_version`) is adopted: columns the baseline has and it lacks are refused
+      (SchemaOutOfDate), then it is upgraded from the start, the baseline creating only the
+      tables it lacks;
     - a migrated database is upgraded, which does nothing when it is current.
 
     All of it runs in one transaction holding the migration lock: PostgreSQL's transaction-level
@@ -110,10 +111,8 @@ def create_schema(engine: Engine) -> None:
         version = migrations.current(connection)
         if version == migrations.head():
             return
-        ours = set(SQLModel.metadata.tables)
-        if version is None and ours & set(inspect(connection).get_table_names()):
-            _adopt(connection)
-            migrations.stamp(connection, migrations.BASELINE)
+        if version is None:
+            _refuse_older_than_baseline(connection)
         migrations.upgrade(connection)
 
 
@@ -137,16 +136,19 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def _adopt(connection: Connection) -> None:
-    """A database made by `metadata.create_all` (before migrations): create the tables it lacks as
-    create_all did, and refuse, naming them, columns an older OpenDOM did not have."""
-    SQLModel.metadata.create_all(connection)
+def _refuse_older_than_baseline(connection: Connection) -> None:
+    """An unversioned database's tables must have every column the baseline gave them: an older
+    OpenDOM's lacking one cannot be adopted, and is refused naming them."""
+    from ledger import migrations
+
     inspector = inspect(connection)
+    present = set(inspector.get_table_names())
     missing = [
-        f"{table.name}.{column.name}"
-        for table in SQLModel.metadata.sorted_tables
-        for column in table.columns
-        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}
+        f"{table}.{column}"
+        for table, columns in migrations.baseline_columns().items()
+        if table in present
+        for column in columns
+        if column not in {c["name"] for c in inspector.get_columns(table)}
     ]
     if missing:
         raise SchemaOutOfDate(missing)

@@ -28,6 +28,27 @@ class Node(SQLModel, table=True):
     status: str = NodeStatus.UP
     status_reason: str | None = None
     system_url: str  # the node's WMS / store / 3PL endpoint
+    # How OpenDOM talks to the node's system (connectors.nodes), and where its credential is
+    # kept: a reference such as `env:RENO_WMS_TOKEN`, never the secret itself.
+    connector_kind: str = Field(default="opendom-http", max_length=40)
+    credential_ref: str | None = Field(default=None, max_length=200)
+    # Configuration, not health: a deactivated node is out of sourcing whatever its status.
+    enabled: bool = True
+    can_ship_to_store: bool = False  # receives store transfers for collection
+    address_line1: str | None = None
+    city: str | None = None
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, max_length=2)
+    # The working calendar the promise counts in: weekdays (0 = Monday), holidays (ISO dates),
+    # the local cut-off time for same-day work and the node's time zone (IANA name).
+    working_days: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4], sa_column=Column(JSON, nullable=False)
+    )
+    holidays: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cutoff_time: str = Field(default="14:00", max_length=5)
+    timezone: str = Field(default="UTC", max_length=64)
+    processing_days: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
     accept_sla_seconds: float | None = None  # None: the node type's default
     pick_sla_seconds: float | None = None
     ship_sla_seconds: float | None = None
@@ -40,9 +61,64 @@ class NodeTypePolicy(SQLModel, table=True):
 
 
 class Sku(SQLModel, table=True):
+    """A catalogue item, fed by the PIM (services.catalogue): what sourcing and labels need."""
+
     sku: str = Field(primary_key=True, max_length=64)
     name: str
-    unit_price: float = 0.0
+    unit_price: float = 0.0  # the unit value: order value, declared value, split costs
+    description: str | None = None
+    weight_kg: float | None = None
+    length_cm: float | None = None
+    width_cm: float | None = None
+    height_cm: float | None = None
+    ship_alone: bool = False  # travels in its own parcel
+    oversize: bool = False
+    active: bool = True  # inactive: no new orders or checkout quotes; stock stays in the ledger
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Channel(SQLModel, table=True):
+    """A sales channel and how its orders are served; its stock pool is ChannelPool."""
+
+    channel: str = Field(primary_key=True, max_length=40)
+    name: str
+    channel_type: str  # domain.orders.OrderType: dtc | marketplace | b2b | sales_rep
+    ruleset: str | None = Field(default=None, max_length=64)
+    # sourcing.Scenario; None: by the order (sourcing.allocation.scenario_for)
+    default_scenario: str | None = Field(default=None, max_length=20)
+    # What the promise does when not every line can go now (an order may override it).
+    fulfilment_policy: str = Field(default="ship_partial", max_length=20)
+    active: bool = True
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CarrierServiceRow(SQLModel, table=True):
+    """A carrier's service: its transit model (days by distance band) and the daily cut-off by
+    which a parcel must be handed over to leave that day."""
+
+    __tablename__ = "carrierservice"
+
+    carrier: str = Field(primary_key=True, max_length=40)
+    service: str = Field(primary_key=True, max_length=40)
+    name: str
+    # [{"max_km": 150, "days": 1}, ...]: the last band covers every longer distance.
+    transit_bands: list[dict] = Field(sa_column=Column(JSON, nullable=False))
+    cutoff_time: str = Field(default="17:00", max_length=5)
+    active: bool = True
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConfigChange(SQLModel, table=True):
+    """The audit trail of configuration: who changed which node, SKU, channel, carrier or API
+    client, when, and what each field was before and after."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    entity: str = Field(index=True, max_length=20)  # node | sku | channel | pool | carrier | ...
+    entity_id: str = Field(index=True, max_length=120)
+    action: str = Field(max_length=20)  # create | update | deactivate | revoke | rotate | import
+    actor: str = Field(max_length=120)  # the API key's id and name, or `cli:<user>`
+    changes: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class StockPosition(SQLModel, table=True):
@@ -209,6 +285,7 @@ class FeedSource(SQLModel, table=True):
     url: str
     cursor: str | None = None
     enabled: bool = True
+    kind: str = Field(default="stock", max_length=20)  # stock (ERP, WMS) | catalogue (PIM)
 
 
 class ApiClient(SQLModel, table=True):
@@ -224,6 +301,9 @@ class ApiClient(SQLModel, table=True):
     signing_secret: str | None = None
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    created_by: str | None = Field(default=None, max_length=120)
+    revoked_at: datetime | None = None
+    secret_rotated_at: datetime | None = None
 
 
 class CallbackSignature(SQLModel, table=True):

@@ -1,7 +1,6 @@
 """OpenDOM's schema migrations (Alembic), configured in code so an installed package finds them.
 
-`ledger.db.create_schema` migrates a database to head with `upgrade`/`stamp` below, under its
-lock. The rule for a change to ledger/tables.py is in README.md beside this file:
+`ledger.db.create_schema` migrates a database to head with `upgrade` below, under its lock. The rule for a change to ledger/tables.py is in README.md beside this file:
 
     python -m ledger.migrations new "what changed"
 """
@@ -21,7 +20,7 @@ from sqlmodel import SQLModel
 
 HERE = Path(__file__).parent
 _ONE_AT_A_TIME = threading.RLock()
-BASELINE = "0001"  # the schema `metadata.create_all` made before migrations (adopted by stamp)
+BASELINE = "0001"  # the schema `metadata.create_all` made before migrations (adopted, see db)
 
 
 def config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -80,3 +79,22 @@ def _run(connection: Connection, step: Callable[..., Any]) -> None:
         environment.configure(connection=connection, target_metadata=SQLModel.metadata)
         with environment.begin_transaction():
             environment.run_migrations()
+
+
+@cache
+def baseline_columns() -> dict[str, list[str]]:
+    """Each table of the baseline revision and its columns, read off a scratch in-memory SQLite
+    database migrated to it: what a database made before migrations must have to be adopted."""
+    from sqlalchemy import create_engine, inspect
+
+    scratch = create_engine("sqlite://")
+    with scratch.begin() as connection:
+        upgrade(connection, BASELINE)
+        inspector = inspect(connection)
+        tables = {
+            table: [c["name"] for c in inspector.get_columns(table)]
+            for table in inspector.get_table_names()
+            if table != "alembic_version"
+        }
+    scratch.dispose()
+    return tables

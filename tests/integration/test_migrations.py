@@ -14,12 +14,23 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, event, inspect, text
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 
 import ledger.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from ledger import migrations
+from ledger.audit import ledger_imbalances
 from ledger.db import SchemaOutOfDate, create_schema, make_engine, transaction
-from ledger.tables import Node, StockPosition
+from ledger.tables import (
+    ApiClient,
+    CheckoutHold,
+    FeedSource,
+    HoldLine,
+    Node,
+    OrderView,
+    Reservation,
+    Sku,
+    StockMovement,
+)
 from tests.support.ledger_fixtures import position, seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,25 +121,106 @@ def test_an_empty_database_migrated_to_head_has_exactly_the_tables_schema(fresh)
     assert version(engine) == migrations.head()
 
 
+def baseline_database(engine: Engine, versioned: bool) -> None:
+    """The schema of revision 0001: what `create_all` made before migrations (unversioned), or a
+    database a release with only the baseline migrated (versioned)."""
+    with engine.begin() as connection:
+        migrations.upgrade(connection, migrations.BASELINE)
+        if not versioned:
+            connection.execute(text("drop table alembic_version"))
+
+
+BASELINE_ROWS = [
+    "insert into sku (sku, name, unit_price) values ('TEE', 'Tee', 19.0)",
+    "insert into node (node_id, name, node_type, lat, lon, can_ship, can_pickup, daily_capacity,"
+    " priority, active, status, system_url) values"
+    " ('N1', 'Reno', 'warehouse', 39.5, -119.8, true, false, 500, 50, true, 'up', 'http://wms')",
+    "insert into stockposition (node_id, sku, on_hand, reserved, held, safety_stock, updated_at)"
+    " values ('N1', 'TEE', 7, 2, 1, 0, '2026-11-30 10:00:00')",
+    "insert into stockmovement (node_id, sku, kind, d_on_hand, d_reserved, d_held, cause, at)"
+    " values ('N1', 'TEE', 'snapshot', 7, 0, 0, 'erp:1', '2026-11-30 09:00:00'),"
+    " ('N1', 'TEE', 'reservation', 0, 2, 0, 'order web:1', '2026-11-30 09:30:00'),"
+    " ('N1', 'TEE', 'hold', 0, 0, 1, 'hold H1', '2026-11-30 09:40:00')",
+    "insert into reservation (order_id, line_no, node_id, sku, quantity, shipment_id, status,"
+    " updated_at) values ('web:1', 1, 'N1', 'TEE', 2, 'web:1/N1', 'active', '2026-11-30 09:30:00')",
+    "insert into checkouthold (hold_id, channel, status, expires_at, created_at) values"
+    " ('H1', 'web', 'active', '2026-11-30 10:10:00', '2026-11-30 09:40:00')",
+    "insert into holdline (hold_id, line_no, node_id, sku, quantity) values"
+    " ('H1', 1, 'N1', 'TEE', 1)",
+    "insert into orderview (order_id, channel, external_id, order_type, priority, status, version,"
+    " document, created_at, updated_at) values ('web:1', 'web', '1', 'dtc', 5, 'RELEASED', 3,"
+    " '{\"status\": \"RELEASED\"}', '2026-11-30 09:30:00', '2026-11-30 09:31:00')",
+    "insert into apiclient (key_id, name, role, key_hash, active, created_at) values"
+    " ('k1', 'web shop', 'channel', 'h', true, '2026-11-30 08:00:00')",
+    "insert into feedsource (source, url, enabled) values ('erp', 'http://erp', true)",
+]
+
+
+def fill_baseline(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for statement in BASELINE_ROWS:
+            connection.execute(text(statement))
+
+
+def assert_baseline_rows_kept(engine: Engine) -> None:
+    with transaction(engine) as session:
+        node = session.get(Node, "N1")
+        assert node is not None and (node.name, node.daily_capacity) == ("Reno", 500)
+        assert (node.enabled, node.working_days, node.timezone) == (True, [0, 1, 2, 3, 4], "UTC")
+        assert node.connector_kind == "opendom-http"
+        sku = session.get(Sku, "TEE")
+        assert sku is not None and (sku.unit_price, sku.active, sku.ship_alone) == (
+            19.0,
+            True,
+            False,
+        )
+        assert [(m.kind, m.d_on_hand, m.d_reserved, m.d_held) for m in session.exec(
+            select(StockMovement).order_by(col(StockMovement.id)))] == [
+            ("snapshot", 7, 0, 0), ("reservation", 0, 2, 0), ("hold", 0, 0, 1)]  # fmt: skip
+        reservation = session.exec(select(Reservation)).one()
+        assert (reservation.order_id, reservation.quantity, reservation.status) == (
+            "web:1", 2, "active")  # fmt: skip
+        hold = session.get(CheckoutHold, "H1")
+        assert hold is not None and hold.status == "active"
+        assert [(h.node_id, h.quantity) for h in session.exec(select(HoldLine))] == [("N1", 1)]
+        order = session.get(OrderView, "web:1")
+        assert order is not None and (order.version, order.document) == (3, {"status": "RELEASED"})
+        client = session.get(ApiClient, "k1")
+        assert client is not None and (client.active, client.revoked_at) == (True, None)
+        feed = session.get(FeedSource, "erp")
+        assert feed is not None and feed.kind == "stock"
+        assert ledger_imbalances(session) == []
+    assert position(engine, "N1") == (7, 2, 1)
+
+
+def test_a_baseline_database_filled_with_data_upgrades_to_head_losing_nothing(fresh) -> None:
+    engine = fresh.engine()
+    baseline_database(engine, versioned=True)
+    fill_baseline(engine)
+
+    create_schema(engine)
+
+    assert version(engine) == migrations.head()
+    assert differences(engine) == []
+    assert_baseline_rows_kept(engine)
+
+
 def test_a_database_made_by_create_all_is_adopted_with_its_rows(fresh) -> None:
     engine = fresh.engine()
-    SQLModel.metadata.create_all(engine)
-    seed(engine, {"N1": 7})
+    baseline_database(engine, versioned=False)
+    fill_baseline(engine)
     assert version(engine) is None
 
     create_schema(engine)
 
     assert version(engine) == migrations.head()
-    assert position(engine, "N1") == (7, 0, 0)
-    with transaction(engine) as session:
-        assert [n.node_id for n in session.exec(select(Node))] == ["N1"]
-        assert len(session.exec(select(StockPosition)).all()) == 1
     assert differences(engine) == []
+    assert_baseline_rows_kept(engine)
 
 
 def test_adoption_creates_the_tables_an_older_database_lacks(fresh) -> None:
     engine = fresh.engine()
-    SQLModel.metadata.create_all(engine)
+    baseline_database(engine, versioned=False)
     with engine.begin() as connection:
         connection.execute(text("drop table nodestatuschange"))
 
@@ -141,7 +233,7 @@ def test_adoption_creates_the_tables_an_older_database_lacks(fresh) -> None:
 
 def test_a_database_older_than_the_baseline_is_refused_naming_its_missing_columns(fresh) -> None:
     engine = fresh.engine()
-    SQLModel.metadata.create_all(engine)
+    baseline_database(engine, versioned=False)
     with engine.begin() as connection:
         connection.execute(text("alter table node drop column safety_stock"))
 
@@ -149,7 +241,7 @@ def test_a_database_older_than_the_baseline_is_refused_naming_its_missing_column
         create_schema(engine)
 
     assert refused.value.missing == ["node.safety_stock"]
-    # Nothing was stamped: the refusal rolled the migration's transaction back.
+    # Nothing was written: the refusal rolled the migration's transaction back.
     assert "alembic_version" not in inspect(engine).get_table_names()
 
 

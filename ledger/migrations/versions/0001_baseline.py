@@ -1,5 +1,7 @@
 """Baseline: the schema SQLModel.metadata.create_all made before migrations (ledger/tables.py
-as of issue 11). Databases made that way are adopted by stamping this revision.
+as of issue 11). A database made that way is adopted by running this revision on it
+(ledger.db.create_schema): it creates only the tables such a database lacks, so tables an older
+OpenDOM already made are left as they are, rows included.
 
 Revision ID: 0001
 Revises:
@@ -18,8 +20,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _create_table(existing: set[str], name: str, *columns: sa.schema.SchemaItem) -> None:
+    if name not in existing:
+        op.create_table(name, *columns)
+
+
+def _create_index(existing: set[str], index: str, table: str, *args: object, **kw: object) -> None:
+    if table not in existing:
+        op.create_index(index, table, *args, **kw)  # type: ignore[arg-type]
+
+
 def upgrade() -> None:
-    op.create_table(
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    _create_table(
+        existing,
         "apiclient",
         sa.Column("key_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -32,7 +46,8 @@ def upgrade() -> None:
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key_id"),
     )
-    op.create_table(
+    _create_table(
+        existing,
         "availabilityevent",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -42,28 +57,39 @@ def upgrade() -> None:
         sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        op.f("ix_availabilityevent_channel"), "availabilityevent", ["channel"], unique=False
+    _create_index(
+        existing,
+        op.f("ix_availabilityevent_channel"),
+        "availabilityevent",
+        ["channel"],
+        unique=False,
     )
 
-    op.create_table(
+    _create_table(
+        existing,
         "availabilitystate",
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("sku", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("in_stock", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("channel", "sku"),
     )
-    op.create_table(
+    _create_table(
+        existing,
         "callbacksignature",
         sa.Column("signature", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("received_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("signature"),
     )
-    op.create_index(
-        op.f("ix_callbacksignature_received_at"), "callbacksignature", ["received_at"], unique=False
+    _create_index(
+        existing,
+        op.f("ix_callbacksignature_received_at"),
+        "callbacksignature",
+        ["received_at"],
+        unique=False,
     )
 
-    op.create_table(
+    _create_table(
+        existing,
         "channelpool",
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("node_types", sa.JSON(), nullable=True),
@@ -72,7 +98,8 @@ def upgrade() -> None:
         sa.Column("cap_by_node_type", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("channel"),
     )
-    op.create_table(
+    _create_table(
+        existing,
         "checkouthold",
         sa.Column("hold_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -82,12 +109,15 @@ def upgrade() -> None:
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("hold_id"),
     )
-    op.create_index(
-        op.f("ix_checkouthold_expires_at"), "checkouthold", ["expires_at"], unique=False
+    _create_index(
+        existing, op.f("ix_checkouthold_expires_at"), "checkouthold", ["expires_at"], unique=False
     )
-    op.create_index(op.f("ix_checkouthold_status"), "checkouthold", ["status"], unique=False)
+    _create_index(
+        existing, op.f("ix_checkouthold_status"), "checkouthold", ["status"], unique=False
+    )
 
-    op.create_table(
+    _create_table(
+        existing,
         "feedevent",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -96,7 +126,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("source", "event_id"),
     )
-    op.create_table(
+    _create_table(
+        existing,
         "feedsource",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("url", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -104,7 +135,8 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("source"),
     )
-    op.create_table(
+    _create_table(
+        existing,
         "node",
         sa.Column("node_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -125,9 +157,10 @@ def upgrade() -> None:
         sa.Column("safety_stock", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("node_id"),
     )
-    op.create_index(op.f("ix_node_node_type"), "node", ["node_type"], unique=False)
+    _create_index(existing, op.f("ix_node_node_type"), "node", ["node_type"], unique=False)
 
-    op.create_table(
+    _create_table(
+        existing,
         "nodeincident",
         sa.Column("shipment_id", sqlmodel.sql.sqltypes.AutoString(length=220), nullable=False),
         sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -137,10 +170,13 @@ def upgrade() -> None:
         sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("shipment_id"),
     )
-    op.create_index(op.f("ix_nodeincident_at"), "nodeincident", ["at"], unique=False)
-    op.create_index(op.f("ix_nodeincident_node_id"), "nodeincident", ["node_id"], unique=False)
+    _create_index(existing, op.f("ix_nodeincident_at"), "nodeincident", ["at"], unique=False)
+    _create_index(
+        existing, op.f("ix_nodeincident_node_id"), "nodeincident", ["node_id"], unique=False
+    )
 
-    op.create_table(
+    _create_table(
+        existing,
         "nodestatuschange",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("node_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -150,18 +186,22 @@ def upgrade() -> None:
         sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_nodestatuschange_at"), "nodestatuschange", ["at"], unique=False)
-    op.create_index(
-        op.f("ix_nodestatuschange_node_id"), "nodestatuschange", ["node_id"], unique=False
+    _create_index(
+        existing, op.f("ix_nodestatuschange_at"), "nodestatuschange", ["at"], unique=False
+    )
+    _create_index(
+        existing, op.f("ix_nodestatuschange_node_id"), "nodestatuschange", ["node_id"], unique=False
     )
 
-    op.create_table(
+    _create_table(
+        existing,
         "nodetypepolicy",
         sa.Column("node_type", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("safety_stock", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("node_type"),
     )
-    op.create_table(
+    _create_table(
+        existing,
         "orderview",
         sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -175,18 +215,22 @@ def upgrade() -> None:
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("order_id"),
     )
-    op.create_index(op.f("ix_orderview_channel"), "orderview", ["channel"], unique=False)
-    op.create_index(op.f("ix_orderview_created_at"), "orderview", ["created_at"], unique=False)
-    op.create_index(op.f("ix_orderview_status"), "orderview", ["status"], unique=False)
+    _create_index(existing, op.f("ix_orderview_channel"), "orderview", ["channel"], unique=False)
+    _create_index(
+        existing, op.f("ix_orderview_created_at"), "orderview", ["created_at"], unique=False
+    )
+    _create_index(existing, op.f("ix_orderview_status"), "orderview", ["status"], unique=False)
 
-    op.create_table(
+    _create_table(
+        existing,
         "sku",
         sa.Column("sku", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("unit_price", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("sku"),
     )
-    op.create_table(
+    _create_table(
+        existing,
         "stockmovement",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("node_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -199,18 +243,22 @@ def upgrade() -> None:
         sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f("ix_stockmovement_at"), "stockmovement", ["at"], unique=False)
-    op.create_index(op.f("ix_stockmovement_node_id"), "stockmovement", ["node_id"], unique=False)
-    op.create_index(op.f("ix_stockmovement_sku"), "stockmovement", ["sku"], unique=False)
+    _create_index(existing, op.f("ix_stockmovement_at"), "stockmovement", ["at"], unique=False)
+    _create_index(
+        existing, op.f("ix_stockmovement_node_id"), "stockmovement", ["node_id"], unique=False
+    )
+    _create_index(existing, op.f("ix_stockmovement_sku"), "stockmovement", ["sku"], unique=False)
 
-    op.create_table(
+    _create_table(
+        existing,
         "watermark",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("cursor", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.PrimaryKeyConstraint("name"),
     )
-    op.create_table(
+    _create_table(
+        existing,
         "holdline",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("hold_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -229,9 +277,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("hold_id", "line_no", "node_id"),
     )
-    op.create_index(op.f("ix_holdline_hold_id"), "holdline", ["hold_id"], unique=False)
+    _create_index(existing, op.f("ix_holdline_hold_id"), "holdline", ["hold_id"], unique=False)
 
-    op.create_table(
+    _create_table(
+        existing,
         "reservation",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -249,10 +298,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("order_id", "line_no", "node_id"),
     )
-    op.create_index(op.f("ix_reservation_order_id"), "reservation", ["order_id"], unique=False)
-    op.create_index(op.f("ix_reservation_status"), "reservation", ["status"], unique=False)
+    _create_index(
+        existing, op.f("ix_reservation_order_id"), "reservation", ["order_id"], unique=False
+    )
+    _create_index(existing, op.f("ix_reservation_status"), "reservation", ["status"], unique=False)
 
-    op.create_table(
+    _create_table(
+        existing,
         "stockposition",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("node_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -275,8 +327,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("node_id", "sku"),
     )
-    op.create_index(op.f("ix_stockposition_node_id"), "stockposition", ["node_id"], unique=False)
-    op.create_index(op.f("ix_stockposition_sku"), "stockposition", ["sku"], unique=False)
+    _create_index(
+        existing, op.f("ix_stockposition_node_id"), "stockposition", ["node_id"], unique=False
+    )
+    _create_index(existing, op.f("ix_stockposition_sku"), "stockposition", ["sku"], unique=False)
 
 
 def downgrade() -> None:
