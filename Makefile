@@ -14,10 +14,10 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(PY) -m stack.cli up
+	$(PY) -m cli up
 
 demo: install
-	$(PY) -m stack.cli demo --orders 50
+	$(PY) -m cli demo --orders 50
 
 test: install
 	$(VENV)/bin/ruff check .

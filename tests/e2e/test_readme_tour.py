@@ -1,7 +1,7 @@
 """The README's tour, run as written against the stack `make run` starts, so it cannot go stale.
 
 Every ```bash block after a `<!-- tour -->` line of README.md runs here, command by command and in
-order, in one bash session, against `python -m stack.cli up` on free ports and a state folder of
+order, in one bash session, against `python -m cli up` on free ports and a state folder of
 its own (so it never meets a running `make run` or another test). The session's working folder
 shows the repository with that state folder as `.state/`; `localhost:8000` and `localhost:8100`
 in a command become the test's ports. Each command runs once, as a person pasting the block runs
@@ -206,7 +206,7 @@ def _distinct_free_ports(count: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def tour_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TourStack]:
-    """`make run`'s `python -m stack.cli up`, demo orders included, on ports of its own."""
+    """`make run`'s `python -m cli up`, demo orders included, on ports of its own."""
     base = tmp_path_factory.mktemp("readme-tour")
     state_dir = base / "state"
     api, simulators, temporal, ui = _distinct_free_ports(4)
@@ -219,7 +219,7 @@ def tour_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TourStack]:
     log_path = base / "up.log"
     with open(log_path, "wb") as log:
         up = subprocess.Popen(
-            [sys.executable, "-m", "stack.cli", "up", "--state-dir", str(state_dir),
+            [sys.executable, "-m", "cli", "up", "--state-dir", str(state_dir),
              "--ui-port", str(ui)],
             cwd=ROOT, env=_environment_without_settings() | settings,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -1,0 +1,1 @@
+"""The `opendom` command: one sub-command module per job, registered in cli.main."""
