@@ -12,7 +12,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.checkout_fast_path import CheckoutFastPath
 from api.errors import ApiError, install_error_handlers
-from api.routes import availability, callbacks, feeds, network, orders
+from api.routes import (
+    availability,
+    callbacks,
+    catalogue,
+    clients,
+    configuration,
+    feeds,
+    network,
+    network_files,
+    orders,
+)
 from api.security import KeyCache, install_http_hardening
 from config import Settings, load_settings
 from ledger.availability_cache import AvailabilityCache
@@ -93,6 +103,10 @@ def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = T
     app.include_router(network.router)
     app.include_router(availability.router)
     app.include_router(feeds.router)
+    app.include_router(configuration.router)
+    app.include_router(catalogue.router)
+    app.include_router(clients.router)
+    app.include_router(network_files.router)
 
     @app.get("/healthz", tags=["ops"])
     async def health() -> dict[str, str]:

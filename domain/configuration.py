@@ -7,6 +7,7 @@ twice changes nothing (services.configuration, services.catalogue). Field names 
 column names of `opendom network import` (docs/network-files.md)."""
 
 import re
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Annotated
@@ -43,7 +44,9 @@ class ConnectorKind(StrEnum):
     """How OpenDOM talks to a node's system (connectors.nodes)."""
 
     OPENDOM_HTTP = "opendom-http"  # OpenDOM's node API (the simulators speak it)
-    MANUAL = "manual"  # no system: a person works the store associate screens
+    # The embedded simulators (`opendom up --simulators`): the URL is the worker's simulator
+    # URL (OPENDOM_CARRIER_URL) + /nodes/<node_id>, so a network file runs on any port.
+    SIMULATOR = "simulator"
 
 
 class NodeSpec(Spec):
@@ -71,7 +74,7 @@ class NodeSpec(Spec):
     ship_sla_seconds: float | None = Field(default=None, gt=0)
     safety_stock: int | None = Field(default=None, ge=0)
     connector_kind: ConnectorKind = ConnectorKind.OPENDOM_HTTP
-    system_url: str = Field(min_length=1, pattern=r"^https?://")
+    system_url: str | None = Field(default=None, pattern=r"^https?://")
     credential_ref: str | None = Field(default=None, description="env:NAME or file:/path")
     enabled: bool = True
 
@@ -96,6 +99,12 @@ class NodeSpec(Spec):
                 "must name where the secret is kept (env:NAME or file:/path), not hold it"
             )
         return value
+
+    @model_validator(mode="after")
+    def _a_system_to_talk_to(self) -> "NodeSpec":
+        if self.system_url is None and self.connector_kind != ConnectorKind.SIMULATOR:
+            raise ValueError(f"system_url: required for connector_kind {self.connector_kind}")
+        return self
 
     @field_validator("working_days")
     @classmethod
@@ -195,3 +204,16 @@ class StockPositionSpec(Spec):
     sku: Identifier
     on_hand: int = Field(ge=0)
     safety_override: int | None = Field(default=None, ge=0)
+
+
+@dataclass
+class Applied:
+    """What applying a batch of specifications did: ids created and updated; the rest unchanged."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
