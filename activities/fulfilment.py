@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from connectors.carrier import CarrierConnector, LabelRequest
 from connectors.errors import PermanentConnectorError
+from connectors.node_systems import node_system_url
 from connectors.nodes import DispatchRequest, NodeConnector, NodeConnectors, ReleaseRequest
 from contracts.activities import (
     BuyLabelInput,
@@ -73,44 +74,57 @@ class NodeDirectory:
 
 
 class FulfilmentActivities:
-    def __init__(self, engine: Engine, nodes: NodeConnectors, carrier: CarrierConnector) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        nodes: NodeConnectors,
+        carrier: CarrierConnector,
+        simulator_url: str | None = None,
+    ) -> None:
         self._directory = NodeDirectory(engine)
         self._nodes = nodes
         self._carrier = carrier
+        # Where `simulator` nodes are reached. The simulators serve the carrier and the nodes on
+        # one base URL (OPENDOM_CARRIER_URL), so the carrier connector's is the default.
+        self._simulator_url = simulator_url or carrier._base_url
 
-    async def _node(self, node_id: str) -> tuple[Node, NodeConnector]:
+    async def _node(self, node_id: str) -> tuple[Node, str, NodeConnector]:
+        """The node, the base URL of its system and the connector for its type."""
         node = await self._directory.get(node_id)
         if node is None:
             raise ApplicationError(
                 f"unknown node {node_id}", type="UnknownNode", non_retryable=True
             )
-        return node, self._nodes.for_node_type(node.node_type)
+        url = node_system_url(
+            node.node_id, node.connector_kind, node.system_url, self._simulator_url
+        )
+        return node, url, self._nodes.for_node_type(node.node_type)
 
     @activity.defn(name=ActivityName.RELEASE_TO_NODE)
     async def release_to_node(self, request: NodeReleaseInput) -> NodeReleaseResult:
-        node, connector = await self._node(request.node_id)
+        _, url, connector = await self._node(request.node_id)
         wire = ReleaseRequest.model_validate(request.model_dump())
-        ack = await _permanent_errors_are_final(lambda: connector.release(node.system_url, wire))
+        ack = await _permanent_errors_are_final(lambda: connector.release(url, wire))
         return NodeReleaseResult(node_reference=ack.node_reference)
 
     @activity.defn(name=ActivityName.CANCEL_AT_NODE)
     async def cancel_at_node(self, request: NodeCancelInput) -> NodeCancelResult:
-        node, connector = await self._node(request.node_id)
+        _, url, connector = await self._node(request.node_id)
         ack = await _permanent_errors_are_final(
-            lambda: connector.cancel(node.system_url, request.shipment_id, request.reason)
+            lambda: connector.cancel(url, request.shipment_id, request.reason)
         )
         return NodeCancelResult(status=ack.status)
 
     @activity.defn(name=ActivityName.DISPATCH_AT_NODE)
     async def dispatch_at_node(self, request: NodeDispatchInput) -> NodeDispatchResult:
-        node, connector = await self._node(request.node_id)
+        _, url, connector = await self._node(request.node_id)
         wire = DispatchRequest.model_validate(request.model_dump())
-        ack = await _permanent_errors_are_final(lambda: connector.dispatch(node.system_url, wire))
+        ack = await _permanent_errors_are_final(lambda: connector.dispatch(url, wire))
         return NodeDispatchResult(status=ack.status)
 
     @activity.defn(name=ActivityName.BUY_LABEL)
     async def buy_label(self, request: BuyLabelInput) -> BuyLabelResult:
-        node, _ = await self._node(request.node_id)
+        node, _, _ = await self._node(request.node_id)
         label_request = LabelRequest(
             order_id=request.order_id,
             shipment_id=request.shipment_id,
