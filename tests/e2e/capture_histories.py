@@ -1,24 +1,31 @@
 """Record workflow histories for the replay tests (tests/unit/test_workflow_histories_replay.py).
 
-Not a test (pytest's default run does not collect this file): run it by hand, on the code whose
-histories you want to keep, before changing workflow code:
+Not a test (pytest's default run does not collect this file): run it by hand at each release
+that changes workflow code (docs/versioning.md), and before a refactor of it:
 
     .venv/bin/python -m pytest -q tests/e2e/capture_histories.py -x -s
     .venv/bin/python -m pytest -q tests/e2e/capture_histories.py -s -k <scenario>
 
 Each scenario drives one workflow to its end on the real stack (the `stack` fixture) and writes
-its whole history to $OPENDOM_HISTORIES_DIR/<scenario>.json (default tests/histories). A history
-already there is never overwritten: it records what older code did, which is the point. To
-record a new path, add a scenario under a new name. See tests/histories/README.md.
+its whole history to tests/histories/<release>/<scenario>.json, where <release> is the short
+commit the workflow code was recorded on (`git rev-parse --short HEAD`); so workflows/ and
+contracts/ must have no uncommitted change, or the folder would name code no commit holds.
+$OPENDOM_HISTORIES_DIR writes to that folder instead, with no such check (for recording on an
+older checkout, e.g. a `git worktree` with its own venv). A history already there is never
+overwritten: it records what that code did, which is the point. To record a new path, add a
+scenario under a new name. See tests/histories/README.md.
 """
 
 import asyncio
+import functools
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from contracts.names import OrderQuery, WorkflowName
@@ -29,9 +36,37 @@ from tests.support.orders_api import order_payload
 
 # Workflow inputs and results are passed as plain JSON here (the pydantic data converter reads
 # the same), so this script does not depend on where the models live.
-OUT = Path(
-    os.environ.get("OPENDOM_HISTORIES_DIR", Path(__file__).resolve().parents[1] / "histories")
-)
+REPO = Path(__file__).resolve().parents[2]
+HISTORIES = REPO / "tests" / "histories"
+# What decides the commands a workflow issues: a change here with no commit is no release.
+WORKFLOW_CODE = ("workflows", "contracts")
+
+
+@functools.cache
+def _out() -> Path:
+    explicit = os.environ.get("OPENDOM_HISTORIES_DIR")
+    if explicit:
+        return Path(explicit)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", *WORKFLOW_CODE)
+    assert not dirty, (
+        f"uncommitted workflow code, so no commit names these histories: commit it first, or "
+        f"set OPENDOM_HISTORIES_DIR:\n{dirty}"
+    )
+    return HISTORIES / git("rev-parse", "--short=7", "HEAD")
+
+
+@pytest.fixture(autouse=True)
+def _release_folder() -> Path:
+    """Refuse a dirty tree before driving a scenario, not after."""
+    return _out()
+
+
 TWO_WAREHOUSES = {
     "near": {"type": "warehouse", "km_east": 5},
     "far": {"type": "warehouse", "km_east": 300},
@@ -66,8 +101,9 @@ async def _export(stack, scenario: str, workflow_id: str, *must_contain: str) ->
     seen = _summary(json.loads(text))
     for needle in must_contain:
         assert needle in seen, f"{scenario}: {needle!r} not in {workflow_id}'s history: {seen}"
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"{scenario}.json"
+    out = _out()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{scenario}.json"
     if path.exists():
         print(f"\n{scenario}: kept the recorded {path} (never overwritten)")
         return

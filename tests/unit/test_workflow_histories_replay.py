@@ -1,10 +1,13 @@
-"""Replay every recorded workflow history (tests/histories/*.json) against today's workflow code.
+"""Replay every recorded workflow history (tests/histories/<release>/*.json) against today's
+workflow code.
 
 A history is the exact sequence of commands a workflow once produced; the Replayer runs the
 current code over it and raises if the code would now issue different commands (a
 non-determinism error). An order in flight during a deploy would fail the same way, so a
-change that breaks one of these goes behind `workflow.patched`, it does not replace the history.
-No server needed: replay is pure, so it lives with the fast unit tests. See tests/histories/README.md.
+change that breaks one of these goes behind `workflow.patched`, it does not replace the history
+(docs/versioning.md). No server needed: replay is pure, so it lives with the fast unit tests.
+See tests/histories/README.md; tests/unit/test_workflow_versioning.py shows the Replayer does
+catch an incompatible change.
 
 The Replayer compares commands only: a payload field renamed (with a default) would still
 replay, and the recorded value would be dropped. So every payload a history holds is also read
@@ -34,13 +37,9 @@ from config import Settings
 from connectors.http import JsonHttpClient
 from ledger.db import make_engine
 from worker import WORKFLOWS, activity_methods, activity_objects
-from workflows.housekeeping import InventoryHousekeepingWorkflow
-from workflows.order import OrderWorkflow
-from workflows.outage import NodeOutageWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
-# Every scenario recorded so far: the set may grow, never silently shrink.
-REQUIRED = {
+SCENARIOS_5768968 = {
     "order_completed_home",
     "order_split_delivered_in_flight",
     "order_click_and_collect",
@@ -55,31 +54,48 @@ REQUIRED = {
     "node_outage",
     "housekeeping",
 }
+# Every history committed so far, by release folder (the commit it was recorded on): the set
+# may grow, never silently shrink.
+REQUIRED = {
+    "5768968": SCENARIOS_5768968,
+}
 
 
-def _history_files() -> list[Path]:
-    return sorted(HISTORIES.glob("*.json"))
+def history_files() -> list[Path]:
+    """Every committed history, in every release folder."""
+    return sorted(HISTORIES.rglob("*.json"))
 
 
-def _load(path: Path) -> WorkflowHistory:
+def history_id(path: Path) -> str:
+    return path.relative_to(HISTORIES).with_suffix("").as_posix()
+
+
+def load_history(path: Path) -> WorkflowHistory:
     text = path.read_text()
     started = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
     return WorkflowHistory.from_json(started.get("workflowId", path.stem), text)
 
 
-@pytest.mark.parametrize("path", _history_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", history_files(), ids=history_id)
 async def test_recorded_history_replays_on_current_code(path: Path) -> None:
-    replayer = Replayer(
-        workflows=[OrderWorkflow, NodeOutageWorkflow, InventoryHousekeepingWorkflow],
-        data_converter=pydantic_data_converter,
-    )
-    await replayer.replay_workflow(_load(path))  # raises on non-determinism
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(load_history(path))  # raises on non-determinism
 
 
 def test_no_recorded_history_went_missing() -> None:
-    present = {p.stem for p in _history_files()}
-    missing = REQUIRED - present
+    present = {history_id(p) for p in history_files()}
+    required = {f"{release}/{name}" for release, names in REQUIRED.items() for name in names}
+    missing = required - present
     assert not missing, f"tests/histories/ lost {sorted(missing)}: restore them, do not delete"
+
+
+def test_every_history_sits_in_a_release_folder_and_is_required() -> None:
+    """`<release>/<scenario>.json`, one level deep, and listed in REQUIRED: a history nobody
+    lists could be deleted without any test noticing."""
+    for path in history_files():
+        release, _, scenario = history_id(path).partition("/")
+        assert scenario and "/" not in scenario, f"{path}: not in tests/histories/<release>/"
+        assert scenario in REQUIRED.get(release, set()), f"add {history_id(path)} to REQUIRED"
 
 
 # --- every recorded payload read back with today's contracts models ---
@@ -231,7 +247,7 @@ def _checked_payloads(path: Path) -> tuple[Counter[str], list[str]]:
     return kinds, problems
 
 
-@pytest.mark.parametrize("path", _history_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", history_files(), ids=history_id)
 def test_recorded_payloads_read_back_with_todays_contracts(path: Path) -> None:
     kinds, problems = _checked_payloads(path)
     assert kinds["workflow input"] == 1 and kinds["workflow result"] == 1
@@ -244,7 +260,7 @@ def test_recorded_payloads_read_back_with_todays_contracts(path: Path) -> None:
 def test_every_kind_of_recorded_payload_is_checked() -> None:
     """The histories hold every kind of payload, so none of the branches above checks nothing."""
     total: Counter[str] = Counter()
-    for path in _history_files():
+    for path in history_files():
         total += _checked_payloads(path)[0]
     assert set(total) == {
         "workflow input",
