@@ -29,7 +29,7 @@ from connectors.nodes import NodeConnectors
 from contracts.starters import ensure_housekeeping_schedule
 from domain.node_health import NodeHealthRule
 from domain.sla import default_sla_policy
-from ledger.db import create_schema, make_engine
+from ledger.db import make_engine, prepare_schema
 from workflows.housekeeping import InventoryHousekeepingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.outage import NodeOutageWorkflow
@@ -131,7 +131,8 @@ def activity_methods(*objects: object) -> list[Callable[..., Any]]:
 async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     """A running worker for `settings.task_queue`; stops (after in-flight tasks) on exit."""
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    # In production the migration job has run; an unmigrated or newer database stops the worker.
+    prepare_schema(engine, migrate=settings.migrates_at_start)
     http = JsonHttpClient("node-and-carrier-systems")
     activities = activity_methods(*activity_objects(engine, client, settings, http))
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:

@@ -26,7 +26,7 @@ from api.routes import (
 from api.security import KeyCache, install_http_hardening
 from config import Settings, load_settings
 from ledger.availability_cache import AvailabilityCache
-from ledger.db import create_schema, make_engine
+from ledger.db import make_engine, prepare_schema
 from ledger.group_commit import GroupCommit
 from security.keys import remember_signature
 
@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = T
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        create_schema(engine)
+        # Production (OPENDOM_MODE=production) only checks: its migration job ran `opendom db
+        # upgrade` first; an unmigrated or newer database stops the start, naming what to run.
+        prepare_schema(engine, migrate=settings.migrates_at_start)
         app.state.engine = engine
         app.state.settings = settings
         app.state.temporal = LazyTemporalClient(settings)

@@ -1,11 +1,28 @@
 """One place for configuration, read from the environment (prefix OPENDOM_ or the plain names)."""
 
+from enum import StrEnum
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class Mode(StrEnum):
+    """How the processes treat the ledger's schema and keys (OPENDOM_MODE).
+
+    - embedded (default): the API and the worker migrate the database at start; `opendom up`
+      issues demo keys. The dev stack and the tests run this way.
+    - production: nothing migrates at start: the API and the worker check the schema and
+      refuse to start on a database that `opendom db upgrade` has not brought to this code's
+      revision. No demo key is ever issued; the first admin key comes from `opendom init`."""
+
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENDOM_", extra="ignore")
+
+    mode: Mode = Mode.EMBEDDED
 
     database_url: str = Field(
         default="sqlite:///.state/opendom.db",
@@ -38,6 +55,10 @@ class Settings(BaseSettings):
     # (docs/worker-tuning.md); the lifecycle tests run every workflow inside it, so code the
     # sandbox would refuse fails CI before it ships.
     workflow_sandbox: bool = False
+
+    @property
+    def migrates_at_start(self) -> bool:
+        return self.mode == Mode.EMBEDDED
 
 
 def load_settings(**overrides: object) -> Settings:

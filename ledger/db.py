@@ -5,6 +5,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event, inspect, make_url, text
@@ -90,6 +91,92 @@ class SchemaOutOfDate(RuntimeError):
         )
 
 
+UPGRADE_COMMAND = "opendom db upgrade"
+
+
+class SchemaNotMigrated(RuntimeError):
+    """The database is behind this code (empty, made before migrations, or at an older
+    revision) and this process may not migrate it (production mode)."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        self.current = current
+        self.head = head
+        found = "no migration revision" if current is None else f"revision {current}"
+        super().__init__(
+            f"the database has {found}; this OpenDOM needs {head}. "
+            f"Run `{UPGRADE_COMMAND}` (the migration job) against it, then start again"
+        )
+
+
+class SchemaNewerThanCode(RuntimeError):
+    """The database was migrated by a newer OpenDOM: its revision is not in ledger/migrations.
+    Running older code on it could write rows the newer schema does not expect."""
+
+    def __init__(self, current: str, head: str) -> None:
+        self.current = current
+        self.head = head
+        super().__init__(
+            f"the database is at revision {current}, which this OpenDOM (head {head}) does not "
+            f"know: it was migrated by a newer version. Run that version (or newer), or restore "
+            f"a backup taken before `{UPGRADE_COMMAND}` ran"
+        )
+
+
+@dataclass(frozen=True)
+class SchemaRevision:
+    current: str | None
+    head: str
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def newer_than_code(self) -> bool:
+        """At a revision ledger/migrations does not have: migrated by a newer OpenDOM."""
+        return self.current is not None and not self.at_head and not _known(self.current)
+
+
+def _known(revision: str) -> bool:
+    from alembic.util import CommandError
+
+    from ledger import migrations
+
+    try:
+        return migrations.script().get_revision(revision) is not None
+    except (CommandError, KeyError):  # alembic raises ResolutionError, a CommandError
+        return False
+
+
+def schema_revision(engine: Engine) -> SchemaRevision:
+    """The database's migration revision and this code's head (`opendom db current`)."""
+    from ledger import migrations
+
+    with engine.connect() as connection:
+        return SchemaRevision(migrations.current(connection), migrations.head())
+
+
+def check_schema(engine: Engine) -> SchemaRevision:
+    """Refuse a database this code cannot run on without migrating it: SchemaNotMigrated when
+    it is behind (or not migrated at all), SchemaNewerThanCode when it is ahead. Writes nothing:
+    production processes start on a database the migration job has already upgraded."""
+    revision = schema_revision(engine)
+    if revision.newer_than_code:
+        raise SchemaNewerThanCode(revision.current or "", revision.head)
+    if not revision.at_head:
+        raise SchemaNotMigrated(revision.current, revision.head)
+    return revision
+
+
+def prepare_schema(engine: Engine, migrate: bool) -> None:
+    """At a process's start: migrate (embedded mode, `create_schema`) or only check (production
+    mode, `check_schema`); either way a database newer than this code is refused."""
+    if migrate:
+        create_schema(engine)
+    else:
+        check_schema(engine)
+
+
 def create_schema(engine: Engine) -> None:
     """Migrate the database to the newest revision (ledger/migrations), once per database even
     when the API and the worker start together.
@@ -99,7 +186,9 @@ def create_schema(engine: Engine) -> None:
       `alembic_version`) is adopted: columns the baseline has and it lacks are refused
       (SchemaOutOfDate), then it is upgraded from the start, the baseline creating only the
       tables it lacks;
-    - a migrated database is upgraded, which does nothing when it is current.
+    - a migrated database is upgraded, which does nothing when it is current;
+    - a database at a revision this code does not know (migrated by a newer OpenDOM) is refused
+      (SchemaNewerThanCode), never downgraded or written to.
 
     All of it runs in one transaction holding the migration lock: PostgreSQL's transaction-level
     advisory lock (per schema), SQLite's write lock (BEGIN IMMEDIATE). A second process waits,
@@ -111,6 +200,8 @@ def create_schema(engine: Engine) -> None:
         version = migrations.current(connection)
         if version == migrations.head():
             return
+        if SchemaRevision(version, migrations.head()).newer_than_code:
+            raise SchemaNewerThanCode(version or "", migrations.head())
         if version is None:
             _refuse_older_than_baseline(connection)
         migrations.upgrade(connection)
