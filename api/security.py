@@ -23,20 +23,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
 from ledger.tables import ApiClient, CallbackSignature
-from security.keys import authenticate
+from security.keys import authenticate, is_active
 from security.roles import Role
 from security.signatures import signature_is_valid
 
 SIGNATURE_HEADER = "x-opendom-signature"
 TIMESTAMP_HEADER = "x-opendom-timestamp"
 SIGNATURE_MAX_AGE_SECONDS = 300
-KEY_CACHE_SECONDS = 30.0
+# How long an API process trusts a key it has authenticated without asking the database again
+# (the checkout hot path). The bound on how long a key revoked elsewhere (`opendom keys revoke`,
+# another API process) keeps working here; the process that revokes a key forgets it at once,
+# and a process that never saw it refuses it at once. Callbacks read the key's signing secret
+# and revocation fresh every time (verify_callback).
+KEY_CACHE_SECONDS = 5.0
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a 500,000-position snapshot fits; anything larger is refused
 
 
 class KeyCache:
     """Recently authenticated keys, so the checkout hot path does not query for every call.
-    A revoked key keeps working for at most KEY_CACHE_SECONDS."""
+    A key revoked by another process keeps working here for at most KEY_CACHE_SECONDS."""
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[ApiClient, float]] = {}
@@ -49,6 +54,11 @@ class KeyCache:
 
     def put(self, key: str, client: ApiClient) -> None:
         self._entries[key] = (client, time.monotonic() + KEY_CACHE_SECONDS)
+
+    def forget(self, key_id: str) -> None:
+        """After this process revoked the key or rotated its secret."""
+        for key in [k for k, (c, _) in self._entries.items() if c.key_id == key_id]:
+            self._entries.pop(key, None)
 
 
 def bearer_key(header: str) -> str | None:
@@ -83,6 +93,11 @@ def _authenticate(engine: Engine, key: str) -> ApiClient | None:
         return authenticate(session, key)
 
 
+def actor_of(client: ApiClient) -> str:
+    """How the audit trail names a caller (ledger ConfigChange.actor holds 120 characters)."""
+    return f"key:{client.key_id} {client.name}"[:120]
+
+
 def require(*roles: Role) -> Callable[[Request], Awaitable[ApiClient]]:
     async def check(request: Request) -> ApiClient:
         client = await current_client(request)
@@ -102,6 +117,7 @@ OrderReader = Annotated[ApiClient, Depends(require(Role.CHANNEL, Role.SUPPORT, R
 Support = Annotated[ApiClient, Depends(require(Role.SUPPORT))]
 Ops = Annotated[ApiClient, Depends(require(Role.OPS))]
 NodeCaller = Annotated[ApiClient, Depends(require(Role.NODE))]
+Admin = Annotated[ApiClient, Depends(require(Role.ADMIN))]
 
 
 def channel_of(client: ApiClient, asked: str | None) -> str | None:
@@ -134,11 +150,16 @@ async def verify_callback(request: Request, client: ApiClient, node_id: str | No
             401, "stale_callback", "the callback's timestamp is too old or in the future"
         )
     body = await request.body()
-    if not client.signing_secret or not signature_is_valid(
-        client.signing_secret, timestamp, body, signature
-    ):
-        raise ApiError(401, "bad_signature", "the callback's signature does not match its body")
     with Session(request.app.state.engine) as session:
+        # The secret as it is now, not as cached: a rotated secret stops verifying, and a revoked
+        # key stops calling back, the moment the change commits.
+        current = session.get(ApiClient, client.key_id)
+        if current is None or not is_active(current):
+            raise ApiError(401, "unauthenticated", "unknown or revoked API key")
+        if not current.signing_secret or not signature_is_valid(
+            current.signing_secret, timestamp, body, signature
+        ):
+            raise ApiError(401, "bad_signature", "the callback's signature does not match its body")
         if session.get(CallbackSignature, signature) is not None:
             raise ApiError(409, "replayed_callback", "this exact callback was already received")
     return signature

@@ -8,9 +8,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from config.settings import Mode, load_settings
 from ledger.db import transaction
-from security.keys import authenticate, issue_key
+from security.keys import authenticate
 from security.roles import Role
+from services import api_clients
+
+ACTOR = "cli:opendom-up"  # the audit trail's name for the embedded stack's own keys
 
 DEMO_KEYS = {
     "admin": (Role.ADMIN, None),
@@ -25,7 +29,19 @@ def keys_file(state_dir: Path) -> Path:
     return state_dir / "keys.json"
 
 
+class DemoKeysInProduction(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "OPENDOM_MODE=production: no demo key is ever issued; create the first admin key "
+            "with `opendom init` and others with `opendom keys create`"
+        )
+
+
 def ensure_demo_keys(engine: Engine, state_dir: Path) -> dict[str, dict[str, str | None]]:
+    """The demo keys of `opendom up` (and the harnesses built on it), issued and audited as
+    `cli:opendom-up` like any other key. Refused in production mode."""
+    if load_settings().mode == Mode.PRODUCTION:
+        raise DemoKeysInProduction()
     path = keys_file(state_dir)
     if path.exists():
         keys = json.loads(path.read_text())
@@ -35,7 +51,7 @@ def ensure_demo_keys(engine: Engine, state_dir: Path) -> dict[str, dict[str, str
     keys = {}
     with transaction(engine) as session:
         for name, (role, channel) in DEMO_KEYS.items():
-            issued = issue_key(session, f"demo {name}", role, channel=channel)
+            issued = api_clients.issue(session, f"demo {name}", role, channel=channel, actor=ACTOR)
             keys[name] = {"key": issued.key, "signing_secret": issued.signing_secret}
     path.write_text(json.dumps(keys, indent=2))
     os.chmod(path, 0o600)
