@@ -12,13 +12,14 @@ from ledger.tables import Node, NodeStatusChange
 def set_node_status(
     session: Session, node_id: str, status: NodeStatus, reason: str, automatic: bool = False
 ) -> NodeStatusChange:
-    """Set the node's status and record the change; returns the change (its id is set)."""
+    """Set the node's status and record the change; returns the change (its id is set).
+    A deactivated node (`enabled` false) stays out of sourcing whatever its status."""
     node = session.get(Node, node_id)
     if node is None:
         raise UnknownReference("node_id", [node_id])
     node.status = status
     node.status_reason = reason
-    node.active = takes_new_orders(status)
+    node.active = node.enabled and takes_new_orders(status)
     session.add(node)
     change = NodeStatusChange(node_id=node_id, status=status, reason=reason, automatic=automatic)
     session.add(change)
