@@ -24,7 +24,7 @@ from ledger.availability_cache import AvailabilityCache
 from ledger.db import transaction
 from ledger.stock import candidate_nodes
 from ledger.tables import CheckoutHold
-from services.references import refuse_unknown_skus
+from services.catalogue import refuse_unsellable_skus
 from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart, relevant_candidates
 
 
@@ -96,10 +96,10 @@ def check_in_database(
     hold: HoldTerms | None = None,
 ) -> CheckoutOutcome:
     """The answer from the ledger, and with `hold` a new hold on the chosen option's stock, in
-    one transaction. UnknownReference for unknown SKUs; OptionUnavailable if the option is not
+    one transaction. UnknownReference for unknown or inactive SKUs; OptionUnavailable if the option is not
     among the answer's; InsufficientStock if another cart took the units meanwhile."""
     with Session(engine) as session:
-        refuse_unknown_skus(session, {ln.sku for ln in lines}, "lines.sku")
+        refuse_unsellable_skus(session, {ln.sku for ln in lines}, "lines.sku")
     with transaction(engine) as tx:
         answer, placed = run_checkout_check(tx, channel, lines, destination, now, hold)
     return CheckoutOutcome(answer, placed)

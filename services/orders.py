@@ -14,7 +14,7 @@ from domain.validation import order_problems
 from ledger import orders_view
 from ledger.db import transaction
 from ledger.tables import CheckoutHold, Node
-from services.references import refuse_unknown_skus
+from services.catalogue import refuse_unsellable_skus
 
 
 class InvalidOrder(DomainError):
@@ -33,10 +33,11 @@ def refuse_invalid_order(
     hold_id: str | None,
 ) -> None:
     """InvalidOrder naming every broken rule, else UnknownReference for the first reference
-    the network does not know (SKUs, then the hold, then the pickup node)."""
+    the network does not know (SKUs, then the hold, then the pickup node); a SKU the catalogue
+    no longer sells is refused as unknown is (InactiveSkus)."""
     if problems := order_problems(lines, delivery_method, pickup_node_id):
         raise InvalidOrder(problems)
-    refuse_unknown_skus(session, {line.sku for line in lines}, "lines.sku")
+    refuse_unsellable_skus(session, {line.sku for line in lines}, "lines.sku")
     if hold_id and session.get(CheckoutHold, hold_id) is None:
         raise UnknownReference("hold_id", [hold_id])
     if delivery_method == DeliveryMethod.PICKUP:
