@@ -34,6 +34,10 @@ from ledger.availability import pool_rule
 from ledger.tables import ChannelPool, Node, StockMovement, StockPosition
 
 NETWORK_REFRESH_SECONDS = 5.0
+# Past this many new movements since the last refresh (a bulk import, a large snapshot), the
+# tail would re-read its positions 500 at a time for minutes: everything is reloaded instead,
+# in one pass, while the last good copy keeps serving.
+FULL_RELOAD_MOVEMENTS = 200_000
 # Nearest nodes are shortlisted by the cosine of their angle to the destination (a dot product
 # of unit vectors: one array operation), and the exact scalar `distance_km` then decides among the
 # shortlist. Both computations are exact to ~1e-15 in that cosine; anything within this margin of
@@ -122,10 +126,17 @@ class AvailabilityCache:
         engine: Engine,
         refresh_seconds: float = 0.05,
         on_loaded: Callable[[], None] | None = None,
+        network_refresh_seconds: float = NETWORK_REFRESH_SECONDS,
+        full_reload_movements: int = FULL_RELOAD_MOVEMENTS,
     ) -> None:
-        """`on_loaded` runs once the first load is complete, just before `ready` turns true."""
+        """`on_loaded` runs once the first load is complete, just before `ready` turns true.
+        New nodes and pools are seen within `network_refresh_seconds`, new stock (of new SKUs
+        and nodes too) within `refresh_seconds`."""
         self._engine = engine
         self._refresh_seconds = refresh_seconds
+        self._network_refresh_seconds = network_refresh_seconds
+        self._full_reload_movements = full_reload_movements
+        self.full_reloads = 0  # loads after the first, because the tail was too long
         self._on_loaded = on_loaded
         self._stock: dict[str, SkuStock] = {}
         self._node_numbers: dict[str, int] = {}  # written by the loading thread only
@@ -166,7 +177,9 @@ class AvailabilityCache:
                     entry = gathered[sku] = ([], [])
                 entry[0].append(number(node_id))
                 entry[1].append(atp(*counters))
+        # Swapped in whole: until here requests read the previous copy.
         self._stock = {sku: _arrays(nodes, units) for sku, (nodes, units) in gathered.items()}
+        self._views = {}  # views of the previous copy would only hold its arrays in memory
         self._load_network()
         if self._on_loaded is not None and not self.ready:
             self._on_loaded()
@@ -175,7 +188,8 @@ class AvailabilityCache:
     def refresh(self) -> None:
         with self._engine.connect() as c:
             latest = c.execute(select(func.max(StockMovement.id))).scalar_one() or 0
-            if latest > self._watermark:
+            reload = latest - self._watermark > self._full_reload_movements
+            if latest > self._watermark and not reload:
                 touched = c.execute(
                     select(StockMovement.node_id, StockMovement.sku)
                     .where(col(StockMovement.id) > self._watermark)
@@ -184,7 +198,10 @@ class AvailabilityCache:
                 ).all()
                 self._reread(c, [(n, s) for n, s in touched])
                 self._watermark = latest
-        if time.monotonic() - self._network_loaded_at > NETWORK_REFRESH_SECONDS:
+        if reload:
+            self.load()
+            self.full_reloads += 1
+        elif time.monotonic() - self._network_loaded_at > self._network_refresh_seconds:
             self._load_network()
 
     def _reread(self, connection, pairs: list[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
