@@ -8,9 +8,9 @@ that changes workflow code (docs/versioning.md), and before a refactor of it:
 
 Each scenario drives one workflow to its end on the real stack (the `stack` fixture) and writes
 its whole history to tests/histories/<release>/<scenario>.json, where <release> is the short
-commit the workflow code was recorded on (`git rev-parse --short HEAD`); so workflows/ and
-contracts/ must have no uncommitted change, or the folder would name code no commit holds.
-$OPENDOM_HISTORIES_DIR writes to that folder instead, with no such check (for recording on an
+commit the workflow code was recorded on (`git rev-parse --short HEAD`); so workflows/,
+contracts/ and domain/ must have no uncommitted change, or the folder would name code no commit
+holds. $OPENDOM_HISTORIES_DIR writes to that folder instead, with no such check (for recording on an
 older checkout, e.g. a `git worktree` with its own venv). A history already there is never
 overwritten: it records what that code did, which is the point. To record a new path, add a
 scenario under a new name. See tests/histories/README.md.
@@ -38,8 +38,9 @@ from tests.support.orders_api import order_payload
 # the same), so this script does not depend on where the models live.
 REPO = Path(__file__).resolve().parents[2]
 HISTORIES = REPO / "tests" / "histories"
-# What decides the commands a workflow issues: a change here with no commit is no release.
-WORKFLOW_CODE = ("workflows", "contracts")
+# What decides the commands a workflow issues (domain/: the rules workflows call to decide): a
+# change here with no commit is no release.
+WORKFLOW_CODE = ("workflows", "contracts", "domain")
 
 
 @functools.cache

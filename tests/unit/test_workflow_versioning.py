@@ -11,8 +11,9 @@ happy-path histories of every release folder.
   patch is deprecated only once every workflow started before it has closed.
 
 tests/e2e/test_workflow_patch_marker.py records a run that takes the new branch and replays it.
-Also: every workflow type the worker registers has a committed history, and patch ids come from
-contracts/patches.py only. No server: replay is pure.
+Also: every workflow type the worker registers, and every scenario the capture script records,
+has a committed history; patch ids come from contracts/patches.py only. No server: replay is
+pure.
 """
 
 import ast
@@ -36,7 +37,9 @@ from tests.unit.test_workflow_histories_replay import HISTORIES, history_files, 
 from worker import WORKFLOWS
 from workflows.order import OrderWorkflow
 
-WORKFLOW_CODE = Path(__file__).resolve().parents[2] / "workflows"
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW_CODE = ROOT / "workflows"
+CAPTURE = ROOT / "tests" / "e2e" / "capture_histories.py"
 # The variants are test code, so their patch id is the test's own; product code takes its ids
 # from contracts.patches.Patch (test_workflow_code_names_patches_by_contracts_member).
 PROOF_PATCH = "order-proof-extra-step"
@@ -221,6 +224,29 @@ def test_every_registered_workflow_type_has_a_committed_history() -> None:
     registered = {workflow._Definition.must_from_class(w).name for w in WORKFLOWS}
     missing = registered - recorded
     assert not missing, f"record a history of {sorted(missing)} (tests/histories/README.md)"
+
+
+def _captured_scenarios() -> set[str]:
+    """The names capture_histories.py exports: `_export(stack, "<scenario>", ...)`."""
+    return {
+        node.args[1].value
+        for node in ast.walk(ast.parse(CAPTURE.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "_export"
+        and isinstance(node.args[1], ast.Constant)
+    }
+
+
+def test_some_release_holds_every_scenario_the_capture_script_records() -> None:
+    """A scenario added to the script is recorded and committed, not only written."""
+    scenarios = _captured_scenarios()
+    assert len(scenarios) >= 13, scenarios
+    by_release: dict[str, set[str]] = {}
+    for path in history_files():
+        by_release.setdefault(path.parent.name, set()).add(path.stem)
+    complete = [release for release, held in by_release.items() if scenarios <= held]
+    assert complete, f"no release folder holds all of {sorted(scenarios)}: record them"
 
 
 _PATCH_CALLS = {"patched", "deprecate_patch"}
