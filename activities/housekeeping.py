@@ -1,12 +1,16 @@
 """Inventory housekeeping, run on a Temporal Schedule: expire checkout holds, pull stock feeds
-from systems that cannot push, and publish out-of-stock / back-in-stock events."""
+and PIM catalogues from systems that cannot push, and publish out-of-stock / back-in-stock
+events."""
+
+import time
 
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from connectors.erp import ErpFeedConnector
-from connectors.errors import PermanentConnectorError
+from connectors.errors import ConnectorError, PermanentConnectorError
+from connectors.pim import PimConnector
 from contracts.activities import (
     ApplyPulledDeltasInput,
     ApplyPulledDeltasResult,
@@ -22,14 +26,23 @@ from contracts.activities import (
     PulledDeltaPage,
 )
 from contracts.names import ActivityName
-from services import housekeeping
+from services import catalogue, housekeeping
 from services.feeds import DeltaLine, apply_pulled_page
+
+# The catalogue pulls' share of LIST_FEED_SOURCES' two minutes: no new page is asked for after
+# this (a page under way may still take the connector's timeout and retries), so a slow PIM
+# delays the stock feeds a little and never times the activity out.
+CATALOGUE_PULL_SECONDS = 45.0
+PIM_TIMEOUT_SECONDS = 10.0
 
 
 class HousekeepingActivities:
-    def __init__(self, engine: Engine, erp: ErpFeedConnector) -> None:
+    def __init__(
+        self, engine: Engine, erp: ErpFeedConnector, pim: PimConnector | None = None
+    ) -> None:
         self._engine = engine
         self._erp = erp
+        self._pim = pim or PimConnector(timeout_seconds=PIM_TIMEOUT_SECONDS)
 
     @activity.defn(name=ActivityName.EXPIRE_HOLDS)
     def expire_holds(self, request: ExpireHoldsInput) -> ExpireHoldsResult:
@@ -45,10 +58,37 @@ class HousekeepingActivities:
 
     @activity.defn(name=ActivityName.LIST_FEED_SOURCES)
     def list_feed_sources(self, _: FeedSourcesInput) -> FeedSourcesResult:
+        """The stock sources to pull deltas from, after pulling the PIMs' catalogues. The
+        catalogue pull lives here rather than in an activity of its own so the housekeeping
+        workflow, and the histories it has recorded, stay as they are."""
+        self._pull_catalogues()
         sources = housekeeping.enabled_feed_sources(self._engine)
         return FeedSourcesResult(
             sources=[FeedSourceRef(source=s.source, url=s.url, cursor=s.cursor) for s in sources]
         )
+
+    def _pull_catalogues(self) -> None:
+        """Each PIM from its cursor. Neither a PIM that cannot be reached nor a page it sent
+        with a refused item (services.catalogue logs why and keeps the cursor on that page)
+        stops the others or the rest of the housekeeping: the next run tries again."""
+        deadline = time.monotonic() + CATALOGUE_PULL_SECONDS
+        for source in catalogue.catalogue_sources(self._engine):
+            if time.monotonic() > deadline:
+                break
+            try:
+                pull = catalogue.pull_catalogue(
+                    self._engine, source.source, self._pim.fetch_page, deadline=deadline
+                )
+            except ConnectorError as exc:
+                activity.logger.warning("catalogue %s not pulled: %s", source.source, exc)
+                continue
+            if pull.changed:
+                activity.logger.info(
+                    "catalogue %s: %d created, %d updated",
+                    source.source,
+                    len(pull.created),
+                    len(pull.updated),
+                )
 
     @activity.defn(name=ActivityName.FETCH_STOCK_DELTAS)
     async def fetch_stock_deltas(self, request: FetchDeltasInput) -> FetchDeltasResult:

@@ -19,6 +19,7 @@ pull stops there for that source, says why, and the next pull asks for the same 
 """
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -330,11 +331,13 @@ def pull_catalogue(
     fetch: FetchPage,
     actor: str | None = None,
     max_pages: int = MAX_PAGES_PER_PULL,
+    deadline: float | None = None,
 ) -> CataloguePull:
-    """Pull the catalogue source `source` from its cursor, at most `max_pages` pages, each page
-    and its cursor committed together. A page with a refused item stops the pull there (its
-    reason in `refused`, the cursor left on it). UnknownReference if `source` is not a
-    catalogue source; the fetcher's errors (the PIM unreachable) propagate."""
+    """Pull the catalogue source `source` from its cursor, at most `max_pages` pages and no new
+    page after `deadline` (time.monotonic()), each page and its cursor committed together. A
+    page with a refused item stops the pull there (its reason in `refused`, the cursor left on
+    it). UnknownReference if `source` is not a catalogue source; the fetcher's errors (the PIM
+    unreachable) propagate."""
     with Session(engine) as session:
         row = session.get(FeedSource, source)
         if row is None or row.kind != CATALOGUE:
@@ -342,7 +345,9 @@ def pull_catalogue(
         url, cursor = row.url, row.cursor
     actor = actor or f"pim:{source}"
     pull = CataloguePull(source=source, cursor=cursor)
-    for _ in range(max_pages):
+    for number in range(max_pages):
+        if number and deadline is not None and time.monotonic() > deadline:
+            break  # the rest waits for the next pull, from the cursor
         page = fetch(url, cursor)
         try:
             specs = parse_sku_specs(page.items)

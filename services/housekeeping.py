@@ -1,5 +1,6 @@
 """Inventory housekeeping as units of work: expire the checkout holds that are due, publish
-out-of-stock / back-in-stock events, and list the feed sources to pull from.
+out-of-stock / back-in-stock events, and list the stock feed sources to pull from (the PIMs'
+catalogues are pulled by services.catalogue).
 
 Run by the housekeeping Schedule's activities; each is idempotent, so a retried run only does
 what the last one left undone."""
@@ -14,6 +15,8 @@ from ledger import holds
 from ledger.db import transaction
 from ledger.tables import FeedSource
 from ledger.thresholds import publish_threshold_events
+
+STOCK = "stock"  # FeedSource.kind of a system sending stock deltas
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,12 @@ def publish_availability_events(engine: Engine, max_movements: int) -> int:
 
 
 def enabled_feed_sources(engine: Engine) -> list[EnabledFeedSource]:
+    """The stock sources (ERP, WMS) to pull deltas from; PIMs (kind catalogue) are pulled by
+    services.catalogue.pull_catalogue, in another format."""
     with Session(engine) as session:
-        rows = session.exec(select(FeedSource).where(col(FeedSource.enabled).is_(True))).all()
+        rows = session.exec(
+            select(FeedSource).where(
+                col(FeedSource.enabled).is_(True), col(FeedSource.kind) == STOCK
+            )
+        ).all()
         return [EnabledFeedSource(r.source, r.url, r.cursor) for r in rows]

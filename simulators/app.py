@@ -1,10 +1,14 @@
-"""Node and carrier simulators.
+"""Node, carrier, ERP and PIM simulators.
 
 Nodes: `{base}/nodes/{node_id}/fulfillment-orders` (WMS / 3PL) and `.../pick-requests` (stores).
 After a release the node calls back accepted (or rejected) and picked; after a dispatch, shipped;
 the carrier then calls back delivered. Latency, rejection and failure rates are configurable, per
 node behaviour can be forced (`reject`, `silent`), and `/sim/stats` counts what each shipment got,
 so tests can prove nothing was released, labelled or dispatched twice.
+
+PIM: `GET /pim/catalogue?cursor=` pages the demo catalogue (the demo SKUs with weights and
+dimensions) in connectors.pim's format; `PUT /sim/pim/{name}/items` loads or changes items of
+another catalogue, served at `/pim/{name}/catalogue`, so a test can serve a bad item.
 """
 
 import asyncio
@@ -23,6 +27,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from security.signatures import sign
+from stack.demo_data import DEMO_SKUS
 
 log = logging.getLogger("opendom.simulators")
 
@@ -79,6 +84,61 @@ class LabelBody(BaseModel):
 
 
 CALLBACK_SENDERS = 16
+PIM_PAGE_SIZE = 5  # small, so the embedded stack's first pull shows paging
+DEMO_PIM = "demo"
+# Demo catalogue attributes the demo data has no place for: weight (kg), L x W x H (cm).
+DEMO_SKU_SIZES: dict[str, tuple[float, float, float, float]] = {
+    "TEE-WHT-M": (0.2, 30, 25, 2),
+    "TEE-BLK-L": (0.22, 32, 26, 2),
+    "HOODIE-GRY-M": (0.6, 35, 30, 6),
+    "JEANS-32-32": (0.7, 35, 28, 5),
+    "SNEAKER-42": (1.1, 33, 21, 12),
+    "SNEAKER-44": (1.2, 35, 22, 13),
+    "CAP-NAVY": (0.1, 25, 20, 12),
+    "SOCKS-3PK": (0.15, 20, 12, 3),
+    "JACKET-RAIN-L": (0.9, 40, 32, 8),
+    "BAG-TOTE": (0.3, 40, 38, 1),
+    "BOTTLE-750": (0.35, 8, 8, 26),
+    "BEANIE-RED": (0.1, 22, 20, 4),
+}
+
+
+class _PimCatalogue:
+    """A PIM's product list in the order its items last changed: a changed item gets a new
+    change number, so a cursor (the last change number seen) brings it back on a later page."""
+
+    def __init__(self, page_size: int = PIM_PAGE_SIZE) -> None:
+        self.page_size = page_size
+        self.latest: dict[str, tuple[int, dict]] = {}  # sku -> (change number, item)
+        self.changes = 0
+
+    def put(self, items: list[dict]) -> None:
+        for item in items:
+            self.changes += 1
+            key = str(item.get("sku", f"#{self.changes}"))
+            self.latest[key] = (self.changes, item)
+
+    def page(self, cursor: int) -> dict:
+        later = sorted((c for c in self.latest.values() if c[0] > cursor), key=lambda c: c[0])
+        page = later[: self.page_size]
+        return {
+            "items": [item for _, item in page],
+            "next_cursor": str(page[-1][0] if page else cursor),
+            "has_more": len(later) > len(page),
+        }
+
+
+def _demo_catalogue() -> _PimCatalogue:
+    catalogue = _PimCatalogue()
+    catalogue.put(
+        [
+            {"sku": sku, "name": name, "unit_price": price, "weight_kg": size[0],
+             "length_cm": size[1], "width_cm": size[2], "height_cm": size[3]}
+            for sku, (name, price) in DEMO_SKUS.items()
+            for size in [DEMO_SKU_SIZES.get(sku, (0.5, 30, 20, 10))]
+        ]
+    )  # fmt: skip
+    return catalogue
 
 
 class _World:
@@ -89,6 +149,7 @@ class _World:
         self.releases: dict[str, dict] = {}
         self.labels: dict[str, dict] = {}
         self.erp: dict[str, list[dict]] = {}
+        self.pim: dict[str, _PimCatalogue] = {DEMO_PIM: _demo_catalogue()}
         self.refused_label_orders: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -301,6 +362,32 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
         queued = world.erp.get(source, [])
         page = queued[after : after + limit]
         return {"deltas": page, "next_cursor": str(after + len(page)) if page else None}
+
+    @app.put("/sim/pim/{name}/items", tags=["sim"])
+    async def put_pim_items(name: str, items: list[dict], page_size: int | None = None) -> dict:
+        """Add or change items of the simulated PIM's catalogue `name`, as they will be served
+        (a bad item too); each becomes the catalogue's latest change."""
+        catalogue = world.pim.setdefault(name, _PimCatalogue())
+        if page_size is not None:
+            catalogue.page_size = max(1, page_size)
+        catalogue.put(items)
+        return {"items": len(catalogue.latest), "changes": catalogue.changes}
+
+    @app.get("/pim/catalogue", tags=["pim"])
+    async def serve_demo_catalogue(cursor: str | None = None) -> dict:
+        return _pim_page(DEMO_PIM, cursor)
+
+    @app.get("/pim/{name}/catalogue", tags=["pim"])
+    async def serve_pim_catalogue(name: str, cursor: str | None = None) -> dict:
+        return _pim_page(name, cursor)
+
+    def _pim_page(name: str, cursor: str | None) -> dict:
+        catalogue = world.pim.get(name)
+        if catalogue is None:
+            raise HTTPException(404, f"no catalogue {name}")
+        if cursor is not None and not cursor.isdigit():
+            raise HTTPException(400, f"cursor {cursor!r} is not one this PIM gave")
+        return catalogue.page(int(cursor or 0))
 
     @app.put("/sim/carrier/refusals/{order_id}", tags=["sim"])
     async def refuse_labels_for(order_id: str) -> dict:
