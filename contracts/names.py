@@ -1,7 +1,7 @@
 """Every Temporal name OpenDOM uses, one enum per kind, used on both sides of each call.
 
 The values are what running workflows' histories and the Temporal UI hold: never change one
-without the versioning rule (tests/histories/README.md)."""
+without the versioning rule (docs/versioning.md)."""
 
 from enum import StrEnum
 
