@@ -1,5 +1,6 @@
-"""Development commands: `up` (the whole embedded stack), `demo` (sample orders), `seed` (the demo
-network), `reconcile` (rebuild positions from the ledger entries and report drift)."""
+"""Development commands: `up` (the whole embedded stack, on the demo network or your network
+files), `demo` (sample orders), `seed` (the demo network), `reconcile` (rebuild positions from
+the ledger entries and report drift)."""
 
 import argparse
 import asyncio
@@ -21,10 +22,34 @@ def with_state_dir_ledger(settings: Settings, state_dir: Path) -> Settings:
 
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    up = commands.add_parser("up", help="run Temporal, simulators, API and worker; seed; demo")
+    up = commands.add_parser(
+        "up",
+        help="run Temporal, simulators, API and worker on the demo network, or on yours",
+        description="Without --network or --no-demo: the demo network, demo keys, demo orders "
+        "and demo SLAs (seconds). With either: only an admin key, production SLAs "
+        "(OPENDOM_SLA_SCALE to change them), and the simulators only with --simulators.",
+    )
     up.add_argument("--state-dir", default=".state", type=Path, help=STATE_DIR_HELP)
     up.add_argument("--ui-port", default=8233, type=int)
     up.add_argument("--demo-orders", default=5, type=int, help="orders to submit once up")
+    own = up.add_mutually_exclusive_group()
+    own.add_argument(
+        "--network",
+        type=Path,
+        metavar="DIR",
+        help="import this folder's network files (docs/network-files.md) instead of the demo",
+    )
+    own.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="an empty network: nodes come later, by the API or `opendom network import`",
+    )
+    up.add_argument(
+        "--simulators",
+        action="store_true",
+        help="with --network or --no-demo: also run the node and carrier simulators, which "
+        "serve the nodes whose connector_kind is simulator (the demo always has them)",
+    )
     up.set_defaults(run=_up)
     demo = commands.add_parser("demo", help="submit sample orders to a running OpenDOM")
     demo.add_argument("--orders", default=50, type=int)
@@ -42,13 +67,23 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
 
 
 def _up(args: argparse.Namespace) -> None:
-    from stack.launcher import run_stack
+    from stack.launcher import Network, run_stack
 
+    if args.network is not None and not args.network.is_dir():
+        raise SystemExit(f"--network {args.network}: not a folder of network files")
+    demo = args.network is None and not args.no_demo
+    network = Network(
+        demo=demo,
+        directory=args.network,
+        simulators=demo or args.simulators,
+        demo_orders=args.demo_orders,
+    )
     settings = with_state_dir_ledger(load_settings(), args.state_dir)
-    if "sla_scale" not in settings.model_fields_set:
+    if demo and "sla_scale" not in settings.model_fields_set:
         # Demo SLAs in seconds rather than hours, so reallocation is visible while watching.
+        # Your own network keeps the production SLAs (OPENDOM_SLA_SCALE still wins).
         settings = settings.model_copy(update={"sla_scale": 0.01})
-    run_stack(settings, args.state_dir, args.ui_port, args.demo_orders)
+    run_stack(settings, args.state_dir, args.ui_port, network)
 
 
 def _demo(args: argparse.Namespace) -> None:

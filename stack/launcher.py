@@ -1,27 +1,40 @@
 """`opendom up`: the whole embedded stack in one command.
 
 Starts the Temporal dev server (SQLite file under the state folder, UI on :8233, search attributes
-registered at start), the node and carrier simulators, the API, and the worker; seeds the demo
-network; submits a few demo orders; prints the URLs. Ctrl-C stops every process it started.
+registered at start), the node and carrier simulators, the API, and the worker, then prints the
+URLs. Ctrl-C stops every process it started. What it runs on is a `Network`:
+
+- the demo (plain `opendom up`, `make run`): seeds the demo network, issues the demo keys and
+  submits a few demo orders;
+- your network (`--network DIR`): imports DIR's network files, issues an admin key only;
+- an empty one (`--no-demo`): nodes come later, by the API or `opendom network import`.
 """
 
 import asyncio
+import getpass
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.client import Client
 
 from config import Settings
 from contracts import search_attributes as sa
-from ledger.db import create_schema, make_engine
+from ledger.db import create_schema, make_engine, transaction
+from security.keys import authenticate
+from services import api_clients
+from services.network_files import NetworkFilesRefused, import_folder
 from stack.demo import run_demo
 from stack.demo_data import seed_demo_network
-from stack.keys import ensure_demo_keys, keys_file
+from stack.keys import ACTOR, DEMO_KEYS, ensure_demo_keys, keys_file
 from stack.temporal_cli import temporal_cli_path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # children import the project's packages
@@ -156,16 +169,34 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _raise)
 
 
-def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: int) -> None:
+@dataclass(frozen=True)
+class Network:
+    """What the stack runs on. The demo (the default) is seeded, gets the demo keys and demo
+    orders; `directory` is imported instead (your network files); neither: an empty network."""
+
+    demo: bool = True
+    directory: Path | None = None
+    simulators: bool = True  # the node and carrier simulators (the demo always has them)
+    demo_orders: int = 5
+
+    @property
+    def key_names(self) -> list[str]:
+        """The keys the stack issues: the demo's, or an admin key (and the simulators' gateway
+        key, which their callbacks sign with) for a network of your own."""
+        if self.demo:
+            return list(DEMO_KEYS)
+        return ["admin", "simulators"] if self.simulators else ["admin"]
+
+
+def run_stack(settings: Settings, state_dir: Path, ui_port: int, network: Network) -> None:
     _interrupt_on_sigterm()
     state_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(settings, state_dir, ui_port)
     python = sys.executable
-    for address, what in [
-        (settings.temporal_address, "Temporal"),
-        (settings.api_url, "API"),
-        (settings.carrier_url, "simulators"),
-    ]:
+    ports = [(settings.temporal_address, "Temporal"), (settings.api_url, "API")]
+    if network.simulators:
+        ports.append((settings.carrier_url, "simulators"))
+    for address, what in ports:
         _refuse_busy_port(address, what)
     try:
         print(f"state folder: {state_dir.resolve()} (logs in {stack.logs})")
@@ -176,31 +207,34 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: in
 
         engine = make_engine(settings.database_url)
         create_schema(engine)
-        created = seed_demo_network(engine, settings.carrier_url)
-        keys = ensure_demo_keys(engine, state_dir)
-        engine.dispose()
-        print(f"demo network seeded ({created} new stock positions)")
-        stack.secrets = {
-            "OPENDOM_SIMULATOR_API_KEY": keys["simulators"]["key"] or "",
-            "OPENDOM_SIMULATOR_SIGNING_SECRET": keys["simulators"]["signing_secret"] or "",
-        }
-
-        _, sim_port = _port_of(settings.carrier_url)
-        _, api_port = _port_of(settings.api_url)
-        stack.start(
-            "simulators",
-            [
-                python,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "simulators.app:create_simulator_app_from_settings",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(sim_port),
-            ],
+        print(_load_network(engine, settings, network))
+        keys = (
+            ensure_demo_keys(engine, state_dir)
+            if network.demo
+            else ensure_stack_keys(engine, state_dir, network.key_names)
         )
+        engine.dispose()
+        if network.simulators:
+            stack.secrets = {
+                "OPENDOM_SIMULATOR_API_KEY": keys["simulators"]["key"] or "",
+                "OPENDOM_SIMULATOR_SIGNING_SECRET": keys["simulators"]["signing_secret"] or "",
+            }
+            _, sim_port = _port_of(settings.carrier_url)
+            stack.start(
+                "simulators",
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "simulators.app:create_simulator_app_from_settings",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(sim_port),
+                ],
+            )
+        _, api_port = _port_of(settings.api_url)
         stack.start(
             "api",
             [
@@ -216,13 +250,16 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: in
             ],
         )
         stack.start("worker", [python, "worker.py"])
-        wait_for_port(settings.carrier_url, "simulators", stack)
+        if network.simulators:
+            wait_for_port(settings.carrier_url, "simulators", stack)
         wait_for_port(settings.api_url, "API", stack)
-        _banner(settings, ui_port, keys_file(state_dir))
-        if demo_orders:
-            print(f"submitting {demo_orders} demo orders:")
+        _banner(settings, ui_port, keys_file(state_dir), network)
+        if network.demo and network.demo_orders:
+            print(f"submitting {network.demo_orders} demo orders:")
             admin_key = keys["admin"]["key"] or ""
-            outcome = asyncio.run(run_demo(settings.api_url, demo_orders, api_key=admin_key))
+            outcome = asyncio.run(
+                run_demo(settings.api_url, network.demo_orders, api_key=admin_key)
+            )
             print("demo orders:", ", ".join(f"{k} {v}" for k, v in sorted(outcome.items())))
         print("\nrunning; press Ctrl-C to stop everything")
         while True:
@@ -235,18 +272,66 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, demo_orders: in
         print("stopped")
 
 
-def _banner(settings: Settings, ui_port: int, keys: Path) -> None:
+def _load_network(engine: Engine, settings: Settings, network: Network) -> str:
+    """Seeds or imports the network before any process reads it; says what it did."""
+    if network.demo:
+        created = seed_demo_network(engine, settings.carrier_url)
+        return f"demo network seeded ({created} new stock positions)"
+    if network.directory is None:
+        return "no network yet: add nodes with the API or `opendom network import DIR`"
+    try:
+        # Audited as the person who ran `opendom up`, as `opendom network import` would be.
+        outcome = import_folder(engine, network.directory, f"cli:{getpass.getuser()}")
+    except NetworkFilesRefused as exc:
+        for line in exc.refused:
+            print(line, file=sys.stderr)
+        raise SystemExit(
+            f"{network.directory}: nothing imported, {len(exc.refused)} refused line(s); "
+            "fix them (`opendom network import --check DIR` checks without a stack)"
+        ) from None
+    summary = "; ".join(str(file) for file in outcome.files)
+    return f"network imported from {network.directory}: {summary}"
+
+
+def ensure_stack_keys(
+    engine: Engine, state_dir: Path, names: list[str]
+) -> dict[str, dict[str, str | None]]:
+    """The keys of a stack on your own network (a subset of the demo's roles, by name), kept
+    in keys.json as the demo keys are: reused on restart while they all still authenticate."""
+    path = keys_file(state_dir)
+    if path.exists():
+        kept = json.loads(path.read_text())
+        if set(kept) == set(names):
+            with Session(engine) as session:
+                if all(authenticate(session, k["key"] or "") for k in kept.values()):
+                    return kept
+    keys: dict[str, dict[str, str | None]] = {}
+    with transaction(engine) as session:
+        for name in names:
+            role, channel = DEMO_KEYS[name]
+            issued = api_clients.issue(
+                session, f"opendom up {name}", role, channel=channel, actor=ACTOR
+            )
+            keys[name] = {"key": issued.key, "signing_secret": issued.signing_secret}
+    # Created owner-only: the admin key is never readable by others, not even for a moment.
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(json.dumps(keys, indent=2))
+    return keys
+
+
+def _banner(settings: Settings, ui_port: int, keys: Path, network: Network) -> None:
     ui = f"http://127.0.0.1:{ui_port}"
     print(
-        f"\nAPI keys (admin, ops, support, web channel, simulators) are in {keys}; for curl:\n"
+        f"\nAPI keys ({', '.join(network.key_names)}) are in {keys}; for curl:\n"
         f"  export OPENDOM_KEY=$(python3 -c \"import json; print(json.load(open('{keys}'))"
         f"['admin']['key'])\")"
     )
+    simulators = f"  simulators    {settings.carrier_url}/docs\n" if network.simulators else ""
     print(
         "\nOpenDOM is up\n"
         f"  API docs      {settings.api_url}/docs\n"
         f"  Temporal UI   {ui}/namespaces/{settings.temporal_namespace}/workflows\n"
         f"  orders by status: {ui}/namespaces/{settings.temporal_namespace}/workflows?query="
-        "OrderStatus%3D%22COMPLETED%22\n"
-        f"  simulators    {settings.carrier_url}/docs\n"
+        "OrderStatus%3D%22COMPLETED%22\n" + simulators
     )

@@ -1,0 +1,92 @@
+"""`opendom up --network examples/network --simulators`: the embedded stack on an adopter's own
+network files instead of the demo. Only HTTP from here on, as a person with the admin key would:
+a channel key for the example's web shop, its order, COMPLETED from one of the example's nodes."""
+
+import csv
+import json
+import stat
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from stack.demo_data import DEMO_NODES
+from tests.support.opendom_up import ROOT, RunningUp, opendom_up
+
+NETWORK = ROOT / "examples" / "network"
+ORDER = ROOT / "examples" / "eu-order.json"
+COMPLETED_WITHIN_SECONDS = 90
+
+
+def _example_node_ids() -> set[str]:
+    with open(NETWORK / "nodes.csv", newline="") as rows:
+        return {row["node_id"] for row in csv.DictReader(rows)}
+
+
+@pytest.fixture(scope="module")
+def own_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
+    base = tmp_path_factory.mktemp("own-network")
+    with opendom_up(base, "--network", str(NETWORK), "--simulators") as running:
+        yield running
+
+
+def _admin(running: RunningUp) -> httpx.Client:
+    keys = json.loads((running.state_dir / "keys.json").read_text())
+    return httpx.Client(
+        base_url=running.api_url,
+        headers={"authorization": f"Bearer {keys['admin']['key']}"},
+        timeout=30,
+    )
+
+
+def test_only_an_admin_key_and_the_simulators_gateway_key_are_issued(
+    own_network: RunningUp,
+) -> None:
+    keys_file = own_network.state_dir / "keys.json"
+    assert set(json.loads(keys_file.read_text())) == {"admin", "simulators"}
+    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    assert "demo network seeded" not in own_network.output()
+    assert "demo orders" not in own_network.output()
+
+
+def test_the_network_is_the_files_and_no_demo_node_exists(own_network: RunningUp) -> None:
+    with _admin(own_network) as admin:
+        response = admin.get("/v1/nodes")
+    assert response.status_code == 200, response.text
+    nodes = {node["node_id"] for node in response.json()}
+    assert nodes == _example_node_ids()
+    assert not nodes & {demo.node_id for demo in DEMO_NODES}
+
+
+def test_an_order_on_a_channel_key_completes_from_one_of_the_networks_nodes(
+    own_network: RunningUp,
+) -> None:
+    with _admin(own_network) as admin:
+        issued = admin.post(
+            "/v1/api-clients",
+            json={"name": "web shop Europe", "role": "channel", "channel": "web-eu"},
+        )
+    assert issued.status_code == 201, issued.text
+    channel_key = issued.json()["key"]
+    with httpx.Client(
+        base_url=own_network.api_url,
+        headers={"authorization": f"Bearer {channel_key}"},
+        timeout=30,
+    ) as web_eu:
+        submitted = web_eu.post("/v1/orders", json=json.loads(ORDER.read_text()))
+        assert submitted.status_code == 201, submitted.text
+        order_id = submitted.json()["order_id"]
+        deadline = time.monotonic() + COMPLETED_WITHIN_SECONDS
+        while True:
+            order = web_eu.get(f"/v1/orders/{order_id}").json()
+            if order.get("status") == "COMPLETED":
+                break
+            assert time.monotonic() < deadline, (
+                f"{order_id} not COMPLETED in {COMPLETED_WITHIN_SECONDS} s: {order}\n"
+                f"{own_network.output()[-2000:]}"
+            )
+            time.sleep(0.5)
+    shipped_from = {shipment["node_id"] for shipment in order["shipments"]}
+    assert shipped_from, order
+    assert shipped_from <= _example_node_ids()
