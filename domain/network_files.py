@@ -220,6 +220,7 @@ class Refusal:
 class Row:
     place: int  # CSV: the line the row starts on (header = 1); JSON: its index in the list
     spec: Spec | None  # None: refused (see the reader's refusals)
+    named: str | None = None  # a refused row's id as given (first id field), if it has one
 
 
 def where(name: str, fmt: FileFormat, place: int) -> str:
@@ -276,14 +277,16 @@ class SpecReader:
 
     def _validate(self, place: int, values: dict[str, Any], unsplit: set[str] = frozenset()) -> Row:
         """`unsplit`: fields whose cell was already refused (so not 'required' as well)."""
+        named = values.get(ID_FIELDS[self.kind][0])
+        named = named.strip() if isinstance(named, str) else None
         try:
             spec = self.spec.model_validate(values)
         except ValidationError as exc:
             for error in exc.errors():
                 if not (error["loc"] and error["loc"][0] in unsplit):
                     self.refuse(place, _explain(error, self.spec))
-            return Row(place, None)
-        return Row(place, None) if unsplit else Row(place, spec)
+            return Row(place, None, named)
+        return Row(place, None, named) if unsplit else Row(place, spec)
 
     def _csv_rows(self, text: Iterable[str]) -> Iterator[Row]:
         reader = csv.reader(text)
@@ -387,10 +390,13 @@ class ParsedFile:
     specs: list[Spec] = field(default_factory=list)
     places: list[int] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    # The ids refused rows were given under: a later file naming one is not refused for it
+    # as well (the row's own refusal says what to fix).
+    refused_ids: set[str] = field(default_factory=set)
 
     def ids(self) -> set[str]:
-        """The single-field ids (node ids, SKUs, channels) the file defines."""
-        return {key_of(self.kind, s)[0] for s in self.specs}
+        """The single-field ids (node ids, SKUs, channels) the file defines or tried to."""
+        return {key_of(self.kind, s)[0] for s in self.specs} | self.refused_ids
 
 
 def _again(fmt: FileFormat, first: int) -> str:
@@ -410,6 +416,8 @@ def parse_file(name: str, text: Iterable[str]) -> ParsedFile:
     first: dict[tuple[str, ...], int] = {}
     for row in reader.rows(text):
         if row.spec is None:
+            if row.named:
+                parsed.refused_ids.add(row.named)
             continue
         key = key_of(kind, row.spec)
         if key in first:

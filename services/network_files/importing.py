@@ -97,6 +97,9 @@ class _Batch:
 
     files: list[Parsed] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    # The folder's names were refused (a kind given twice): references to that kind cannot
+    # be checked, so only each file's own lines are.
+    names_refused: bool = False
 
 
 def network_files(folder: Path) -> tuple[list[tuple[str, Path]], list[Refusal]]:
@@ -135,7 +138,7 @@ def network_files(folder: Path) -> tuple[list[tuple[str, Path]], list[Refusal]]:
 
 def import_folder(engine: Engine, folder: Path, actor: str, check: bool = False) -> ImportOutcome:
     names, refused = network_files(folder)
-    batch = _Batch(refused=refused)
+    batch = _Batch(refused=refused, names_refused=bool(refused))
     for name, path in names:
         with path.open(encoding="utf-8-sig", newline="") as text:
             _read(batch, name, text)
@@ -169,6 +172,8 @@ def _kind(parsed: Parsed) -> Kind:
 
 
 def _import(engine: Engine, batch: _Batch, actor: str, check: bool) -> ImportOutcome:
+    if batch.names_refused:
+        raise NetworkFilesRefused(_in_order(batch))
     with Session(engine) as session:
         _refuse_unknown_references(session, batch)
         if batch.refused:
@@ -211,10 +216,11 @@ def _refuse_unknown_references(session: Session, batch: _Batch) -> None:
     defined: dict[Kind, tuple[str, set[str]]] = {}
     for parsed in batch.files:
         if isinstance(parsed, StockRows):
-            nodes_name, nodes = defined.get(Kind.NODES, ("", set()))
-            skus_name, skus = defined.get(Kind.SKUS, ("", set()))
-            earlier = " nor ".join(n for n in (nodes_name, skus_name) if n) or "an earlier file"
-            batch.refused += refuse_unknown_references(session, parsed, nodes, skus, earlier)
+            nodes_name, nodes = defined.get(Kind.NODES, ("an earlier file", set()))
+            skus_name, skus = defined.get(Kind.SKUS, ("an earlier file", set()))
+            batch.refused += refuse_unknown_references(
+                session, parsed, nodes, skus, nodes_name, skus_name
+            )
             continue
         if parsed.kind == Kind.CHANNELS:
             batch.refused += _unknown_pool_nodes(session, parsed, defined.get(Kind.NODES))
@@ -252,4 +258,3 @@ def _in_order(batch: _Batch) -> list[Refusal]:
         return rank.get(name, -1), int(number) if number.isdigit() else -1
 
     return sorted(batch.refused, key=key)
-

@@ -46,7 +46,8 @@ def refuse_unknown_references(
     rows: StockRows,
     nodes_before: set[str],
     skus_before: set[str],
-    earlier: str = "the files before it",
+    nodes_file: str = "an earlier file",
+    skus_file: str = "an earlier file",
 ) -> list[Refusal]:
     """Lines naming a node or SKU neither in the database nor in `nodes_before` / `skus_before`
     (what the files applied before this one define) are refused and dropped from `rows`."""
@@ -62,13 +63,13 @@ def refuse_unknown_references(
             node_id = rows.node_ids[rows.node[i]]
             refused.append(
                 Refusal(
-                    at, f"node_id: unknown node '{node_id}' (not in the database nor {earlier})"
+                    at, f"node_id: unknown node '{node_id}' (not in the database nor {nodes_file})"
                 )
             )
         if not good_sku[i]:
             sku = rows.skus[rows.sku[i]]
             refused.append(
-                Refusal(at, f"sku: unknown SKU '{sku}' (not in the database nor {earlier})")
+                Refusal(at, f"sku: unknown SKU '{sku}' (not in the database nor {skus_file})")
             )
     rows.keep(good_node & good_sku)
     return refused
