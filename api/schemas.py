@@ -3,7 +3,7 @@ fields are refused so a typo cannot silently drop data. Responses are models of 
 tables (`api.schemas.Node`, not `ledger.tables.Node`), so a new column is not published by
 accident."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,11 +100,25 @@ class Node(BaseModel):
     active: bool = True
     status: str = NodeStatus.UP
     status_reason: str | None = None
-    system_url: str
+    system_url: str = Field(description="empty for a simulator node (connector_kind)")
+    connector_kind: str = "opendom-http"
+    credential_ref: str | None = Field(default=None, description="env:NAME or file:/path")
+    enabled: bool = Field(default=True, description="false: deactivated, out of sourcing")
+    can_ship_to_store: bool = False
+    address_line1: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    working_days: list[int] = Field(default=[0, 1, 2, 3, 4], description="0 = Monday")
+    holidays: list[date] = []
+    cutoff_time: str = Field(default="14:00", description="local time, HH:MM")
+    timezone: str = "UTC"
+    processing_days: int = 0
     accept_sla_seconds: float | None = None
     pick_sla_seconds: float | None = None
     ship_sla_seconds: float | None = None
     safety_stock: int | None = None
+    updated_at: datetime | None = None
 
 
 class NodeStatusChangePublic(BaseModel):

@@ -170,7 +170,7 @@ def apply_channels(session: Session, specs: Sequence[ChannelSpec], actor: str) -
         values = _channel_values(spec)
         _refuse_too_long(Channel, CHANNEL, spec.channel, values)
         row, pool = channels.get(spec.channel), pools.get(spec.channel)
-        before = None if row is None else _stored_channel_values(row, pool)
+        before = None if row is None else stored_channel_values(row, pool)
         changes = field_changes(before, _without(values, "channel"))
         if not changes:
             applied.unchanged += 1
@@ -189,7 +189,7 @@ def apply_channels(session: Session, specs: Sequence[ChannelSpec], actor: str) -
 
 
 def channel_spec(channel: Channel, pool: ChannelPool | None) -> ChannelSpec:
-    return ChannelSpec.model_validate(_stored_channel_values(channel, pool))
+    return ChannelSpec.model_validate(stored_channel_values(channel, pool))
 
 
 _CHANNEL_COLUMNS = (
@@ -217,7 +217,8 @@ def _channel_values(spec: ChannelSpec) -> dict[str, Any]:
     return values
 
 
-def _stored_channel_values(row: Channel, pool: ChannelPool | None) -> dict[str, Any]:
+def stored_channel_values(row: Channel, pool: ChannelPool | None) -> dict[str, Any]:
+    """The channel and its pool under ChannelSpec's field names, as stored (not validated)."""
     values: dict[str, Any] = {"channel": row.channel}
     values.update({name: getattr(row, name) for name in _CHANNEL_COLUMNS})
     for field, column in _POOL_FIELDS.items():
