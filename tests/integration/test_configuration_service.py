@@ -1,8 +1,10 @@
 """services.configuration on real SQLite and PostgreSQL: nodes, channels with their pools and
 carrier services applied by id, idempotently, audited field by field, and refused whole."""
 
-from datetime import date
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, event
@@ -10,12 +12,15 @@ from sqlmodel import Session, select
 
 from domain.configuration import CarrierServiceSpec, ChannelSpec, NodeSpec
 from domain.errors import UnknownReference
+from domain.geo import GeoPoint
 from domain.node_status import NodeStatus
+from domain.orders import DeliveryMethod, OrderLine
+from domain.sla import uniform_sla_policy
 from ledger import stock
 from ledger.config_audit import changes_of
 from ledger.db import transaction
 from ledger.tables import CarrierServiceRow, Channel, ChannelPool, Node, Sku, StockPosition
-from services import configuration, network
+from services import allocation, configuration, network
 from services.configuration import DuplicateSpec, UnknownPoolNodes, ValueTooLong
 
 ACTOR = "cli:tester"
@@ -294,3 +299,49 @@ def test_a_thousand_nodes_take_a_handful_of_statements_on_the_node_table(
     assert (on_create, on_again, len(statements)) == (2, 1, 2), statements
     with Session(ledger_engine) as session:
         assert len(changes_of(session, "node", limit=5000)) == 2000
+
+
+def test_allocation_promises_after_the_nodes_holidays(ledger_engine: Engine) -> None:
+    today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Paris")).date()
+    holidays = [today + timedelta(days=n) for n in range(10)]
+    every_day = [0, 1, 2, 3, 4, 5, 6]
+    _apply_nodes(ledger_engine, _node("WH-A", working_days=every_day, holidays=holidays))
+    _stock(ledger_engine, "WH-A", 5)
+    request = allocation.AllocationRequest(
+        order_id="o-holiday",
+        lines=[OrderLine(line_no=1, sku="TEE", quantity=1)],
+        destination=GeoPoint(lat=45.75, lon=4.85),
+        delivery_method=DeliveryMethod.HOME,
+    )
+
+    result = allocation.allocate(ledger_engine, uniform_sla_policy(60), request)
+
+    [promised] = re.findall(r"by (\d{4}-\d{2}-\d{2})", result.explanation)
+    # The node works no day before the holidays end: it ships the day after at the earliest.
+    assert date.fromisoformat(promised) > holidays[-1], result.explanation
+    assert [s.node_id for s in result.shipments] == ["WH-A"]
+
+
+def test_allocation_reads_cut_offs_on_the_nodes_clock_when_they_share_one(
+    ledger_engine: Engine,
+) -> None:
+    _apply_nodes(
+        ledger_engine,
+        _node("PARIS", timezone="Europe/Paris"),
+        _node("BERLIN", timezone="Europe/Berlin"),
+        _node("NEW-YORK", timezone="America/New_York"),
+    )
+    for node_id in ("PARIS", "BERLIN", "NEW-YORK"):
+        _stock(ledger_engine, node_id, 1)
+    now = datetime(2026, 7, 1, 12, 30, tzinfo=UTC)
+
+    with Session(ledger_engine) as session:
+        candidates = stock.candidate_nodes(session, ["TEE"])
+        _, european = allocation._with_calendars(
+            session, [c for c in candidates if c.node_id != "NEW-YORK"], now
+        )
+        _, mixed = allocation._with_calendars(session, candidates, now)
+
+    assert len(candidates) == 3
+    assert (european, european.utcoffset()) == (now, timedelta(hours=2))  # the same instant
+    assert mixed.utcoffset() == timedelta(0)
