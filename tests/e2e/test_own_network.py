@@ -4,15 +4,17 @@ a channel key for the example's web shop, its order, COMPLETED from one of the e
 
 import csv
 import json
+import shutil
 import stat
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from stack.demo_data import DEMO_NODES
-from tests.support.opendom_up import ROOT, RunningUp, opendom_up
+from tests.support.opendom_up import ROOT, RunningUp, opendom_up, opendom_up_exit
 
 NETWORK = ROOT / "examples" / "network"
 ORDER = ROOT / "examples" / "eu-order.json"
@@ -90,3 +92,27 @@ def test_an_order_on_a_channel_key_completes_from_one_of_the_networks_nodes(
     shipped_from = {shipment["node_id"] for shipment in order["shipments"]}
     assert shipped_from, order
     assert shipped_from <= _example_node_ids()
+
+
+def test_no_demo_starts_an_empty_network_with_an_admin_key_only(tmp_path: Path) -> None:
+    with opendom_up(tmp_path, "--no-demo") as running, _admin(running) as admin:
+        nodes = admin.get("/v1/nodes")
+        keys = json.loads((running.state_dir / "keys.json").read_text())
+        output = running.output()
+    assert nodes.status_code == 200, nodes.text
+    assert nodes.json() == []
+    assert set(keys) == {"admin"}
+    assert "simulators" not in output.split("OpenDOM is up", 1)[1]  # none started, none shown
+
+
+def test_a_refused_network_file_stops_the_stack_naming_the_line(tmp_path: Path) -> None:
+    network = tmp_path / "network"
+    shutil.copytree(NETWORK, network)
+    nodes = (network / "nodes.csv").read_text().splitlines()
+    nodes[2] = nodes[2].replace(",warehouse,", ",warehouse-ish,", 1)
+    (network / "nodes.csv").write_text("\n".join(nodes) + "\n")
+    code, output = opendom_up_exit(tmp_path, "--network", str(network), "--simulators")
+    assert code != 0
+    assert "nodes.csv:3: node_type: unknown node type 'warehouse-ish'" in output
+    assert "nothing imported" in output
+    assert "OpenDOM is up" not in output

@@ -44,10 +44,7 @@ def distinct_free_ports(count: int) -> list[int]:
     return sorted(ports)
 
 
-@contextmanager
-def opendom_up(base: Path, *args: str, up_seconds: float = 120) -> Iterator[RunningUp]:
-    """`opendom up ARGS --state-dir <base>/state`, until it says it is running; SIGTERM after,
-    which stops its children as Ctrl-C does."""
+def _start(base: Path, args: tuple[str, ...]) -> tuple[subprocess.Popen, RunningUp]:
     state_dir = base / "state"
     api, simulators, temporal, ui = distinct_free_ports(4)
     settings = {
@@ -67,6 +64,22 @@ def opendom_up(base: Path, *args: str, up_seconds: float = 120) -> Iterator[Runn
     running = RunningUp(
         state_dir, settings["OPENDOM_API_URL"], settings["OPENDOM_CARRIER_URL"], log_path
     )
+    return up, running
+
+
+def _stop(up: subprocess.Popen) -> None:
+    up.send_signal(signal.SIGTERM)  # the launcher stops its children, as on Ctrl-C
+    try:
+        up.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(up.pid, signal.SIGKILL)
+        up.wait()
+
+
+@contextmanager
+def opendom_up(base: Path, *args: str, up_seconds: float = 120) -> Iterator[RunningUp]:
+    """`opendom up ARGS --state-dir <base>/state`, until it says it is running; stopped after."""
+    up, running = _start(base, args)
     try:
         deadline = time.monotonic() + up_seconds
         while READY not in running.output():
@@ -75,9 +88,15 @@ def opendom_up(base: Path, *args: str, up_seconds: float = 120) -> Iterator[Runn
             time.sleep(0.2)
         yield running
     finally:
-        up.send_signal(signal.SIGTERM)
-        try:
-            up.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
-            up.wait()
+        _stop(up)
+
+
+def opendom_up_exit(base: Path, *args: str, seconds: float = 120) -> tuple[int, str]:
+    """`opendom up ARGS` expected to give up by itself: its exit code and its output."""
+    up, running = _start(base, args)
+    try:
+        code = up.wait(timeout=seconds)
+    finally:
+        if up.poll() is None:
+            _stop(up)
+    return code, running.output()
