@@ -18,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from domain.network import NodeType
 from domain.orders import OrderType
 
+# Ids appear in URL paths and audit ids (`carrier/service`): no slash, no space.
 Identifier = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
+ShortIdentifier = Annotated[Identifier, Field(max_length=40)]  # channel and carrier columns
 Weekday = Annotated[int, Field(ge=0, le=6)]
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 # A credential is named, never given: `env:NAME` (the worker's environment) or `file:/path`
@@ -75,7 +77,9 @@ class NodeSpec(Spec):
     safety_stock: int | None = Field(default=None, ge=0)
     connector_kind: ConnectorKind = ConnectorKind.OPENDOM_HTTP
     system_url: str | None = Field(default=None, pattern=r"^https?://")
-    credential_ref: str | None = Field(default=None, description="env:NAME or file:/path")
+    credential_ref: str | None = Field(
+        default=None, max_length=200, description="env:NAME or file:/path"
+    )
     enabled: bool = True
 
     _cutoff = field_validator("cutoff_time")(classmethod(lambda cls, v: _clock(v)))
@@ -145,10 +149,10 @@ class ChannelSpec(Spec):
     """A channel and its stock pool: which nodes it may sell from (by type or id; none named:
     every node), and an optional share or cap of a node type's stock."""
 
-    channel: Identifier
+    channel: ShortIdentifier
     name: str = Field(min_length=1, max_length=200)
     channel_type: OrderType
-    ruleset: str | None = None
+    ruleset: str | None = Field(default=None, max_length=64)
     default_scenario: SourcingScenario | None = None
     fulfilment_policy: FulfilmentPolicy = FulfilmentPolicy.SHIP_PARTIAL
     active: bool = True
@@ -180,8 +184,8 @@ class TransitBandSpec(Spec):
 
 
 class CarrierServiceSpec(Spec):
-    carrier: Identifier
-    service: Identifier
+    carrier: ShortIdentifier
+    service: ShortIdentifier
     name: str = Field(min_length=1, max_length=200)
     transit_bands: list[TransitBandSpec] = Field(min_length=1)
     cutoff_time: str = Field(default="17:00", description="hand-over cut-off, HH:MM")
