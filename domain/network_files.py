@@ -254,10 +254,21 @@ class SpecReader:
     """Reads one file's rows as specs, collecting every refusal (`refused`) as it goes, so a
     file of millions of rows is never held as text or objects beyond what the caller keeps."""
 
-    def __init__(self, name: str, kind: Kind, fmt: FileFormat) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: Kind,
+        fmt: FileFormat,
+        fast: Callable[[int, list[str]], bool] | None = None,
+    ) -> None:
+        """`fast(place, cells)`: a CSV row's line and cells (stripped, as many as the header's) before they are
+        validated; True if it took the row as already valid (see parse_stock), and the row is
+        then not yielded."""
         self.name, self.kind, self.fmt = name, kind, fmt
         self.spec = SPECS[kind]
         self.refused: list[Refusal] = []
+        self.names: list[str] = []  # the CSV header's column names, once read
+        self._fast = fast
 
     def refuse(self, place: int | None, message: str) -> None:
         at = self.name if place is None else where(self.name, self.fmt, place)
@@ -313,8 +324,11 @@ class SpecReader:
             for problem in problems:
                 self.refuse(1, problem)
             return
+        self.names = names
         cols = [known[n] for n in names]
         width = len(cols)
+        scalars = all(c.shape == _Shape.SCALAR for c in cols)
+        fast = self._fast
         last_line = reader.line_num
         for cells in reader:
             place, last_line = last_line + 1, reader.line_num
@@ -324,10 +338,15 @@ class SpecReader:
                 self.refuse(place, f"{len(cells)} cells, the header has {width}")
                 yield Row(place, None)
                 continue
+            cells = [cell.strip() for cell in cells]
+            if fast is not None and fast(place, cells):
+                continue
+            if scalars:  # nothing to split: empty cells are the defaults
+                yield self._validate(place, {n: c for n, c in zip(names, cells, strict=True) if c})
+                continue
             values: dict[str, Any] = {}
             unsplit: set[str] = set()
             for column, cell in zip(cols, cells, strict=True):
-                cell = cell.strip()
                 if not cell:
                     continue  # the field's default
                 try:
@@ -466,19 +485,55 @@ class StockRows:
 
 
 def parse_stock(name: str, text: Iterable[str]) -> StockRows:
+    """A stock file's rows as columns. Millions of rows: a CSV row whose node and SKU were
+    already accepted on an earlier row and whose counts are plain digits is taken without
+    pydantic (it would accept it unchanged); any other row is validated as a spec."""
     kind, fmt = _kind_or_fail(name)
     if kind != Kind.STOCK:
         raise ValueError(f"not a stock file: {name}")
-    reader = SpecReader(name, kind, fmt)
     node_numbers: dict[str, int] = {}
     sku_numbers: dict[str, int] = {}
     columns_ = [array("q") for _ in range(5)]
     nodes, skus, on_hand, override, places = columns_
+    positions: list[int] = []  # node_id, sku, on_hand, safety_override cell indices
+
+    def plain(place: int, cells: list[str]) -> bool:
+        if not positions:
+            names = reader.names
+            positions.extend(names.index(f) if f in names else -1 for f in _STOCK_FIELDS)
+        i_node, i_sku, i_on_hand, i_override = positions
+        n = node_numbers.get(cells[i_node])
+        s = sku_numbers.get(cells[i_sku])
+        units = cells[i_on_hand]
+        safety = cells[i_override] if i_override >= 0 else ""
+        if (
+            n is None
+            or s is None
+            or not (units.isascii() and units.isdigit() and len(units) < _MAX_DIGITS)
+            or (
+                safety and not (safety.isascii() and safety.isdigit() and len(safety) < _MAX_DIGITS)
+            )
+        ):
+            return False
+        nodes.append(n)
+        skus.append(s)
+        on_hand.append(int(units))
+        override.append(int(safety) if safety else NO_OVERRIDE)
+        places.append(place)
+        return True
+
+    reader = SpecReader(name, kind, fmt, fast=plain)
     for row in reader.rows(text):
         spec = row.spec
         if spec is None:
             continue
         assert isinstance(spec, StockPositionSpec)
+        too_large = [
+            f for f in ("on_hand", "safety_override") if (getattr(spec, f) or 0) >= 10**_MAX_DIGITS
+        ]
+        if too_large:
+            reader.refuse(row.place, f"{too_large[0]}: more than {_MAX_DIGITS - 1} digits")
+            continue
         n = node_numbers.setdefault(spec.node_id, len(node_numbers))
         s = sku_numbers.setdefault(spec.sku, len(sku_numbers))
         nodes.append(n)
@@ -493,6 +548,10 @@ def parse_stock(name: str, text: Iterable[str]) -> StockRows:
     rows.refused = reader.refused
     _refuse_repeated_positions(rows)
     return rows
+
+
+_STOCK_FIELDS = ("node_id", "sku", "on_hand", "safety_override")
+_MAX_DIGITS = 18  # counts fit the ledger's 64-bit integers
 
 
 def _refuse_repeated_positions(rows: StockRows) -> None:

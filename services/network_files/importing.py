@@ -7,6 +7,7 @@ earlier one created), through the same services as the API: a refusal found whil
 rolls back every file. `check=True` runs it all and rolls back."""
 
 import io
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +45,13 @@ _APPLY: dict[Kind, Callable[[Session, Sequence[Any], str], Applied]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class FileOutcome:
     name: str
     created: int
     updated: int
     unchanged: int
+    seconds: float = field(default=0.0, compare=False)  # reading and applying it (benchmarks)
 
     @property
     def changed(self) -> bool:
@@ -97,6 +99,7 @@ class _Batch:
 
     files: list[Parsed] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    read_seconds: dict[str, float] = field(default_factory=dict)
     # The folder's names were refused (a kind given twice): references to that kind cannot
     # be checked, so only each file's own lines are.
     names_refused: bool = False
@@ -162,7 +165,9 @@ def import_file(
 def _read(batch: _Batch, name: str, text: Iterable[str]) -> None:
     kind = file_kind(name)
     assert kind is not None
+    started = time.perf_counter()
     parsed: Parsed = parse_stock(name, text) if kind[0] == Kind.STOCK else parse_file(name, text)
+    batch.read_seconds[name] = time.perf_counter() - started
     batch.files.append(parsed)
     batch.refused += parsed.refused
 
@@ -187,7 +192,10 @@ def _import(engine: Engine, batch: _Batch, actor: str, check: bool) -> ImportOut
     try:
         with transaction(engine) as session:
             for parsed in batch.files:
-                outcome.files.append(_apply(session, parsed, actor, check, batch))
+                started = time.perf_counter()
+                applied = _apply(session, parsed, actor, check, batch)
+                applied.seconds = batch.read_seconds[applied.name] + time.perf_counter() - started
+                outcome.files.append(applied)
             if batch.refused:
                 raise NetworkFilesRefused(_in_order(batch))
             if check:

@@ -16,15 +16,15 @@ with multi-row statements; no ORM object per row.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlmodel import Session, col
 
 from domain.network_files import NO_OVERRIDE, Refusal, StockRows, where
 from ledger.catalogue import known_nodes, known_skus
-from ledger.positions import record_movements
-from ledger.tables import MovementKind, Node, NodeTypePolicy, StockPosition, utcnow
+from ledger.tables import MovementKind, Node, NodeTypePolicy, StockMovement, StockPosition, utcnow
 
 # Rows handled per group of nodes: bounds the memory of one round of statements.
 GROUP_ROWS = 50_000
@@ -103,13 +103,9 @@ def apply_stock(session: Session, rows: StockRows, actor: str, write: bool = Tru
             if found is None:
                 outcome.created += 1
                 safety = defaults.get(node_id, 0) if override is None else override
-                inserts.append(
-                    {"node_id": node_id, "sku": sku, "on_hand": on_hand, "reserved": 0,
-                     "held": 0, "safety_stock": safety, "safety_override": override,
-                     "updated_at": now}
-                )  # fmt: skip
+                inserts.append((node_id, sku, on_hand, safety, override))
                 if on_hand:
-                    movements.append(_movement(node_id, sku, on_hand, cause))
+                    movements.append((node_id, sku, on_hand))
                 continue
             position_id, before, reserved, held, old_override = found
             if before == on_hand and old_override == override:
@@ -132,28 +128,31 @@ def apply_stock(session: Session, rows: StockRows, actor: str, write: bool = Tru
                  "new_safety": safety, "now": now}
             )  # fmt: skip
             if on_hand != before:
-                movements.append(_movement(node_id, sku, on_hand - before, cause))
+                movements.append((node_id, sku, on_hand - before))
         if write and not outcome.refused:
-            _write(session, inserts, updates, movements)
+            _write(session, inserts, updates, movements, cause, now)
     return outcome
 
 
-def _movement(node_id: str, sku: str, d_on_hand: int, cause: str) -> dict:
-    return {
-        "node_id": node_id,
-        "sku": sku,
-        "kind": MovementKind.SNAPSHOT,
-        "cause": cause,
-        "d_on_hand": d_on_hand,
-    }
-
-
 def _write(
-    session: Session, inserts: list[dict], updates: list[dict], movements: list[dict]
+    session: Session,
+    inserts: list[tuple],
+    updates: list[dict],
+    movements: list[tuple],
+    cause: str,
+    now: datetime,
 ) -> None:
     connection = session.connection()
-    for start in range(0, len(inserts), STATEMENT_ROWS):
-        connection.execute(insert(_POSITIONS), inserts[start : start + STATEMENT_ROWS])
+    # The statements' constant columns are SQL literals, not a parameter per row; `at` and
+    # `updated_at` are UTC wall-clock time, as the engines store them (ledger.db).
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    _insert_rows(
+        connection,
+        _POSITIONS.name,
+        ("node_id", "sku", "on_hand", "safety_stock", "safety_override"),
+        {"reserved": "0", "held": "0", "updated_at": f"'{stamp}'"},
+        inserts,
+    )
     statement = (
         update(_POSITIONS)
         .where(_POSITIONS.c.id == bindparam("pid"))
@@ -166,8 +165,53 @@ def _write(
     )
     for start in range(0, len(updates), STATEMENT_ROWS):
         connection.execute(statement, updates[start : start + STATEMENT_ROWS])
-    for start in range(0, len(movements), STATEMENT_ROWS):
-        record_movements(session, movements[start : start + STATEMENT_ROWS])
+    _insert_rows(
+        connection,
+        StockMovement.__tablename__,
+        ("node_id", "sku", "d_on_hand"),
+        {
+            "kind": f"'{MovementKind.SNAPSHOT}'",
+            "d_reserved": "0",
+            "d_held": "0",
+            "cause": "?",  # one parameter per statement (it names the actor)
+            "at": f"'{stamp}'",
+        },
+        movements,
+        shared=(cause,),
+    )
+
+
+def _insert_rows(
+    connection: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    constants: dict[str, str],
+    rows: list[tuple],
+    shared: tuple = (),
+) -> None:
+    """Multi-row INSERTs of STATEMENT_ROWS rows each, parameters passed to the driver as is:
+    SQLAlchemy's per-row parameter processing cost more than the database's work here.
+    `constants`: SQL for the other columns, `?` for a parameter of `shared` (given once)."""
+    if not rows:
+        return
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    shared_marks = [c for c, sql in constants.items() if sql == "?"]
+    head = f"INSERT INTO {table} ({', '.join((*columns, *constants))}) VALUES "
+    for start in range(0, len(rows), STATEMENT_ROWS):
+        chunk = rows[start : start + STATEMENT_ROWS]
+        row_sql = (
+            "("
+            + ", ".join(
+                [mark] * len(columns) + [mark if sql == "?" else sql for sql in constants.values()]
+            )
+            + ")"
+        )
+        parameters: list = []
+        for row in chunk:
+            parameters.extend(row)
+            if shared_marks:
+                parameters.extend(shared)
+        connection.exec_driver_sql(head + ", ".join([row_sql] * len(chunk)), tuple(parameters))
 
 
 def _groups(rows: StockRows) -> Iterator[tuple[list[int], np.ndarray]]:

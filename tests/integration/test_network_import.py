@@ -112,14 +112,34 @@ def test_a_refusal_found_while_applying_rolls_back_the_files_applied_before_it(
     ledger_engine: Engine, tmp_path: Path
 ) -> None:
     folder = _network(tmp_path)
-    # A channel id longer than its column: the spec allows it, services.configuration refuses
-    # it while applying, after carriers, nodes and SKUs were written in the same transaction.
-    _edit_line(folder / "channels.csv", 2, lambda s: s.replace("web-eu,", "w" * 50 + ",", 1))
+    import_folder(ledger_engine, folder, ACTOR)
+    with transaction(ledger_engine) as session:
+        stock.reserve(
+            session,
+            [stock.ReservationRequest("O-1", "S-1", 1, "EU-DC-LYON", "ALP-TEE-MERINO-S", 30)],
+        )
+    counts = _counts(ledger_engine)
+    # A new node and a renamed SKU, then a stock line below what is reserved: that refusal is
+    # found while applying stock, after the nodes and SKUs were written in the transaction.
+    with (folder / "nodes.csv").open("a", encoding="utf-8") as nodes:
+        nodes.write("EU-NEW,New node,warehouse,45,4,,,,,true,false,false,10,50,0|1|2|3|4,,"
+                    "14:00,UTC,0,,,,,simulator,,,true\n")  # fmt: skip
+    _edit_line(folder / "skus.csv", 2, lambda s: s.replace("Merino tee S", "Merino tee small"))
+    lines = (folder / "stock.csv").read_text(encoding="utf-8").splitlines()
+    place = next(
+        i for i, ln in enumerate(lines, 1) if ln.startswith("EU-DC-LYON,ALP-TEE-MERINO-S,")
+    )
+    _edit_line(folder / "stock.csv", place, lambda s: "EU-DC-LYON,ALP-TEE-MERINO-S,10,")
     with pytest.raises(NetworkFilesRefused) as refused:
         import_folder(ledger_engine, folder, ACTOR)
-    (line,) = refused.value.refused
-    assert line.startswith("channels.csv: ") and "at most 40 characters" in line
-    assert set(_counts(ledger_engine).values()) == {0}
+    assert refused.value.refused == [
+        f"stock.csv:{place}: on_hand: 10 is below the 30 units reserved or held at EU-DC-LYON "
+        "for ALP-TEE-MERINO-S (reserved 30, held 0)"
+    ]
+    assert _counts(ledger_engine) == counts
+    with Session(ledger_engine) as session:
+        assert session.get(Node, "EU-NEW") is None
+        assert session.get(Sku, "ALP-TEE-MERINO-S").name == "Merino tee S"
 
 
 def test_check_validates_everything_and_applies_nothing(

@@ -206,3 +206,29 @@ def test_written_rows_read_back_as_the_same_specs() -> None:
             again = parse_file(f"{kind}.{fmt}", io.StringIO(out.getvalue()))
             assert again.refused == []
             assert again.specs == specs
+
+
+def test_stock_rows_read_fast_give_what_pydantic_gives_and_refuse_the_same() -> None:
+    # Rows 3 on repeat a node and SKU already accepted (the fast path); odd forms of counts
+    # go to pydantic, which takes or refuses them as it would on a first row.
+    text = (
+        "node_id,sku,on_hand,safety_override\n"
+        "N1,A,5,\n"
+        "N1,B,007,2\n"
+        "N2,A, 3 ,\n"
+        "N2,B,+4,\n"
+        "N3,A,\u0665,\n"
+        "N3,B,-1,\n"
+        "N4,A,1,x\n"
+        "N4,B,1000000000000000000000,\n"
+    )
+    rows = parse_stock("stock.csv", io.StringIO(text))
+    assert rows.on_hand.tolist() == [5, 7, 3, 4]
+    assert rows.override.tolist() == [-1, 2, -1, -1]
+    assert rows.place.tolist() == [2, 3, 4, 5]
+    assert [str(r) for r in rows.refused] == [
+        "stock.csv:6: on_hand: '\u0665' is not a whole number",
+        "stock.csv:7: on_hand: must be at least 0, not -1",
+        "stock.csv:8: safety_override: 'x' is not a whole number",
+        "stock.csv:9: on_hand: more than 17 digits",
+    ]
