@@ -78,12 +78,14 @@ def _up(args: argparse.Namespace) -> None:
         simulators=demo or args.simulators,
         demo_orders=args.demo_orders,
     )
-    settings = with_state_dir_ledger(load_settings(), args.state_dir)
+    # Absolute: the stack's processes run in the project's folder, not where `up` was typed.
+    state_dir = args.state_dir.resolve()
+    settings = with_state_dir_ledger(load_settings(), state_dir)
     if demo and "sla_scale" not in settings.model_fields_set:
         # Demo SLAs in seconds rather than hours, so reallocation is visible while watching.
         # Your own network keeps the production SLAs (OPENDOM_SLA_SCALE still wins).
         settings = settings.model_copy(update={"sla_scale": 0.01})
-    run_stack(settings, args.state_dir, args.ui_port, network)
+    run_stack(settings, state_dir, args.ui_port, network)
 
 
 def _demo(args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
 """`opendom up --network examples/network --simulators`: the embedded stack on an adopter's own
 network files instead of the demo. Only HTTP from here on, as a person with the admin key would:
-a channel key for the example's web shop, its order, COMPLETED from one of the example's nodes."""
+a channel key for the example's web shop, its order, COMPLETED from one of the example's nodes.
+The tour block of examples/network/README.md runs here too, as written."""
 
 import csv
 import json
@@ -14,7 +15,15 @@ import httpx
 import pytest
 
 from stack.demo_data import DEMO_NODES
-from tests.support.opendom_up import ROOT, RunningUp, opendom_up, opendom_up_exit
+from tests.e2e.test_readme_tour import BashSession, problem_with, tour_steps
+from tests.support.opendom_up import (
+    ROOT,
+    RunningUp,
+    distinct_free_ports,
+    environment_without_settings,
+    opendom_up,
+    opendom_up_exit,
+)
 
 NETWORK = ROOT / "examples" / "network"
 ORDER = ROOT / "examples" / "eu-order.json"
@@ -116,3 +125,44 @@ def test_a_refused_network_file_stops_the_stack_naming_the_line(tmp_path: Path) 
     assert "nodes.csv:3: node_type: unknown node type 'warehouse-ish'" in output
     assert "nothing imported" in output
     assert "OpenDOM is up" not in output
+
+
+def test_the_example_networks_tour_runs_as_written(tmp_path: Path) -> None:
+    """Its bash block, command by command in one bash (the README tour's rules: docs/testing.md),
+    in a checkout of its own; `localhost:8000`/`8100` become free ports, as do Temporal's and
+    its UI's, so it never meets `make run`."""
+    readme = NETWORK / "README.md"
+    steps = tour_steps(readme.read_text())
+    assert any("opendom up --network examples/network" in step.command for step in steps)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for entry in ROOT.iterdir():
+        if not entry.name.startswith(".state"):
+            (checkout / entry.name).symlink_to(entry)
+    api, simulators, temporal, ui = distinct_free_ports(4)
+    settings = {
+        "OPENDOM_API_URL": f"http://127.0.0.1:{api}",
+        "OPENDOM_CARRIER_URL": f"http://127.0.0.1:{simulators}",
+        "OPENDOM_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
+    }
+    scratch = tmp_path / "outputs"
+    scratch.mkdir()
+    session = BashSession(checkout, environment_without_settings() | settings, scratch)
+    try:
+        for step in steps:
+            command = (
+                step.command.replace("localhost:8000", f"localhost:{api}")
+                .replace("localhost:8100", f"localhost:{simulators}")
+                .replace("opendom up ", f"opendom up --ui-port {ui} ")
+            )
+            outcome = session.run(command)
+            problem = problem_with(outcome, step.expected)
+            log = checkout / ".state" / "eu" / "up.log"
+            assert problem is None, (
+                f"{readme.relative_to(ROOT)}:{step.line}: {problem}\n$ {step.command}\n"
+                f"expected: {step.expected}\nstdout: {outcome.stdout[-2000:]}\n"
+                f"stderr: {outcome.stderr[-2000:]}\nHTTP: {outcome.statuses}\n"
+                f"up.log: {log.read_text()[-2000:] if log.exists() else '(none)'}"
+            )
+    finally:
+        session.close()  # kills what is left of the block's stack with the session
