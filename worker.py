@@ -109,7 +109,10 @@ def activity_objects(
     return (
         LedgerActivities(engine, default_sla_policy(settings.sla_scale)),
         FulfilmentActivities(
-            engine, NodeConnectors(http), CarrierConnector(http, settings.carrier_url)
+            engine,
+            NodeConnectors(http),
+            CarrierConnector(http, settings.carrier_url),
+            simulator_url=settings.carrier_url,
         ),
         HousekeepingActivities(engine, ErpFeedConnector()),
         OutageActivities(engine, client, health_rule),

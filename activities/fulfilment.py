@@ -79,14 +79,14 @@ class FulfilmentActivities:
         engine: Engine,
         nodes: NodeConnectors,
         carrier: CarrierConnector,
-        simulator_url: str | None = None,
+        simulator_url: str,
     ) -> None:
         self._directory = NodeDirectory(engine)
         self._nodes = nodes
         self._carrier = carrier
-        # Where `simulator` nodes are reached. The simulators serve the carrier and the nodes on
-        # one base URL (OPENDOM_CARRIER_URL), so the carrier connector's is the default.
-        self._simulator_url = simulator_url or carrier._base_url
+        # Where `simulator` nodes are reached: the simulators serve the carrier and the nodes on
+        # one base URL (OPENDOM_CARRIER_URL).
+        self._simulator_url = simulator_url
 
     async def _node(self, node_id: str) -> tuple[Node, str, NodeConnector]:
         """The node, the base URL of its system and the connector for its type."""
