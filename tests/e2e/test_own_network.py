@@ -1,7 +1,7 @@
 """`opendom up --network examples/network --simulators`: the embedded stack on an adopter's own
 network files instead of the demo. Only HTTP from here on, as a person with the admin key would:
 a channel key for the example's web shop, its order, COMPLETED from one of the example's nodes.
-The tour block of examples/network/README.md runs here too, as written."""
+The README's "Your own network" block runs here too, as written."""
 
 import csv
 import json
@@ -127,12 +127,12 @@ def test_a_refused_network_file_stops_the_stack_naming_the_line(tmp_path: Path) 
     assert "OpenDOM is up" not in output
 
 
-def test_the_example_networks_tour_runs_as_written(tmp_path: Path) -> None:
+def test_the_readmes_own_network_block_runs_as_written(tmp_path: Path) -> None:
     """Its bash block, command by command in one bash (the README tour's rules: docs/testing.md),
     in a checkout of its own; `localhost:8000`/`8100` become free ports, as do Temporal's and
     its UI's, so it never meets `make run`."""
-    readme = NETWORK / "README.md"
-    steps = tour_steps(readme.read_text())
+    readme = ROOT / "README.md"
+    steps = tour_steps(readme.read_text(), mark="<!-- own-network -->")
     assert any("opendom up --network examples/network" in step.command for step in steps)
     checkout = tmp_path / "checkout"
     checkout.mkdir()

@@ -1,7 +1,8 @@
 """The README's tour, run as written against the stack `make run` starts, so it cannot go stale.
 
-Every ```bash block after a `<!-- tour -->` line of README.md runs here, command by command and in
-order, in one bash session, against `python -m cli up` on free ports and a state folder of
+Every ```bash block after a `<!-- tour -->` line of README.md, then of docs/tour.md (the longer
+walk-throughs the README points to), runs here, command by command and in order, in one bash
+session, against `python -m cli up` on free ports and a state folder of
 its own (so it never meets a running `make run` or another test). The session's working folder
 shows the repository with that state folder as `.state/`; `localhost:8000` and `localhost:8100`
 in a command become the test's ports. Each command runs once, as a person pasting the block runs
@@ -34,6 +35,7 @@ from stack.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+LONGER_TOUR = ROOT / "docs" / "tour.md"
 TOUR_MARK = "<!-- tour -->"
 EXPECT = "# →"
 README_PORTS = {"api": 8000, "simulators": 8100}
@@ -46,9 +48,10 @@ PAIR = re.compile(r'"[^"]+":\s*(?:"[^"]*"|-?\d+(?:\.\d+)?|true|false|null|\[[^\]
 
 @dataclass
 class Step:
-    line: int  # in README.md, for the failure message
+    line: int  # in its file, for the failure message
     command: str
     expected: str | None = None
+    source: str = "README.md"
 
 
 @dataclass
@@ -59,27 +62,33 @@ class Outcome:
     statuses: list[int]
 
 
-def tour_steps(readme: str) -> list[Step]:
+def tour_steps(readme: str, mark: str = TOUR_MARK, source: str = "README.md") -> list[Step]:
+    """The commands of the ```bash blocks that follow a `mark` line, in order."""
     lines = readme.splitlines()
     steps: list[Step] = []
     for number, line in enumerate(lines):
-        if line.strip() != TOUR_MARK:
+        if line.strip() != mark:
             continue
         fence = next(i for i in range(number + 1, len(lines)) if lines[i].strip())
-        assert lines[fence].strip() == "```bash", (
-            f"README.md:{fence + 1}: {TOUR_MARK} needs ```bash"
-        )
+        assert lines[fence].strip() == "```bash", f"{source}:{fence + 1}: {mark} needs ```bash"
         end = next(i for i in range(fence + 1, len(lines)) if lines[i].strip() == "```")
-        steps += _steps_of(lines[fence + 1 : end], first_line=fence + 2)
+        steps += _steps_of(lines[fence + 1 : end], first_line=fence + 2, source=source)
     return steps
 
 
-def _steps_of(block: list[str], first_line: int) -> list[Step]:
+def whole_tour() -> list[Step]:
+    """The README's tour, then the longer one's, which goes on in the same session."""
+    return tour_steps(README.read_text()) + tour_steps(
+        LONGER_TOUR.read_text(), source="docs/tour.md"
+    )
+
+
+def _steps_of(block: list[str], first_line: int, source: str) -> list[Step]:
     steps: list[Step] = []
     pending: list[str] = []
     for offset, line in enumerate(block):
         if not pending and line.lstrip().startswith(EXPECT):
-            assert steps and steps[-1].expected is None, f"README.md:{first_line + offset}"
+            assert steps and steps[-1].expected is None, f"{source}:{first_line + offset}"
             steps[-1].expected = line.lstrip()[len(EXPECT) :].strip()
             continue
         if not pending and (not line.strip() or line.lstrip().startswith("#")):
@@ -87,9 +96,9 @@ def _steps_of(block: list[str], first_line: int) -> list[Step]:
         pending.append(line)
         text = "\n".join(pending)
         if not text.endswith("\\") and _is_complete(text):
-            steps.append(Step(first_line + offset - len(pending) + 1, text))
+            steps.append(Step(first_line + offset - len(pending) + 1, text, source=source))
             pending = []
-    assert not pending, f"README.md:{first_line}: unfinished command {pending}"
+    assert not pending, f"{source}:{first_line}: unfinished command {pending}"
     return steps
 
 
@@ -253,19 +262,22 @@ def _checkout_with_state(state_dir: Path, folder: Path) -> Path:
 def test_the_tour_is_there_and_names_only_the_ports_the_test_replaces() -> None:
     readme = README.read_text()
     assert len(readme.encode()) <= 15_000, "the README is a guide of at most 15 KB"
-    steps = tour_steps(readme)
+    assert len(tour_steps(readme)) >= 15, "the README lost its tour blocks or their marks"
+    steps = whole_tour()
     commands = "\n".join(step.command for step in steps)
     assert len(steps) >= 30, "the tour lost its blocks or their <!-- tour --> marks"
     assert sum(step.expected is not None for step in steps) >= 20
     assert "order-web-1002/cancel" in commands  # the cancel example stays in the tour
-    sleeps = [step.line for step in steps if BARE_SLEEP.fullmatch(step.command.strip())]
-    assert not sleeps, f"README.md:{sleeps}: wait for the state the next command needs, not a time"
+    sleeps = [
+        f"{step.source}:{step.line}" for step in steps if BARE_SLEEP.fullmatch(step.command.strip())
+    ]
+    assert not sleeps, f"{sleeps}: wait for the state the next command needs, not a time"
     named = {int(port) for port in re.findall(r"(?:localhost|127\.0\.0\.1):(\d+)", commands)}
     assert named <= set(README_PORTS.values()), f"the tour names ports {named}"
 
 
 def test_the_readme_tour_runs_as_written(tour_stack: TourStack, tmp_path: Path) -> None:
-    steps = tour_steps(README.read_text())
+    steps = whole_tour()
     cwd = _checkout_with_state(tour_stack.state_dir, tmp_path / "checkout")
     scratch = tmp_path / "outputs"
     scratch.mkdir()
@@ -280,9 +292,10 @@ def test_the_readme_tour_runs_as_written(tour_stack: TourStack, tmp_path: Path) 
             started = time.monotonic()
             outcome = session.run(command)  # once: a person pasting the block gets one answer
             problem = problem_with(outcome, step.expected)
-            print(f"README.md:{step.line} {time.monotonic() - started:5.1f} s {problem or 'ok'}")
+            elapsed = time.monotonic() - started
+            print(f"{step.source}:{step.line} {elapsed:5.1f} s {problem or 'ok'}")
             assert problem is None, (
-                f"README.md:{step.line}: {problem}\n$ {step.command}\n"
+                f"{step.source}:{step.line}: {problem}\n$ {step.command}\n"
                 f"expected: {step.expected}\nstdout: {outcome.stdout[-2000:]}\n"
                 f"stderr: {outcome.stderr[-2000:]}\nHTTP: {outcome.statuses}"
             )
