@@ -31,7 +31,7 @@ from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
 from domain.orders import OrderLine
 from ledger.availability import pool_rule
-from ledger.tables import ChannelPool, Node, StockMovement, StockPosition
+from ledger.tables import ChannelPool, Node, Sku, StockMovement, StockPosition
 
 NETWORK_REFRESH_SECONDS = 5.0
 # Past this many new movements since the last refresh (a bulk import, a large snapshot), the
@@ -141,6 +141,7 @@ class AvailabilityCache:
         self._stock: dict[str, SkuStock] = {}
         self._node_numbers: dict[str, int] = {}  # written by the loading thread only
         self._network = _NO_NETWORK
+        self._retired_skus: frozenset[str] = frozenset()
         self._views: dict[tuple[str, str], _SkuView] = {}
         self._watermark = 0
         self._network_loaded_at = 0.0
@@ -232,6 +233,10 @@ class AvailabilityCache:
         with self._engine.connect() as c:
             nodes = {row.node_id: row for row in c.execute(select(Node)).all()}
             pools = {row.channel: pool_rule(row) for row in c.execute(select(ChannelPool)).all()}
+            # Retired SKUs are not quoted from memory: the database path refuses them by name.
+            self._retired_skus = frozenset(
+                c.execute(select(Sku.sku).where(col(Sku.active).is_(False))).scalars()
+            )
         for node_id in nodes:
             self._number(node_id)
         node_ids = list(self._node_numbers)  # in number order
@@ -267,7 +272,9 @@ class AvailabilityCache:
 
     # ---------------------------------------------------------------- reads
     def knows(self, sku: str) -> bool:
-        return sku in self._stock
+        """Whether the cache may answer for the SKU: it holds its stock and the catalogue still
+        sells it (as of the last network reload)."""
+        return sku in self._stock and sku not in self._retired_skus
 
     def candidates(self, skus: Iterable[str], channel: str) -> list[CandidateNode]:
         """Same answer as ledger.stock.candidate_nodes, from memory."""
@@ -306,7 +313,8 @@ class AvailabilityCache:
         # in the group.
         cosines = network.unit_vectors @ _unit_vector(destination.lat, destination.lon)
         groups = np.where(network.roles & whole, cosines, -3.0)
-        best_shipping, best_pickup = groups.max(axis=1).tolist()
+        # `initial`: a network snapshot older than the stock (no node yet) has no column at all.
+        best_shipping, best_pickup = groups.max(axis=1, initial=-3.0).tolist()
         if best_shipping < -2:  # no single shipping node: a split may be needed, see everyone
             return self._candidates(network, views, channel), totals
         if best_pickup < -2:  # no store holds it: the threshold makes that row select nothing

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 import httpx
-import pytest
 from sqlmodel import Session
 
 from ledger.availability_cache import NETWORK_REFRESH_SECONDS
@@ -173,11 +172,6 @@ async def test_an_inactive_sku_gets_no_checkout_quote_or_hold(stack) -> None:
     assert (await stack.http.get(f"/v1/inventory/{net.sku('tee')}")).json()[0]["held"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/availability_cache.py knows(sku) still answers for an inactive SKU with "
-    "stock, so a quote without a hold comes from the cache (see the H6 report)",
-)
 async def test_an_inactive_sku_in_the_availability_cache_gets_no_quote(stack) -> None:
     net = build_network(stack.engine, stack.simulator_url, NODES, {("dc", "tee"): 5})
     cart = {
@@ -185,9 +179,8 @@ async def test_an_inactive_sku_in_the_availability_cache_gets_no_quote(stack) ->
         "destination": CUSTOMER,
         "lines": [{"line_no": 1, "sku": net.sku("tee"), "quantity": 1}],
     }
-    # Until the cache's network snapshot (re-read every NETWORK_REFRESH_SECONDS) has the new
-    # node, its answer for the SKU is a 500 (a separate cache bug, in the H6 report): wait for
-    # the snapshot, so the quote below comes from the cache.
+    # Wait for the cache's network snapshot (re-read every NETWORK_REFRESH_SECONDS) to have the
+    # new node, so the quote below comes from the cache.
     await asyncio.sleep(NETWORK_REFRESH_SECONDS + 1)
     assert (await stack.http.post("/v1/checkout/check", json=cart)).status_code == 200
     await _deactivate(stack, net.sku("tee"))

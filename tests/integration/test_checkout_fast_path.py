@@ -182,3 +182,44 @@ def test_the_fast_path_finds_the_nearest_holder_among_many_nodes(ledger_engine: 
     relevant, _ = cache.checkout_view(lines, destination, "web", relevant_candidates)
 
     assert 1 <= len(relevant) < len(cache.candidates({"S1"}, "web"))
+
+
+def test_stock_seen_before_its_node_is_an_answer_with_no_candidate(ledger_engine: Engine) -> None:
+    """A node and its stock created within one network refresh: the positions are tailed at once,
+    the node only at the next reload. Until then the cart has no candidate, not a crash."""
+    cache = AvailabilityCache(ledger_engine)
+    cache.load()  # an empty network
+    with transaction(ledger_engine) as session:
+        session.add(Sku(sku="NEW", name="new"))
+        session.add(Node(node_id="NEW-DC", name="new", node_type="dc", lat=40.0, lon=-74.0,
+                         system_url="http://sim"))  # fmt: skip
+        session.flush()
+        stock.open_position(session, "NEW-DC", "NEW", 5)
+    cache.refresh()  # within NETWORK_REFRESH_SECONDS: the stock, not yet the node
+    lines = [OrderLine(line_no=1, sku="NEW", quantity=1)]
+
+    relevant, _ = cache.checkout_view(
+        lines, GeoPoint(lat=40.5, lon=-74.5), "web", relevant_candidates
+    )
+
+    assert relevant == []
+    cache._load_network()
+    relevant, _ = cache.checkout_view(
+        lines, GeoPoint(lat=40.5, lon=-74.5), "web", relevant_candidates
+    )
+    assert [c.node_id for c in relevant] == ["NEW-DC"]
+
+
+def test_a_retired_sku_is_not_answered_from_the_cache(ledger_engine: Engine) -> None:
+    rng = random.Random(5)
+    seed_network(ledger_engine, rng)
+    cache = AvailabilityCache(ledger_engine)
+    cache.load()
+    assert cache.knows("S1")
+
+    with transaction(ledger_engine) as session:
+        session.execute(update(Sku).where(col(Sku.sku) == "S1").values(active=False))
+    cache._load_network()
+
+    assert not cache.knows("S1")
+    assert cache.knows("S2")
