@@ -4,7 +4,8 @@ The effective figure is stored on the position so reservations stay a single-row
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
-from ledger.tables import Node, NodeTypePolicy, StockPosition
+from ledger.positions import record_movements
+from ledger.tables import MovementKind, Node, NodeTypePolicy, StockPosition
 
 
 def effective_safety_stock(session: Session, node_id: str, override: int | None) -> int:
@@ -18,7 +19,13 @@ def effective_safety_stock(session: Session, node_id: str, override: int | None)
 
 
 def refresh_safety_stock(session: Session, node_id: str | None = None) -> int:
-    """Recompute effective safety stock after a node or node-type default changed."""
+    """Recompute effective safety stock after a node or node-type default changed; each
+    position whose figure changed gets a zero-delta SAFETY movement, so what tails the movements
+    (the availability cache) sees its new available-to-promise. Returns how many changed."""
+    positions = select(StockPosition.id, StockPosition.safety_stock)
+    if node_id is not None:
+        positions = positions.where(col(StockPosition.node_id) == node_id)
+    before = dict(session.execute(positions).tuples().all())
     node_safety = (
         select(Node.safety_stock)
         .where(col(Node.node_id) == col(StockPosition.node_id))
@@ -35,4 +42,20 @@ def refresh_safety_stock(session: Session, node_id: str | None = None) -> int:
     )
     if node_id is not None:
         statement = statement.where(col(StockPosition.node_id) == node_id)
-    return session.execute(statement).rowcount
+    session.execute(statement)
+    after = select(StockPosition.id, StockPosition.node_id, StockPosition.sku,
+                   StockPosition.safety_stock)  # fmt: skip
+    if node_id is not None:
+        after = after.where(col(StockPosition.node_id) == node_id)
+    changed = [
+        {
+            "node_id": node,
+            "sku": sku,
+            "kind": MovementKind.SAFETY,
+            "cause": f"safety stock {safety}",
+        }
+        for position_id, node, sku, safety in session.execute(after).tuples()
+        if before.get(position_id) != safety
+    ]
+    record_movements(session, changed)
+    return len(changed)

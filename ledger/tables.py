@@ -151,6 +151,10 @@ class MovementKind(StrEnum):
     HOLD_RELEASE = "hold_release"
     HOLD_EXPIRY = "hold_expiry"
     HOLD_CONVERSION = "hold_conversion"
+    # No counter moves: the effective safety stock changed (a node's or its type's default),
+    # which changes what is available; readers that tail movements (the checkout's cache)
+    # re-read the position.
+    SAFETY = "safety"
 
 
 class StockMovement(SQLModel, table=True):

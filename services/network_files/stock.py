@@ -10,7 +10,8 @@ with multi-row statements; no ORM object per row.
 - An existing position whose on hand differs is set to it as a full snapshot sets it
   (ledger.feeds): reserved and held stay, the difference is one `snapshot` movement, and on
   hand may not drop below reserved + held (that line is refused). A changed safety override
-  updates the position's effective safety stock; it is not a stock movement.
+  updates the position's effective safety stock, with a zero-delta movement (so the checkout's
+  cache, which tails movements, sees it).
 - An equal position is not written.
 """
 
@@ -159,8 +160,9 @@ def _apply_groups(
                 {"pid": position_id, "new_on_hand": on_hand, "new_override": override,
                  "new_safety": safety, "now": now}
             )  # fmt: skip
-            if on_hand != before:
-                movements.append((node_id, sku, on_hand - before))
+            # Also when only the safety override changed (a zero delta): the checkout's cache
+            # re-reads the positions the movements name.
+            movements.append((node_id, sku, on_hand - before))
         if write and not outcome.refused:
             _write(session, inserts, updates, movements, cause, now)
 

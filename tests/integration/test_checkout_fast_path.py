@@ -223,3 +223,27 @@ def test_a_retired_sku_is_not_answered_from_the_cache(ledger_engine: Engine) -> 
 
     assert not cache.knows("S1")
     assert cache.knows("S2")
+
+
+def test_a_node_safety_stock_change_reaches_the_cache(ledger_engine: Engine) -> None:
+    """Safety stock moves no counter, yet changes what is available: the cache must see it."""
+    from domain.configuration import NodeSpec
+    from services.configuration import apply_nodes, node_spec
+
+    rng = random.Random(11)
+    seed_network(ledger_engine, rng)
+    cache = AvailabilityCache(ledger_engine)
+    cache.load()
+    node_id = cache.candidates(set(SKUS), "web")[0].node_id
+    with Session(ledger_engine) as session:
+        node = session.get(Node, node_id)
+        assert node is not None
+        spec = node_spec(node)
+    held_back = NodeSpec(**{**spec.model_dump(), "safety_stock": 10_000})
+
+    with transaction(ledger_engine) as session:
+        apply_nodes(session, [held_back], "test")
+    cache.refresh()
+
+    assert all(c.node_id != node_id for c in cache.candidates(set(SKUS), "web"))
+    assert_same_answers(ledger_engine, cache, rng)
