@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from connectors.erp import ErpFeedConnector
-from connectors.errors import ConnectorError, PermanentConnectorError
+from connectors.errors import PermanentConnectorError
 from connectors.pim import PimConnector
 from contracts.activities import (
     ApplyPulledDeltasInput,
@@ -79,7 +79,7 @@ class HousekeepingActivities:
                 pull = catalogue.pull_catalogue(
                     self._engine, source.source, self._pim.fetch_page, deadline=deadline
                 )
-            except ConnectorError as exc:
+            except Exception as exc:  # one PIM must never stop the stock pulls listed with it
                 activity.logger.warning("catalogue %s not pulled: %s", source.source, exc)
                 continue
             if pull.changed:

@@ -5,6 +5,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from domain.errors import DomainError, UnknownReference
@@ -75,6 +76,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         status = next((s for t, s in DOMAIN_ERROR_STATUS.items() if isinstance(exc, t)), 422)
         return JSONResponse(status_code=status, content=_body(exc.code, str(exc)))
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A concurrent writer won a race the services do not serialise: nothing of this
+        # request was written (its transaction rolled back), and trying again is safe.
+        return JSONResponse(
+            status_code=409,
+            content=_body("conflict", "a concurrent change conflicted with this one; retry it"),
+        )
 
     @app.exception_handler(LedgerError)
     async def _ledger(_: Request, exc: LedgerError) -> JSONResponse:

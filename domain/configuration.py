@@ -33,7 +33,8 @@ _CREDENTIAL_REF = re.compile(r"^(env:[A-Z_][A-Z0-9_]*|file:/[^\s]+)$")
 class Spec(BaseModel):
     """Unknown fields are refused (a misspelt column must not be silently ignored)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # No inf or NaN: they pass range checks, then break JSON answers and exports.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 def _clock(value: str) -> str:

@@ -372,6 +372,9 @@ class SpecReader:
             except json.JSONDecodeError as exc:
                 self.refuse(index, f"not valid JSON: {exc.msg} (line {exc.lineno})")
                 return
+            except RecursionError:
+                self.refuse(index, "nested too deeply to be a row")
+                return
             if isinstance(value, dict):
                 yield self._validate(index, value)
             else:

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from ledger.tables import ConfigChange
@@ -57,3 +58,12 @@ def changes_of(
     if entity_id is not None:
         query = query.where(col(ConfigChange.entity_id) == entity_id)
     return list(session.exec(query).all())
+
+
+def one_configuration_writer(session: Session) -> None:
+    """Configuration is read, diffed, then inserted: two writers of the same new id (a retried
+    PUT racing its original, two imports) would both read "absent" and one would fail on the
+    key. On PostgreSQL they take turns on a transaction-level advisory lock, so the second
+    reads the first's rows and finds nothing to do; SQLite already has one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("select pg_advisory_xact_lock(hashtext('opendom.configuration'))"))

@@ -33,7 +33,7 @@ from sqlmodel import Session, col, select
 from domain.configuration import Applied, SkuSpec
 from domain.errors import DomainError, UnknownReference
 from ledger.catalogue import CHUNK, sku_activity
-from ledger.config_audit import Changes, field_changes, record_change
+from ledger.config_audit import Changes, field_changes, one_configuration_writer, record_change
 from ledger.db import transaction
 from ledger.tables import ConfigChange, FeedEvent, FeedSource, Sku, utcnow
 
@@ -132,6 +132,7 @@ def apply_skus(session: Session, specs: Sequence[SkuSpec], actor: str) -> Applie
     """Create the new SKUs and update the changed ones, each with one audit entry; identical
     ones are left untouched. DuplicateSkus if a SKU is given twice. The caller owns the
     transaction."""
+    one_configuration_writer(session)
     _refuse_duplicates(specs)
     current = _current(session, [s.sku for s in specs])
     now = utcnow()

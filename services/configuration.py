@@ -20,7 +20,7 @@ from domain.configuration import Applied, CarrierServiceSpec, ChannelSpec, NodeS
 from domain.errors import DomainError, UnknownReference
 from domain.node_status import NodeStatus, takes_new_orders
 from ledger.catalogue import CHUNK, known_nodes
-from ledger.config_audit import field_changes, record_change
+from ledger.config_audit import field_changes, one_configuration_writer, record_change
 from ledger.safety import refresh_safety_stock
 from ledger.tables import CarrierServiceRow, Channel, ChannelPool, Node, utcnow
 
@@ -74,6 +74,7 @@ class ValueTooLong(DomainError):
 def apply_nodes(session: Session, specs: Sequence[NodeSpec], actor: str) -> Applied:
     """Create or update each node as specified. A new node is up, and in sourcing if enabled;
     an existing one keeps its status, and is in sourcing only while enabled and up."""
+    one_configuration_writer(session)
     _refuse_duplicates(NODE, [s.node_id for s in specs])
     rows = _load(session, Node, col(Node.node_id), (s.node_id for s in specs), _node_key)
     applied = Applied()
@@ -121,6 +122,7 @@ def apply_nodes(session: Session, specs: Sequence[NodeSpec], actor: str) -> Appl
 def deactivate_node(session: Session, node_id: str, reason: str, actor: str) -> bool:
     """Take the node out of sourcing whatever its status, until a spec enables it again.
     False: it was already deactivated (nothing written)."""
+    one_configuration_writer(session)
     row = session.get(Node, node_id)
     if row is None:
         raise UnknownReference("node_id", [node_id])
@@ -160,6 +162,7 @@ def _node_values(spec: NodeSpec) -> dict[str, Any]:
 def apply_channels(session: Session, specs: Sequence[ChannelSpec], actor: str) -> Applied:
     """Create or update each channel and its pool. A pool naming no node type, node, share or
     cap is no pool row: the channel sells from every node."""
+    one_configuration_writer(session)
     ids = [s.channel for s in specs]
     _refuse_duplicates(CHANNEL, ids)
     _refuse_unknown_pool_nodes(session, specs)
@@ -258,6 +261,7 @@ def apply_carrier_services(
     session: Session, specs: Sequence[CarrierServiceSpec], actor: str
 ) -> Applied:
     """Create or update each carrier service (its transit bands and hand-over cut-off)."""
+    one_configuration_writer(session)
     keys = [(s.carrier, s.service) for s in specs]
     _refuse_duplicates(CARRIER, [_carrier_id(*key) for key in keys])
     loaded = _load(

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from api.deps import EngineDep, SessionDep
 from api.errors import ApiError
-from api.security import Ops
+from api.security import Ops, actor_of
 from domain.configuration import Identifier, SkuSpec
 from ledger.db import transaction
 from ledger.tables import ApiClient, Sku
@@ -85,7 +85,7 @@ def push_catalogue(
     `active: false`: it is then refused by orders and checkout, and still fed stock."""
     specs = catalogue.parse_sku_specs(body.items)  # InvalidSkuSpecs: 422 naming every item
     with transaction(engine) as session:
-        outcome = catalogue.push_catalogue(session, source, body.event_id, specs, _actor(client))
+        outcome = catalogue.push_catalogue(session, source, body.event_id, specs, actor_of(client))
     return CataloguePushResult(
         created=outcome.created,
         updated=outcome.updated,
@@ -108,7 +108,7 @@ def put_sku(
     """Create (201) or update (200) the SKU from its whole specification."""
     spec = _spec(body, sku)
     with transaction(engine) as session:
-        applied = catalogue.apply_skus(session, [spec], _actor(client))
+        applied = catalogue.apply_skus(session, [spec], actor_of(client))
         row = _sku_row(session, sku)
         stored = _public(row)
     if sku in applied.created:

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import EngineDep, SessionDep
 from api.errors import ApiError
-from api.security import Ops
+from api.security import Ops, actor_of
 from domain.configuration import (
     Applied,
     CarrierServiceSpec,
@@ -28,7 +28,7 @@ from domain.configuration import (
 )
 from ledger.config_audit import changes_of
 from ledger.db import transaction
-from ledger.tables import ApiClient, CarrierServiceRow, Channel, ChannelPool
+from ledger.tables import CarrierServiceRow, Channel, ChannelPool
 from ledger.tables import Node as NodeRow
 from services import configuration
 
@@ -169,7 +169,7 @@ def put_node(
     """Create (201) or update (200) the node. A new node is up; `enabled: false` keeps it out of
     sourcing, and `enabled: true` puts it back if it is up."""
     spec = _spec(NodeSpec, body, node_id=node_id)
-    applied = _apply(engine, configuration.apply_nodes, spec, _actor(client))
+    applied = _apply(engine, configuration.apply_nodes, spec, actor_of(client))
     outcome = _outcome(applied, node_id, response)
     with Session(engine) as session:
         return NodeApplied(**_node(_node_row(session, node_id)), outcome=outcome)
@@ -182,7 +182,7 @@ def deactivate_node(
     """Out of sourcing whatever its status, until a PUT enables it again. Its stock stays."""
     with transaction(engine) as session:
         _node_row(session, node_id)
-        done = configuration.deactivate_node(session, node_id, body.reason, _actor(client))
+        done = configuration.deactivate_node(session, node_id, body.reason, actor_of(client))
         return NodeDeactivated(**_node(_node_row(session, node_id)), deactivated=done)
 
 
@@ -218,7 +218,7 @@ def put_channel(
     """Create (201) or update (200) the channel and its pool: the node types or nodes it sells
     from (none named: every node) and a share or cap of a node type's stock."""
     spec = _spec(ChannelSpec, body, channel=channel)
-    applied = _apply(engine, configuration.apply_channels, spec, _actor(client))
+    applied = _apply(engine, configuration.apply_channels, spec, actor_of(client))
     outcome = _outcome(applied, channel, response)
     with Session(engine) as session:
         return ChannelApplied(**_channel(session, _channel_row(session, channel)), outcome=outcome)
@@ -266,7 +266,7 @@ def put_carrier_service(
     """Create (201) or update (200) a carrier's service: days in transit by distance band (the
     last band covers every longer distance) and the daily hand-over cut-off."""
     spec = _spec(CarrierServiceSpec, body, carrier=carrier, service=service)
-    applied = _apply(engine, configuration.apply_carrier_services, spec, _actor(client))
+    applied = _apply(engine, configuration.apply_carrier_services, spec, actor_of(client))
     outcome = _outcome(applied, f"{carrier}/{service}", response)
     with Session(engine) as session:
         row = session.get(CarrierServiceRow, (carrier, service))
@@ -305,10 +305,6 @@ def config_changes(
 
 
 # ---------------------------------------------------------------------------------- shared
-
-
-def _actor(client: ApiClient) -> str:
-    return f"key:{client.key_id} {client.name}"
 
 
 def _spec(model: type[Spec], body: BaseModel, **path: str) -> Spec:

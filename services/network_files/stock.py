@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 
 from domain.network_files import NO_OVERRIDE, Refusal, StockRows, where
 from ledger.catalogue import known_nodes, known_skus
+from ledger.config_audit import one_configuration_writer
 from ledger.tables import MovementKind, Node, NodeTypePolicy, StockMovement, StockPosition, utcnow
 
 # Rows handled per group of nodes: bounds the memory of one round of statements.
@@ -84,6 +85,7 @@ def refuse_unknown_references(
 def apply_stock(session: Session, rows: StockRows, actor: str, write: bool = True) -> StockOutcome:
     """Make the positions of `rows` match them (write=False: only count and refuse). The caller
     owns the transaction and rolls it back if `refused` is not empty."""
+    one_configuration_writer(session)
     outcome = StockOutcome()
     if not len(rows):
         return outcome

@@ -54,11 +54,6 @@ async def _units_at_checkout(stack, sku: str) -> int | None:  # type: ignore[no-
         "lines": [{"line_no": 1, "sku": sku, "quantity": 1}],
     }
     response = await stack.http.post("/v1/checkout/check", json=cart)
-    if response.status_code == 500:
-        # A fresh API whose cached network has no node yet fails the check until its next
-        # network reload (ledger.availability_cache.checkout_view reduces an empty array):
-        # no count yet, so a wait goes on.
-        return None
     assert response.status_code == 200, response.text
     return response.json()["lines"][0]["units_available"]
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 
-from domain.configuration import CarrierServiceSpec, ChannelSpec, NodeSpec
+from domain.configuration import Applied, CarrierServiceSpec, ChannelSpec, NodeSpec
 from domain.errors import UnknownReference
 from domain.geo import GeoPoint
 from domain.node_status import NodeStatus
@@ -352,3 +352,29 @@ def test_allocation_reads_cut_offs_on_the_nodes_clock_when_they_share_one(
     assert len(candidates) == 3
     assert (european, european.utcoffset()) == (now, timedelta(hours=2))  # the same instant
     assert mixed.utcoffset() == timedelta(0)
+
+
+def test_two_writers_of_the_same_new_node_at_once_both_succeed(ledger_engine: Engine) -> None:
+    """A retried PUT racing its original: one creates, the other finds it unchanged (on
+    PostgreSQL both read "absent" first unless they take turns)."""
+    import threading
+
+    start = threading.Barrier(2)
+    outcomes: list[Applied | BaseException] = []
+
+    def write() -> None:
+        try:
+            start.wait(timeout=10)
+            with transaction(ledger_engine) as session:
+                outcomes.append(configuration.apply_nodes(session, [_node("WH-RACE")], ACTOR))
+        except BaseException as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    assert sorted((o.created, o.unchanged) for o in outcomes) == [([], 1), (["WH-RACE"], 0)]

@@ -232,3 +232,16 @@ def test_stock_rows_read_fast_give_what_pydantic_gives_and_refuse_the_same() -> 
         "stock.csv:8: safety_override: 'x' is not a whole number",
         "stock.csv:9: on_hand: more than 17 digits",
     ]
+
+
+def test_an_infinite_number_is_refused_not_stored() -> None:
+    # inf passes a `ge=0` check, then breaks every JSON answer and export that holds it.
+    refused = _refused("skus.csv", "sku,name,unit_price\nA,Mug,inf\n")
+
+    assert len(refused) == 1 and refused[0].startswith("skus.csv:2: unit_price: ")
+
+
+def test_json_nested_too_deeply_is_a_refusal_not_a_crash() -> None:
+    refused = _refused("nodes.json", "[" + "[" * 100_000 + "]" * 100_001)
+
+    assert refused and refused[0].startswith("nodes.json:")
