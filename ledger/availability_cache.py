@@ -31,7 +31,7 @@ from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
 from domain.orders import OrderLine
 from ledger.availability import pool_rule
-from ledger.tables import ChannelPool, Node, Sku, StockMovement, StockPosition
+from ledger.tables import Channel, ChannelPool, Node, Sku, StockMovement, StockPosition
 
 NETWORK_REFRESH_SECONDS = 5.0
 # Past this many new movements since the last refresh (a bulk import, a large snapshot), the
@@ -142,6 +142,7 @@ class AvailabilityCache:
         self._node_numbers: dict[str, int] = {}  # written by the loading thread only
         self._network = _NO_NETWORK
         self._retired_skus: frozenset[str] = frozenset()
+        self._retired_channels: frozenset[str] = frozenset()
         self._views: dict[tuple[str, str], _SkuView] = {}
         self._watermark = 0
         self._network_loaded_at = 0.0
@@ -237,6 +238,9 @@ class AvailabilityCache:
             self._retired_skus = frozenset(
                 c.execute(select(Sku.sku).where(col(Sku.active).is_(False))).scalars()
             )
+            self._retired_channels = frozenset(
+                c.execute(select(Channel.channel).where(col(Channel.active).is_(False))).scalars()
+            )
         for node_id in nodes:
             self._number(node_id)
         node_ids = list(self._node_numbers)  # in number order
@@ -275,6 +279,10 @@ class AvailabilityCache:
         """Whether the cache may answer for the SKU: it holds its stock and the catalogue still
         sells it (as of the last network reload)."""
         return sku in self._stock and sku not in self._retired_skus
+
+    def sells_for(self, channel: str) -> bool:
+        """False for a channel deactivated in its configuration: the database refuses it."""
+        return channel not in self._retired_channels
 
     def candidates(self, skus: Iterable[str], channel: str) -> list[CandidateNode]:
         """Same answer as ledger.stock.candidate_nodes, from memory."""

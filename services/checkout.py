@@ -25,6 +25,7 @@ from ledger.db import transaction
 from ledger.stock import candidate_nodes
 from ledger.tables import CheckoutHold
 from services.catalogue import refuse_unsellable_skus
+from services.references import refuse_retired_channel
 from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart, relevant_candidates
 
 
@@ -81,7 +82,9 @@ def answer_from_cache(
     """The answer without a hold, from the availability cache (it trails the ledger by a
     moment); None when the database must answer (the cache still loading, or a SKU it does not
     know, which may be unknown altogether)."""
-    if not cache.ready or not all(cache.knows(ln.sku) for ln in lines):
+    if not cache.ready or not cache.sells_for(channel):
+        return None
+    if not all(cache.knows(ln.sku) for ln in lines):
         return None
     relevant, totals = cache.checkout_view(lines, destination, channel, relevant_candidates)
     return check_cart(lines, destination, relevant, now, totals)
@@ -99,6 +102,7 @@ def check_in_database(
     one transaction. UnknownReference for unknown or inactive SKUs; OptionUnavailable if the option is not
     among the answer's; InsufficientStock if another cart took the units meanwhile."""
     with Session(engine) as session:
+        refuse_retired_channel(session, channel)
         refuse_unsellable_skus(session, {ln.sku for ln in lines}, "lines.sku")
     with transaction(engine) as tx:
         answer, placed = run_checkout_check(tx, channel, lines, destination, now, hold)

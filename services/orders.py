@@ -15,6 +15,7 @@ from ledger import orders_view
 from ledger.db import transaction
 from ledger.tables import CheckoutHold, Node
 from services.catalogue import refuse_unsellable_skus
+from services.references import refuse_retired_channel
 
 
 class InvalidOrder(DomainError):
@@ -31,12 +32,15 @@ def refuse_invalid_order(
     delivery_method: DeliveryMethod,
     pickup_node_id: str | None,
     hold_id: str | None,
+    channel: str | None = None,
 ) -> None:
     """InvalidOrder naming every broken rule, else UnknownReference for the first reference
     the network does not know (SKUs, then the hold, then the pickup node); a SKU the catalogue
     no longer sells is refused as unknown is (InactiveSkus)."""
     if problems := order_problems(lines, delivery_method, pickup_node_id):
         raise InvalidOrder(problems)
+    if channel is not None:
+        refuse_retired_channel(session, channel)
     refuse_unsellable_skus(session, {line.sku for line in lines}, "lines.sku")
     if hold_id and session.get(CheckoutHold, hold_id) is None:
         raise UnknownReference("hold_id", [hold_id])

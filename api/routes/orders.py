@@ -48,6 +48,7 @@ async def submit_order(
         submission.delivery_method,
         submission.pickup_node_id,
         submission.hold_id,
+        channel=submission.channel,
     )
     order_id = order_workflow_id(submission.channel, submission.external_id)
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump())

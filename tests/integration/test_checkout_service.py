@@ -88,3 +88,22 @@ def test_a_hold_placed_again_under_its_id_holds_once(ledger_engine: Engine) -> N
         assert placed == PlacedHold("H-mine", NOW + timedelta(minutes=15), ECONOMY.option)
 
     assert position(ledger_engine, "WH-A") == (10, 0, 3)
+
+
+def test_a_deactivated_channel_gets_no_quote_from_the_database_or_the_cache(
+    ledger_engine: Engine,
+) -> None:
+    from ledger.availability_cache import AvailabilityCache
+    from ledger.tables import Channel
+    from services.references import RetiredChannel
+
+    seed(ledger_engine, {"WH-A": 10})
+    with transaction(ledger_engine) as session:
+        session.add(Channel(channel="web", name="Web", channel_type="dtc", active=False))
+    cache = AvailabilityCache(ledger_engine)
+    cache.load()
+
+    with pytest.raises(RetiredChannel, match="channel: web is deactivated"):
+        checkout.check_in_database(ledger_engine, "web", _lines(1), HERE, NOW)
+    assert checkout.answer_from_cache(cache, "web", _lines(1), HERE, NOW) is None
+    assert checkout.answer_from_cache(cache, "amazon", _lines(1), HERE, NOW) is not None

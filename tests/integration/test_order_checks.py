@@ -55,3 +55,16 @@ def test_a_hold_or_pickup_node_the_network_does_not_know_is_refused(network: Eng
         with pytest.raises(UnknownReference, match="WH-A \\(not a pickup node\\)"):
             refuse_invalid_order(session, _lines("TEE"), PICKUP, "WH-A", None)
         refuse_invalid_order(session, _lines("TEE"), PICKUP, "ST-B", None)  # accepted
+
+
+def test_a_deactivated_channel_takes_no_new_order(network: Engine) -> None:
+    from ledger.tables import Channel
+    from services.references import RetiredChannel
+
+    with transaction(network) as session:
+        session.add(Channel(channel="b2b", name="B2B", channel_type="b2b", active=False))
+
+    with Session(network) as session:
+        with pytest.raises(RetiredChannel, match="channel: b2b is deactivated"):
+            refuse_invalid_order(session, _lines("TEE"), HOME, None, None, channel="b2b")
+        refuse_invalid_order(session, _lines("TEE"), HOME, None, None, channel="web")  # no row
