@@ -10,7 +10,6 @@ from services import housekeeping
 from services.housekeeping import EnabledFeedSource
 from tests.support.ledger_fixtures import position, seed
 
-NOW = datetime.now(UTC)
 
 
 def place(engine, hold_id: str, expires_at: datetime) -> None:
@@ -22,8 +21,8 @@ def place(engine, hold_id: str, expires_at: datetime) -> None:
 def test_due_holds_expire_in_batches_until_none_are_left(ledger_engine) -> None:
     seed(ledger_engine, {"N1": 9})
     for i in range(5):
-        place(ledger_engine, f"old-{i}", NOW - timedelta(seconds=1))
-    place(ledger_engine, "fresh", NOW + timedelta(minutes=5))
+        place(ledger_engine, f"old-{i}", datetime.now(UTC) - timedelta(seconds=1))
+    place(ledger_engine, "fresh", datetime.now(UTC) + timedelta(hours=1))
 
     assert housekeeping.expire_due_holds(ledger_engine, batch=2) == 5
     assert housekeeping.expire_due_holds(ledger_engine, batch=2) == 0
@@ -32,7 +31,7 @@ def test_due_holds_expire_in_batches_until_none_are_left(ledger_engine) -> None:
 
 def test_threshold_events_are_published_once(ledger_engine) -> None:
     seed(ledger_engine, {"N1": 1})
-    place(ledger_engine, "H1", NOW + timedelta(minutes=5))  # the last unit: out of stock
+    place(ledger_engine, "H1", datetime.now(UTC) + timedelta(hours=1))  # the last unit: out of stock
 
     assert housekeeping.publish_availability_events(ledger_engine, 50_000) >= 1
     assert housekeeping.publish_availability_events(ledger_engine, 50_000) == 0
