@@ -211,6 +211,14 @@ class StockPositionSpec(Spec):
     safety_override: int | None = Field(default=None, ge=0)
 
 
+class Outcome(StrEnum):
+    """What applying one specification did to its entity."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
 @dataclass
 class Applied:
     """What applying a batch of specifications did: ids created and updated; the rest unchanged."""
@@ -222,3 +230,8 @@ class Applied:
     @property
     def changed(self) -> bool:
         return bool(self.created or self.updated)
+
+    def outcome(self, entity_id: str) -> Outcome:
+        if entity_id in self.created:
+            return Outcome.CREATED
+        return Outcome.UPDATED if entity_id in self.updated else Outcome.UNCHANGED

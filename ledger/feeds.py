@@ -19,7 +19,14 @@ from sqlmodel import Session, col
 from ledger.positions import ON_HAND, move_stock, record_movements
 from ledger.safety import refresh_safety_stock
 from ledger.stock import open_position
-from ledger.tables import FeedEvent, MovementKind, StockMovement, StockPosition, utcnow
+from ledger.tables import (
+    FeedEvent,
+    FeedSource,
+    MovementKind,
+    StockMovement,
+    StockPosition,
+    utcnow,
+)
 
 # Movements that change physical stock and that a snapshot taken earlier cannot know about.
 _AFTER_SNAPSHOT_KINDS = (MovementKind.SHIPMENT, MovementKind.DELTA, MovementKind.ADJUSTMENT)
@@ -206,3 +213,22 @@ def _open_positions(
         session,
         [_snapshot_movement(node_id, sku, units, cause) for sku, units in on_hand_by_sku.items()],
     )
+
+
+def advance_cursor(
+    session: Session, source: str, cursor: str | None, next_cursor: str | None
+) -> bool:
+    """Move a pulled source's cursor from `cursor` to `next_cursor`, in the caller's transaction
+    with what the page applies. False if the cursor is no longer `cursor` (the page was applied
+    by a retry or a concurrent pull): the caller applies nothing."""
+    moved = session.execute(
+        update(FeedSource)
+        .where(
+            col(FeedSource.source) == source,
+            col(FeedSource.cursor).is_(None)
+            if cursor is None
+            else col(FeedSource.cursor) == cursor,
+        )
+        .values(cursor=next_cursor or cursor)
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]

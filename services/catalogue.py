@@ -35,6 +35,7 @@ from domain.errors import DomainError, UnknownReference
 from ledger.catalogue import CHUNK, sku_activity
 from ledger.config_audit import Changes, field_changes, one_configuration_writer, record_change
 from ledger.db import transaction
+from ledger.feeds import advance_cursor
 from ledger.tables import ConfigChange, FeedEvent, FeedSource, Sku, utcnow
 
 log = logging.getLogger("opendom.catalogue")
@@ -380,17 +381,7 @@ def _apply_pulled_page(
     """The page's SKUs and the source's new cursor commit together. The cursor moves only from
     `cursor`, so a page pulled twice at once is applied once (None for the second)."""
     with transaction(engine) as session:
-        moved = session.execute(
-            update(FeedSource)
-            .where(
-                col(FeedSource.source) == source,
-                col(FeedSource.cursor).is_(None)
-                if cursor is None
-                else col(FeedSource.cursor) == cursor,
-            )
-            .values(cursor=next_cursor or cursor)
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if not advance_cursor(session, source, cursor, next_cursor):
             return None
         return apply_skus(session, specs, actor)
 

@@ -17,8 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Engine, update
-from sqlmodel import Session, col
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from domain.availability import ChannelPoolRule
 from domain.errors import DomainError, UnknownReference
@@ -26,7 +26,7 @@ from ledger import feeds
 from ledger.catalogue import known_nodes, known_skus
 from ledger.db import transaction
 from ledger.feeds import DeltaLine
-from ledger.tables import ChannelPool, FeedSource, Node
+from ledger.tables import ChannelPool, Node
 
 # Refused lines named in FeedRefused's message; the rest are counted.
 LISTED = 50
@@ -182,17 +182,7 @@ def apply_pulled_page(
     together. The cursor moves only from `cursor`, so a retried page finds it moved and
     applies nothing."""
     with transaction(engine) as session:
-        moved = session.exec(  # type: ignore[call-overload]
-            update(FeedSource)
-            .where(
-                col(FeedSource.source) == source,
-                col(FeedSource.cursor).is_(None)
-                if cursor is None
-                else col(FeedSource.cursor) == cursor,
-            )
-            .values(cursor=next_cursor or cursor)
-        )
-        if moved.rowcount != 1:
+        if not feeds.advance_cursor(session, source, cursor, next_cursor):
             return PulledPageOutcome(applied=0, already_applied=True)
         outcome = feeds.apply_deltas(session, source, deltas)
     return PulledPageOutcome(applied=outcome.applied, already_applied=False)

@@ -8,7 +8,6 @@ idempotent by the PIM's event id, and all or nothing: one refused item (named by
 field, `items[17].weight_kg: ...`) and nothing is applied."""
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -19,7 +18,7 @@ from sqlmodel import Session
 from api.deps import EngineDep, SessionDep
 from api.errors import ApiError
 from api.security import Ops, actor_of
-from domain.configuration import Identifier, SkuSpec
+from domain.configuration import Identifier, Outcome, SkuSpec
 from ledger.db import transaction
 from ledger.tables import ApiClient, Sku
 from services import catalogue
@@ -29,12 +28,6 @@ router = APIRouter(prefix="/v1", tags=["catalogue"])
 SourcePath = Annotated[str, Path(min_length=1, max_length=64)]  # FeedEvent.source's length
 SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
 MAX_PUSHED_ITEMS = 50_000
-
-
-class Outcome(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
 
 
 class SkuBody(SkuSpec):
@@ -111,11 +104,9 @@ def put_sku(
         applied = catalogue.apply_skus(session, [spec], actor_of(client))
         row = _sku_row(session, sku)
         stored = _public(row)
-    if sku in applied.created:
+    outcome = applied.outcome(sku)
+    if outcome == Outcome.CREATED:
         response.status_code = 201
-        outcome = Outcome.CREATED
-    else:
-        outcome = Outcome.UPDATED if sku in applied.updated else Outcome.UNCHANGED
     return SkuApplied(**stored.model_dump(), outcome=outcome)
 
 

@@ -7,7 +7,6 @@ it, or leave it out): applying the same body again changes nothing and records n
 
 from collections.abc import Callable
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Query, Response
@@ -25,6 +24,7 @@ from domain.configuration import (
     ChannelSpec,
     Identifier,
     NodeSpec,
+    Outcome,
 )
 from ledger.config_audit import changes_of
 from ledger.db import transaction
@@ -35,12 +35,6 @@ from services import configuration
 router = APIRouter(prefix="/v1", tags=["configuration"])
 
 Spec = TypeVar("Spec", bound=BaseModel)
-
-
-class Outcome(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
 
 
 # ------------------------------------------------------------------------ request and answer
@@ -333,7 +327,7 @@ def _apply(
 
 
 def _outcome(applied: Applied, entity_id: str, response: Response) -> Outcome:
-    if entity_id in applied.created:
+    outcome = applied.outcome(entity_id)
+    if outcome == Outcome.CREATED:
         response.status_code = 201
-        return Outcome.CREATED
-    return Outcome.UPDATED if entity_id in applied.updated else Outcome.UNCHANGED
+    return outcome
