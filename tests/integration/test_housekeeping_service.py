@@ -11,7 +11,6 @@ from services.housekeeping import EnabledFeedSource
 from tests.support.ledger_fixtures import position, seed
 
 
-
 def place(engine, hold_id: str, expires_at: datetime) -> None:
     with transaction(engine) as session:
         holds.place_hold(session, hold_id, "web", [holds.HoldRequestLine(1, "N1", "TEE", 1)],
@@ -31,7 +30,9 @@ def test_due_holds_expire_in_batches_until_none_are_left(ledger_engine) -> None:
 
 def test_threshold_events_are_published_once(ledger_engine) -> None:
     seed(ledger_engine, {"N1": 1})
-    place(ledger_engine, "H1", datetime.now(UTC) + timedelta(hours=1))  # the last unit: out of stock
+    place(
+        ledger_engine, "H1", datetime.now(UTC) + timedelta(hours=1)
+    )  # the last unit: out of stock
 
     assert housekeeping.publish_availability_events(ledger_engine, 50_000) >= 1
     assert housekeeping.publish_availability_events(ledger_engine, 50_000) == 0
