@@ -7,10 +7,17 @@ reports the refused ones. Unknown nodes and SKUs are refused before the write tr
 delta that would take on hand below zero is found inside it, and refusing then rolls the whole
 batch back.
 
+A page pulled from a source system (`apply_pulled_page`) has no caller to answer: its good
+lines are applied, the refused ones are logged by name (source, event id, node, SKU, why) and
+returned, and the cursor moves past the page. Keeping the cursor on the page instead would
+freeze every later delta of that source behind one line only a person can fix (a SKU the
+catalogue does not have yet); a snapshot of the node puts the refused quantity right.
+
 Snapshots can carry hundreds of thousands of positions: the pushed lines are read where they
 are (any objects with the fields of `SnapshotLine` / `PushedDelta`), never copied first.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +25,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
 from domain.availability import ChannelPoolRule
@@ -27,6 +35,8 @@ from ledger.catalogue import known_nodes, known_skus
 from ledger.db import transaction
 from ledger.feeds import DeltaLine
 from ledger.tables import ChannelPool, Node
+
+log = logging.getLogger("opendom.feeds")
 
 # Refused lines named in FeedRefused's message; the rest are counted.
 LISTED = 50
@@ -72,9 +82,20 @@ class FeedOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedDelta:
+    """A pulled delta that was not applied, named the way the source system knows it."""
+
+    event_id: str
+    node_id: str
+    sku: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PulledPageOutcome:
     applied: int
     already_applied: bool
+    refused: list[RefusedDelta] = field(default_factory=list)
 
 
 class FeedRefused(DomainError):
@@ -132,14 +153,11 @@ def push_snapshot(
     )
 
 
-def push_deltas(
-    engine: Engine,
-    source: str,
-    deltas: Sequence[PushedDelta],
-    mode: FeedMode = FeedMode.ALL_OR_NOTHING,
-) -> FeedOutcome:
-    """Adjust on hand by a quantity, each with the source's event id and as-of time.
-    FeedRefused for unknown nodes or SKUs, and for deltas that would take on hand below zero."""
+def _known_lines(
+    engine: Engine, deltas: Sequence[PushedDelta]
+) -> tuple[list[RefusedLine], list[tuple[int, DeltaLine]]]:
+    """Lines naming a node or SKU we do not have are refused (their position could not be
+    opened); the others, with their index in the feed."""
     with Session(engine) as session:
         nodes = known_nodes(session, {d.node_id for d in deltas})
         skus = known_skus(session, {d.sku for d in deltas})
@@ -152,6 +170,18 @@ def push_deltas(
             refused.append(RefusedLine(line=i, reason=f"unknown SKU {d.sku}"))
         else:
             good.append((i, DeltaLine(d.event_id, d.node_id, d.sku, d.delta, d.as_of)))
+    return refused, good
+
+
+def push_deltas(
+    engine: Engine,
+    source: str,
+    deltas: Sequence[PushedDelta],
+    mode: FeedMode = FeedMode.ALL_OR_NOTHING,
+) -> FeedOutcome:
+    """Adjust on hand by a quantity, each with the source's event id and as-of time.
+    FeedRefused for unknown nodes or SKUs, and for deltas that would take on hand below zero."""
+    refused, good = _known_lines(engine, deltas)
     _refuse_or_keep(refused, mode, "deltas")
     with transaction(engine) as tx:
         outcome = feeds.apply_deltas(tx, source, [line for _, line in good])
@@ -178,14 +208,52 @@ def apply_pulled_page(
     next_cursor: str | None,
     deltas: list[DeltaLine],
 ) -> PulledPageOutcome:
-    """A page pulled from a source system: the deltas and the source's new cursor commit
+    """A page pulled from a source system: its good deltas and the source's new cursor commit
     together. The cursor moves only from `cursor`, so a retried page finds it moved and
-    applies nothing."""
-    with transaction(engine) as session:
-        if not feeds.advance_cursor(session, source, cursor, next_cursor):
-            return PulledPageOutcome(applied=0, already_applied=True)
-        outcome = feeds.apply_deltas(session, source, deltas)
-    return PulledPageOutcome(applied=outcome.applied, already_applied=False)
+    applies nothing. Lines naming an unknown node or SKU, taking on hand below zero, or that
+    the database refuses (a value too long for its column, a NUL byte) are refused by name and
+    logged; the cursor moves past them all the same."""
+    unknown, good = _known_lines(engine, deltas)
+    refused = [_refused(deltas[r.line], r.reason) for r in unknown]
+    lines = [line for _, line in good]
+    try:
+        with transaction(engine) as session:
+            if not feeds.advance_cursor(session, source, cursor, next_cursor):
+                return PulledPageOutcome(applied=0, already_applied=True)
+            outcome = feeds.apply_deltas(session, source, lines)
+    except (DataError, IntegrityError):
+        # Rare: find the lines the database refuses one by one, each in a savepoint.
+        with transaction(engine) as session:
+            if not feeds.advance_cursor(session, source, cursor, next_cursor):
+                return PulledPageOutcome(applied=0, already_applied=True)
+            outcome = feeds.DeltaOutcome()
+            for line in lines:
+                try:
+                    with session.begin_nested():
+                        one = feeds.apply_deltas(session, source, [line])
+                except (DataError, IntegrityError) as exc:
+                    why = str(exc.orig).splitlines()[0][:200] if exc.orig else type(exc).__name__
+                    reason = f"refused by the database: {why}"
+                    refused.append(_refused(line, reason))
+                    continue
+                outcome.applied += one.applied
+                outcome.refused += one.refused
+    below_zero = set(outcome.refused)
+    refused += [
+        _refused(line, f"would take on hand of {line.sku} at {line.node_id} below 0")
+        for line in lines
+        if line.event_id in below_zero
+    ]
+    for r in refused:
+        log.warning(
+            "feed %s: delta %r (node %r, SKU %r) not applied: %s; the cursor moves past it",
+            source, r.event_id, r.node_id, r.sku, r.reason,
+        )  # fmt: skip
+    return PulledPageOutcome(applied=outcome.applied, already_applied=False, refused=refused)
+
+
+def _refused(line: PushedDelta, reason: str) -> RefusedDelta:
+    return RefusedDelta(line.event_id, line.node_id, line.sku, reason)
 
 
 def set_channel_pool(engine: Engine, rule: ChannelPoolRule) -> None:
