@@ -6,10 +6,9 @@ import time
 
 from sqlalchemy import Engine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from connectors.erp import ErpFeedConnector
-from connectors.errors import PermanentConnectorError
+from connectors.errors import PermanentConnectorError, TransientConnectorError
 from connectors.pim import PimConnector
 from contracts.activities import (
     ApplyPulledDeltasInput,
@@ -34,6 +33,17 @@ from services.feeds import DeltaLine, apply_pulled_page
 # delays the stock feeds a little and never times the activity out.
 CATALOGUE_PULL_SECONDS = 45.0
 PIM_TIMEOUT_SECONDS = 10.0
+
+
+# An empty page ends the workflow's loop over the source's pages, and applying it keeps the
+# cursor where it is.
+_NOTHING_THIS_RUN = FetchDeltasResult(page=PulledDeltaPage(deltas=[], next_cursor=None))
+
+
+def _last_attempt() -> bool:
+    info = activity.info()
+    attempts = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    return attempts > 0 and info.attempt >= attempts
 
 
 class HousekeepingActivities:
@@ -92,15 +102,27 @@ class HousekeepingActivities:
 
     @activity.defn(name=ActivityName.FETCH_STOCK_DELTAS)
     async def fetch_stock_deltas(self, request: FetchDeltasInput) -> FetchDeltasResult:
+        """A page from the source's cursor. A source that refuses us (an expired credential, a
+        wrong URL), or is still unreachable on the last attempt, is skipped this run with an
+        empty page, as one PIM is in _pull_catalogues: the other sources and the rest of the
+        housekeeping still run, and the next run asks again from the same cursor."""
+        source = request.source
         try:
-            page = await self._erp.fetch_deltas(request.source.url, request.source.cursor)
+            page = await self._erp.fetch_deltas(source.url, source.cursor)
         except PermanentConnectorError as exc:
-            raise ApplicationError(str(exc), type="FeedRefused", non_retryable=True) from exc
+            activity.logger.warning("feed %s skipped this run, refused: %s", source.source, exc)
+            return _NOTHING_THIS_RUN
+        except TransientConnectorError as exc:
+            if not _last_attempt():
+                raise  # Temporal retries it
+            activity.logger.warning("feed %s skipped this run, unreachable: %s", source.source, exc)
+            return _NOTHING_THIS_RUN
         return FetchDeltasResult(page=PulledDeltaPage.model_validate(page.model_dump()))
 
     @activity.defn(name=ActivityName.APPLY_PULLED_DELTAS)
     def apply_pulled_deltas(self, request: ApplyPulledDeltasInput) -> ApplyPulledDeltasResult:
-        """Deltas and the new cursor commit together; a retried page finds the cursor moved."""
+        """Deltas and the new cursor commit together; a retried page finds the cursor moved. The
+        page's refused lines are logged by services.feeds and never fail the run."""
         outcome = apply_pulled_page(
             self._engine,
             request.source,

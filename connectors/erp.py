@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from connectors.errors import PermanentConnectorError, TransientConnectorError
 
@@ -36,4 +36,10 @@ class ErpFeedConnector:
             )
         if response.status_code >= 400:
             raise PermanentConnectorError("erp", response.text[:300], response.status_code)
-        return DeltaPage.model_validate(response.json())
+        try:
+            return DeltaPage.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:
+            # Asking again gets the same page: as permanent as a 4xx until someone fixes it.
+            raise PermanentConnectorError(
+                "erp", f"not a page of deltas: {str(exc)[:300]}", response.status_code
+            ) from exc
