@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from domain.errors import DomainError, UnknownReference
-from domain.orders import DeliveryMethod, OrderLine
+from domain.orders import DeliveryMethod, OrderLine, OrderState
 from domain.validation import order_problems
 from ledger import orders_view
 from ledger.db import transaction
@@ -48,6 +48,31 @@ def refuse_invalid_order(
         node = session.get(Node, pickup_node_id)
         if node is None or not node.can_pickup:
             raise UnknownReference("pickup_node_id", [f"{pickup_node_id} (not a pickup node)"])
+
+
+def existing_order(session: Session, order_id: str) -> OrderState | None:
+    """The order as the read model keeps it, None if this id was never accepted. The read model
+    is permanent, unlike Temporal's closed runs (deleted after the namespace's retention): an
+    order re-sent after that must still be a duplicate, not a second fulfilment."""
+    return orders_view.get_order(session, order_id)
+
+
+def admit_order(
+    session: Session,
+    order_id: str,
+    lines: list[OrderLine],
+    delivery_method: DeliveryMethod,
+    pickup_node_id: str | None,
+    hold_id: str | None,
+    channel: str | None = None,
+) -> OrderState | None:
+    """Intake's decision: the existing order when this id was accepted before (a duplicate,
+    whatever has changed in the catalogue or the channel since), else None once the order
+    passes refuse_invalid_order."""
+    if (existing := existing_order(session, order_id)) is not None:
+        return existing
+    refuse_invalid_order(session, lines, delivery_method, pickup_node_id, hold_id, channel)
+    return None
 
 
 def record_delivery_scan(engine: Engine, order_id: str, shipment_id: str, carrier: str) -> None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import SessionDep, SettingsDep, TemporalDep, release_connection
+from api.deps import SessionDep, SettingsDep, TemporalDep, off_loop
 from api.errors import ApiError
 from api.schemas import OrderAccepted, OrderSubmission, ReallocateAction, SupportAction
 from api.security import ChannelOrAdmin, OrderReader, Support, channel_of, may_read_order
@@ -25,7 +25,7 @@ from contracts.order import (
 from contracts.starters import query_order_state, start_order
 from domain.orders import Order, OrderState, OrderStatus
 from ledger import orders_view
-from services.orders import refuse_invalid_order
+from services.orders import admit_order
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -42,27 +42,36 @@ async def submit_order(
     """Accept an order and start its workflow. The same channel and external id sent again
     returns the existing order (200) instead of creating a second one."""
     channel_of(caller, submission.channel)
-    refuse_invalid_order(
+    order_id = order_workflow_id(submission.channel, submission.external_id)
+    existing = await off_loop(
         session,
+        admit_order,
+        order_id,
         submission.lines,
         submission.delivery_method,
         submission.pickup_node_id,
         submission.hold_id,
         channel=submission.channel,
     )
-    order_id = order_workflow_id(submission.channel, submission.external_id)
+    if existing is not None:
+        # Accepted before: its run may be gone from Temporal (retention), the read model is not.
+        response.status_code = status.HTTP_200_OK
+        return _accepted(order_id, existing.status, duplicate=True)
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump())
-    release_connection(session)
     try:
         duplicate = not await start_order(temporal, order, settings.task_queue)
     except RPCError as exc:
         raise ApiError(503, "orchestrator_unavailable", f"Temporal: {exc.message}") from exc
     if duplicate:
         response.status_code = status.HTTP_200_OK
-    current = orders_view.get_order(session, order_id)
+    current = await off_loop(session, orders_view.get_order, order_id)
+    return _accepted(order_id, current.status if current else OrderStatus.RECEIVED, duplicate)
+
+
+def _accepted(order_id: str, status_: OrderStatus, duplicate: bool) -> OrderAccepted:
     return OrderAccepted(
         order_id=order_id,
-        status=current.status if current else OrderStatus.RECEIVED,
+        status=status_,
         duplicate=duplicate,
         links={"self": f"/v1/orders/{order_id}"},
     )
@@ -73,13 +82,12 @@ async def get_order(
     order_id: str, session: SessionDep, temporal: TemporalDep, caller: OrderReader
 ) -> OrderState:
     """The order's status, lines, shipments (node, carrier, tracking) and timeline."""
-    state = orders_view.get_order(session, order_id)
+    state = await off_loop(session, orders_view.get_order, order_id)
     if state is not None and may_read_order(caller, state.order.channel):
         return state
     if state is not None:  # another channel's order: as if it did not exist
         raise ApiError(404, "order_not_found", f"no order {order_id}")
     # Started a moment ago and not projected yet: ask the workflow itself.
-    release_connection(session)
     handle = temporal.get_workflow_handle(order_id)
     try:
         description = await handle.describe()
@@ -105,7 +113,10 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[OrderState]:
-    return orders_view.list_orders(session, status_, channel_of(caller, channel), limit, offset)
+    wanted = channel_of(caller, channel)
+    # Read, validated and the connection returned in one pool thread: a plain def route would
+    # leave the session's close to a second thread, which a full thread pool may never give.
+    return await off_loop(session, orders_view.list_orders, status_, wanted, limit, offset)
 
 
 @router.post("/{order_id}/cancel", response_model=CancelResult)
