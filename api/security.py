@@ -150,7 +150,17 @@ async def verify_callback(request: Request, client: ApiClient, node_id: str | No
             401, "stale_callback", "the callback's timestamp is too old or in the future"
         )
     body = await request.body()
-    with Session(request.app.state.engine) as session:
+    # Off the event loop: a pool checkout or query here would stall every request.
+    await run_in_threadpool(
+        _check_signature, request.app.state.engine, client, timestamp, body, signature
+    )
+    return signature
+
+
+def _check_signature(
+    engine: Engine, client: ApiClient, timestamp: str, body: bytes, signature: str
+) -> None:
+    with Session(engine) as session:
         # The secret as it is now, not as cached: a rotated secret stops verifying, and a revoked
         # key stops calling back, the moment the change commits.
         current = session.get(ApiClient, client.key_id)
@@ -162,7 +172,6 @@ async def verify_callback(request: Request, client: ApiClient, node_id: str | No
             raise ApiError(401, "bad_signature", "the callback's signature does not match its body")
         if session.get(CallbackSignature, signature) is not None:
             raise ApiError(409, "replayed_callback", "this exact callback was already received")
-    return signature
 
 
 async def remember_callback(request: Request, signature: str) -> None:

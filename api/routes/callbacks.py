@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, SessionDep, TemporalDep
+from api.deps import EngineDep, SessionDep, TemporalDep, off_loop
 from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
@@ -33,7 +33,9 @@ async def node_event(
     """accepted, rejected (with reason), picked, shipped (with tracking), delivered.
     Signed by the node's key; a node may only speak about its own shipments."""
     signature = await verify_callback(request, caller, node_id)
-    at_node = orders_view.node_of_shipment(session, callback.order_id, callback.shipment_id)
+    at_node = await off_loop(
+        session, orders_view.node_of_shipment, callback.order_id, callback.shipment_id
+    )
     if at_node is not None and at_node != node_id:
         raise ApiError(403, "forbidden", f"shipment {callback.shipment_id} is not at {node_id}")
     if callback.event == NodeEventType.SHIPPED and not callback.tracking_number:
@@ -72,7 +74,7 @@ async def carrier_event(
     if caller.node_id is not None:
         raise ApiError(403, "forbidden", "carrier events need a gateway key, not a node's key")
     signature = await verify_callback(request, caller, None)
-    state = orders_view.get_order(session, callback.order_id)
+    state = await off_loop(session, orders_view.get_order, callback.order_id)
     if state is None:
         raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
     shipment = next((s for s in state.shipments if s.shipment_id == callback.shipment_id), None)
