@@ -5,7 +5,6 @@ audited as `cli:<user>`. A refused item is printed as `FILE: [index] field: mess
 is applied (exit status 2)."""
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from cli.admin import actor
 from config import load_settings
 from domain.errors import UnknownReference
 from ledger.db import make_engine, transaction
@@ -56,10 +56,6 @@ def _engine() -> Engine:
     return make_engine(load_settings().database_url)
 
 
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
 def _put(args: argparse.Namespace) -> None:
     items = _read_items(args.file)
     try:
@@ -70,7 +66,7 @@ def _put(args: argparse.Namespace) -> None:
             print(f"{where}: {problem.message}", file=sys.stderr)
         raise SystemExit(2) from exc
     with transaction(_engine()) as session:
-        applied = catalogue.apply_skus(session, specs, _actor())
+        applied = catalogue.apply_skus(session, specs, actor())
     _print_changes(applied.created, applied.updated, applied.unchanged)
 
 
@@ -121,7 +117,7 @@ def _add_pim(args: argparse.Namespace) -> None:
         raise SystemExit(2)
     try:
         with transaction(_engine()) as session:
-            done = catalogue.set_catalogue_source(session, args.source, args.url, _actor())
+            done = catalogue.set_catalogue_source(session, args.source, args.url, actor())
     except catalogue.SourceMismatch as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from exc
@@ -136,7 +132,7 @@ def _pull_pim(args: argparse.Namespace) -> None:
 
     connector = PimConnector()
     try:
-        pull = catalogue.pull_catalogue(_engine(), args.source, connector.fetch_page, _actor())
+        pull = catalogue.pull_catalogue(_engine(), args.source, connector.fetch_page, actor())
     except UnknownReference as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from exc

@@ -14,7 +14,6 @@ problem and applies nothing (exit status 2); so does a refusal of the batch (a d
 pool naming an unknown node)."""
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from cli.admin import actor
 from config import load_settings
 from domain.configuration import Applied, CarrierServiceSpec, ChannelSpec, NodeSpec
 from domain.errors import DomainError
@@ -91,10 +91,6 @@ def _put_command(
 # ------------------------------------------------------------------------------- database
 
 
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
 def _refuse(message: str, code: int = REFUSED) -> NoReturn:
     print(message, file=sys.stderr)
     raise SystemExit(code)
@@ -144,7 +140,7 @@ def _put(
     specs = _read_specs(args.file, model)
     try:
         with _ledger() as engine, transaction(engine) as session:
-            applied = apply(session, specs, _actor())
+            applied = apply(session, specs, actor())
     except DomainError as exc:
         _refuse(f"{args.file}: {exc}")
     for spec in specs:
@@ -191,7 +187,7 @@ def _read_specs(name: str, model: type[Spec]) -> list[Spec]:
 def _deactivate(args: argparse.Namespace) -> None:
     try:
         with _ledger() as engine, transaction(engine) as session:
-            done = configuration.deactivate_node(session, args.node_id, args.reason, _actor())
+            done = configuration.deactivate_node(session, args.node_id, args.reason, actor())
     except DomainError as exc:
         _refuse(str(exc), NOT_FOUND)
     print(f"deactivated {args.node_id}" if done else f"unchanged {args.node_id}")
