@@ -143,6 +143,12 @@ class OrderState(BaseModel):
     shipments: list[Shipment] = []
     excluded_nodes: list[str] = []
     waiting_for: str = ""
+    # When the current wait escalates (a node's SLA, a backorder's review date); None while the
+    # order waits on nothing with a clock, or on a person (then `attention` says why).
+    deadline: datetime | None = None
+    # Why a person must act now (the `NeedsAttention` search attribute is set while it is): a
+    # shipment late after its label, a compensation that failed, a ledger step that cannot succeed.
+    attention: str | None = None
     timeline: list[TimelineEntry] = []
 
     def fulfilment_nodes(self) -> list[str]:
