@@ -1,5 +1,7 @@
 """Clients for the systems that run a node: a WMS or 3PL for warehouses, DCs, 3PLs and suppliers,
-store fulfilment for stores. Each call carries the shipment id, which the node uses to deduplicate."""
+store fulfilment for stores. Each call carries the shipment id in its body and an Idempotency-Key
+header `<shipment id>:<operation>`, the same on every retry (tenacity's and Temporal's), so a node
+deduplicates by either."""
 
 from typing import Any
 
@@ -47,17 +49,20 @@ class NodeConnector:
 
     async def release(self, system_url: str, request: ReleaseRequest) -> NodeAck:
         body = request.model_dump(mode="json")
-        return _ack(await self._http.post(f"{system_url}/{self.resource}", body))
+        url = f"{system_url}/{self.resource}"
+        return _ack(await self._http.post(url, body, _idempotency(request.shipment_id, "release")))
 
     async def dispatch(self, system_url: str, request: DispatchRequest) -> NodeAck:
         url = f"{system_url}/{self.resource}/{request.shipment_id}/dispatch"
-        return _ack(await self._http.post(url, request.model_dump(mode="json")))
+        body = request.model_dump(mode="json")
+        return _ack(await self._http.post(url, body, _idempotency(request.shipment_id, "dispatch")))
 
     async def cancel(self, system_url: str, shipment_id: str, reason: str) -> NodeAck:
         """Cancelling what the node never received counts as done (404 is success here)."""
         url = f"{system_url}/{self.resource}/{shipment_id}/cancel"
         try:
-            return _ack(await self._http.post(url, {"reason": reason}))
+            headers = _idempotency(shipment_id, "cancel")
+            return _ack(await self._http.post(url, {"reason": reason}, headers))
         except PermanentConnectorError as exc:
             if exc.status_code == 404:
                 return NodeAck(shipment_id=shipment_id, status="unknown")
@@ -72,6 +77,12 @@ class WmsConnector(NodeConnector):
 class StoreConnector(NodeConnector):
     kind = "store"
     resource = "pick-requests"
+
+
+def _idempotency(shipment_id: str, operation: str) -> dict[str, str]:
+    """Derived from the shipment and the operation only, never from the attempt, so every
+    retry of one call sends the same key and two different calls never share one."""
+    return {"Idempotency-Key": f"{shipment_id}:{operation}"}
 
 
 def _ack(payload: dict[str, Any]) -> NodeAck:
