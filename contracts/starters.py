@@ -1,7 +1,6 @@
 """Typed ways in: start an order, a node-outage fan-out, the housekeeping Schedule, and call an
 order's updates, signal and query. Callers never spell a Temporal name or id themselves."""
 
-import contextlib
 from datetime import timedelta
 from typing import TypeVar
 
@@ -15,6 +14,8 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -114,7 +115,9 @@ async def run_housekeeping_now(
 async def ensure_housekeeping_schedule(
     client: Client, task_queue: str, every_seconds: float
 ) -> None:
-    """Created idempotently when a worker starts."""
+    """Created when a worker starts, and brought to this worker's task queue and interval when
+    an older start left different ones (runs on a queue nobody polls would stop housekeeping
+    without a word). An unchanged Schedule is not written."""
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             WorkflowName.HOUSEKEEPING,
@@ -126,5 +129,25 @@ async def ensure_housekeeping_schedule(
         # A slow run (big feed page) must not pile up runs behind it.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
-    with contextlib.suppress(ScheduleAlreadyRunningError):
+    try:
         await client.create_schedule(HOUSEKEEPING_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(HOUSEKEEPING_SCHEDULE_ID).update(
+            lambda current: _replaced_if_different(current, schedule)
+        )
+
+
+def _replaced_if_different(current: ScheduleUpdateInput, wanted: Schedule) -> ScheduleUpdate | None:
+    """The update, or None (no write) when the running Schedule already does what `wanted` does."""
+    existing = current.description.schedule
+    action = existing.action
+    wanted_action = wanted.action
+    assert isinstance(wanted_action, ScheduleActionStartWorkflow)
+    same = (
+        isinstance(action, ScheduleActionStartWorkflow)
+        and action.workflow == wanted_action.workflow
+        and action.task_queue == wanted_action.task_queue
+        and [i.every for i in existing.spec.intervals] == [i.every for i in wanted.spec.intervals]
+        and existing.policy.overlap == wanted.policy.overlap
+    )
+    return None if same else ScheduleUpdate(schedule=wanted)
