@@ -87,6 +87,23 @@ def release_hold(session: Session, hold_id: str, expired: bool = False) -> int:
     return _give_back(session, hold_lines(session, hold_id), kind)
 
 
+def expire_hold(session: Session, hold_id: str, now: datetime) -> int:
+    """End this one hold if its time is up and it is still active, as housekeeping would, and
+    give its units back; returns the units released (0 if it is not due or already ended)."""
+    result = session.exec(  # type: ignore[call-overload]
+        update(CheckoutHold)
+        .where(
+            col(CheckoutHold.hold_id) == hold_id,
+            col(CheckoutHold.status) == HoldStatus.ACTIVE,
+            col(CheckoutHold.expires_at) <= now,
+        )
+        .values(status=HoldStatus.EXPIRED)
+    )
+    if result.rowcount != 1:
+        return 0
+    return _give_back(session, hold_lines(session, hold_id), MovementKind.HOLD_EXPIRY)
+
+
 def _give_back(session: Session, lines: list[HoldLine], kind: str) -> int:
     # Positions in one global order (node, SKU), as every other writer takes them: two
     # transactions never wait on each other's positions in opposite orders.

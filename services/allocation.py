@@ -32,7 +32,7 @@ from ledger.availability import channel_pool, positions_for
 from ledger.catalogue import CHUNK
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
-from ledger.tables import Node, Reservation
+from ledger.tables import CheckoutHold, Node, Reservation
 from sourcing import ChosenPlan, choose_sources
 from sourcing.model import DEFAULT_CALENDAR, NodeProfile, ProcessingCalendar
 
@@ -230,8 +230,19 @@ def _convert_hold(
     session: Session, sla_policy: SlaPolicy, request: AllocationRequest, logger: Log
 ) -> Allocation | None:
     """Reserve exactly what checkout held, if the hold is still good and matches the order;
-    otherwise give the hold back and let sourcing start afresh."""
+    otherwise give the hold back and let sourcing start afresh. Another channel's hold is never
+    touched: its id in this order converts nothing and releases nothing (an order whose
+    payload predates the channel field, channel "", is not checked)."""
     hold_id = request.hold_id or ""
+    hold = session.get(CheckoutHold, hold_id)
+    if hold is None:
+        return None
+    if request.channel and hold.channel != request.channel:
+        logger.warning(
+            "hold %s not used for %s: it belongs to channel %s, not %s",
+            hold_id, request.order_id, hold.channel, request.channel,
+        )  # fmt: skip
+        return None
     lines = holds.hold_lines(session, hold_id)
     ordered = {(ln.line_no, ln.sku, ln.quantity) for ln in request.lines}
     if {(hl.line_no, hl.sku, hl.quantity) for hl in lines} != ordered:
@@ -242,10 +253,14 @@ def _convert_hold(
         node: f"{request.order_id}-S{request.first_shipment_seq + i}"
         for i, node in enumerate(nodes)
     }
+    now = datetime.now(UTC)
     try:
-        holds.convert_hold(session, hold_id, request.order_id, shipment_ids, datetime.now(UTC))
+        holds.convert_hold(session, hold_id, request.order_id, shipment_ids, now)
     except holds.HoldNotActive as exc:
         logger.info("hold not used for %s: %s", request.order_id, exc)
+        # Expired but not yet swept by housekeeping: its units would stay held against this
+        # very order, which would then be backordered for want of them.
+        holds.expire_hold(session, hold_id, now)
         return None
     reserved = stock.active_reservations(session, request.order_id)
     return _result(

@@ -42,8 +42,12 @@ def refuse_invalid_order(
     if channel is not None:
         refuse_retired_channel(session, channel)
     refuse_unsellable_skus(session, {line.sku for line in lines}, "lines.sku")
-    if hold_id and session.get(CheckoutHold, hold_id) is None:
-        raise UnknownReference("hold_id", [hold_id])
+    if hold_id:
+        hold = session.get(CheckoutHold, hold_id)
+        # Another channel's hold is refused as unknown, as its release route does: a key for
+        # one channel must neither take nor probe another channel's held stock.
+        if hold is None or (channel is not None and hold.channel != channel):
+            raise UnknownReference("hold_id", [hold_id])
     if delivery_method == DeliveryMethod.PICKUP:
         node = session.get(Node, pickup_node_id)
         if node is None or not node.can_pickup:
