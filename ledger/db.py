@@ -251,12 +251,19 @@ class WriterBusy(TimeoutError):
 
 @contextmanager
 def _sqlite_turn(lock: threading.RLock) -> Iterator[None]:
-    if not lock.acquire(timeout=SQLITE_BUSY_SECONDS):
-        raise WriterBusy(f"no turn at the SQLite write lock within {SQLITE_BUSY_SECONDS} s")
+    # Temporal cancels a sync activity by raising into its thread at any bytecode, also just
+    # after `acquire` returned True and before anything could note it: a flag set on return
+    # would miss that turn and leak the lock, freezing every writer of the process. The lock's
+    # own count for this thread (the C RLock's, updated atomically with the grant) tells what
+    # this call took, whatever happened.
+    held = lock._recursion_count()
     try:
+        if not lock.acquire(timeout=SQLITE_BUSY_SECONDS):
+            raise WriterBusy(f"no turn at the SQLite write lock within {SQLITE_BUSY_SECONDS} s")
         yield
     finally:
-        lock.release()
+        if lock._recursion_count() > held:
+            lock.release()
 
 
 def _writer_turn(engine: Engine) -> AbstractContextManager[object]:

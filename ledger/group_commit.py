@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from ledger.db import transaction
+from ledger.db import WriterBusy, transaction
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,7 +42,8 @@ class GroupCommit(Generic[T, R]):
     """`write(session, item)` is applied to each item in a shared transaction; it must not
     depend on another item of the batch. When a batch fails because of an item (not the
     database), its items are written again one transaction each, so a bad item fails only its
-    own caller; a database error fails the whole batch at once (the callers retry)."""
+    own caller; a database error, or no turn at SQLite's write lock (WriterBusy), fails the
+    whole batch at once (the callers retry)."""
 
     def __init__(
         self, engine: Engine, write: Callable[[Session, T], R], max_batch: int = 64
@@ -89,8 +90,10 @@ class GroupCommit(Generic[T, R]):
     def _commit(self, batch: list[_Entry[T, R]]) -> None:
         try:
             self._apply(batch)
-        except DBAPIError as exc:
-            _finish(batch, exc)  # the database, not an item: one at a time would fail alike
+        except (DBAPIError, WriterBusy) as exc:
+            # The database or its write lock, not an item: one at a time would fail alike, and
+            # on a busy lock each of up to `max_batch` items would wait its full turn again.
+            _finish(batch, exc)
         except Exception as exc:
             if len(batch) == 1:
                 _finish(batch, exc)
