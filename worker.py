@@ -4,10 +4,12 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -145,6 +147,9 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
             workflows=list(WORKFLOWS),
             activities=activities,
             activity_executor=executor,
+            # Leaving the block (SIGTERM) lets in-flight activities finish this long, then
+            # cancels them; Temporal retries whatever was cut short on another worker.
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_seconds),
             **worker_tuning(settings.workflow_sandbox),
         )
         async with worker:
@@ -160,15 +165,32 @@ async def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     cache_workflow_bytecode()
     settings = load_settings()
+    stopping = stop_on_signals()
     client = await connect(settings)
     async with order_worker(client, settings):
         await ensure_housekeeping_schedule(
             client, settings.task_queue, settings.housekeeping_every_seconds
         )
         logging.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-        await asyncio.Event().wait()
+        received = await stopping
+        logging.info(
+            "%s: draining in-flight activities (at most %g s), then exiting",
+            received.name,
+            settings.worker_shutdown_seconds,
+        )
+    logging.info("worker stopped")
+
+
+def stop_on_signals() -> "asyncio.Future[signal.Signals]":
+    """Resolves with the first SIGTERM or SIGINT. Without a handler SIGTERM kills the process
+    mid-activity, and as a container's PID 1 it is ignored until SIGKILL."""
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[signal.Signals] = loop.create_future()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda s=signum: received.done() or received.set_result(s))
+    return received
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the handlers are in place
         asyncio.run(main())

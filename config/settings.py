@@ -51,10 +51,25 @@ class Settings(BaseSettings):
     node_health_max_incident_share: float = Field(default=0.5, gt=0, le=1)
     # How often holds expire, polled feeds are pulled and availability events are published.
     housekeeping_every_seconds: float = Field(default=10, gt=0)
+    # On SIGTERM the worker stops polling and gives in-flight activities this long to finish
+    # before cancelling them; a container's stop grace period must be longer.
+    worker_shutdown_seconds: float = Field(default=20, gt=0)
     # Run workflow code in Temporal's sandbox. Off in production for throughput
     # (docs/worker-tuning.md); the lifecycle tests run every workflow inside it, so code the
     # sandbox would refuse fails CI before it ships.
     workflow_sandbox: bool = False
+    # Requests per second each API key may make to one API process (a token bucket per key, in
+    # process: N processes let a key make N times this), and the burst it may spend at once.
+    # 0 turns the limit off. Channel and node keys carry the traffic (checkout checks, node
+    # callbacks): their own, higher limit, above what one process serves, so it only stops a
+    # runaway client; people's and tools' keys (admin, ops, support) get the lower one.
+    rate_limit_per_second: float = Field(default=1000, ge=0)
+    rate_limit_burst: int = Field(default=2000, ge=1)
+    traffic_rate_limit_per_second: float = Field(default=20_000, ge=0)
+    traffic_rate_limit_burst: int = Field(default=40_000, ge=1)
+    # The largest request body the API reads; larger ones are refused (413) before parsing.
+    # A 500,000-position snapshot fits.
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
 
     @property
     def migrates_at_start(self) -> bool:
