@@ -7,16 +7,23 @@
   It never goes back in time (an older snapshot than the last one applied is stale), it never
   touches reservations or holds, and movements we recorded after its as-of time (shipments,
   deltas, adjustments) are added on top, so a late snapshot cannot resurrect shipped units.
+  Those movements are dated when the stock really moved (a delta's as-of time, a parcel's
+  departure when the node says so), not when OpenDOM processed them, so a parcel that left
+  before the count is not subtracted a second time.
+- A count below what is reserved and held is the truth about the shelf: on hand takes it, the
+  reservations stand, and the position is oversold (ledger.positions.oversold_positions):
+  sourcing sees nothing to promise there and `opendom reconcile` names it for a person to
+  resolve. Refusing the count instead would keep selling units that are not there.
 """
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from ledger.positions import ON_HAND, move_stock, record_movements
+from ledger.positions import keeps_commitments, move_stock, record_movements
 from ledger.safety import refresh_safety_stock
 from ledger.stock import open_position
 from ledger.tables import (
@@ -46,7 +53,9 @@ class DeltaOutcome:
     applied: int = 0
     replayed: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # would take on hand below zero
+    # would take on hand below zero, or below what is reserved or held
+    refused: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # by refused event id
 
 
 @dataclass
@@ -73,8 +82,13 @@ def _first_time(session: Session, source: str, event_id: str) -> bool:
 
 
 def apply_deltas(session: Session, source: str, lines: list[DeltaLine]) -> DeltaOutcome:
+    """Apply each line once. Positions are touched in (node, SKU) order, as reservations touch
+    them (ledger.stock), so a batch and an order never wait on each other in opposite orders on
+    PostgreSQL; lines of one position keep the order they came in. A delta that would take on
+    hand below zero, or below what is reserved or held there, is refused and its event id is
+    not recorded: the source may send it again corrected."""
     outcome = DeltaOutcome()
-    for line in lines:
+    for line in sorted(lines, key=lambda ln: (ln.node_id, ln.sku)):
         if not _first_time(session, source, line.event_id):
             outcome.replayed.append(line.event_id)
             continue
@@ -84,26 +98,35 @@ def apply_deltas(session: Session, source: str, lines: list[DeltaLine]) -> Delta
             continue
         applied = move_stock(
             session, line.node_id, line.sku, MovementKind.DELTA, f"{source}:{line.event_id}",
-            d_on_hand=line.delta, condition=ON_HAND + line.delta >= 0,
+            d_on_hand=line.delta, condition=keeps_commitments(line.delta), at=utc(line.as_of),
         )  # fmt: skip
         if applied:
-            _stamp_last_movement(session, line)
             outcome.applied += 1
         else:
+            _forget(session, source, line.event_id)
             outcome.refused.append(line.event_id)
+            outcome.reasons[line.event_id] = _why_refused(session, line)
     return outcome
 
 
-def _stamp_last_movement(session: Session, line: DeltaLine) -> None:
-    """A delta's movement is dated by its as-of time: that is when the stock really changed."""
-    last = session.execute(
-        select(func.max(StockMovement.id)).where(
-            col(StockMovement.node_id) == line.node_id, col(StockMovement.sku) == line.sku
-        )
-    ).scalar_one()
+def _forget(session: Session, source: str, event_id: str) -> None:
     session.execute(
-        update(StockMovement).where(col(StockMovement.id) == last).values(at=utc(line.as_of))
+        delete(FeedEvent).where(
+            col(FeedEvent.source) == source, col(FeedEvent.event_id) == event_id
+        )
     )
+
+
+def _why_refused(session: Session, line: DeltaLine) -> str:
+    on_hand, committed = session.execute(
+        select(StockPosition.on_hand, StockPosition.reserved + StockPosition.held).where(
+            col(StockPosition.node_id) == line.node_id, col(StockPosition.sku) == line.sku
+        )
+    ).one()
+    where = f"on hand of {line.sku} at {line.node_id}"
+    if on_hand + line.delta < 0:
+        return f"would take {where} below 0"
+    return f"would take {where} below its {committed} reserved or held units"
 
 
 def _position_or_open(session: Session, node_id: str, sku: str) -> StockPosition:

@@ -1,7 +1,10 @@
 """The one primitive that changes stock counters: a conditional UPDATE of a position plus its
 append-only ledger entry, in the caller's transaction. Either both happen or neither."""
 
-from sqlalchemy import ColumnElement, and_, insert, update
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, insert, select, update
 from sqlmodel import Session, col
 
 from ledger.tables import StockMovement, StockPosition, utcnow
@@ -15,6 +18,13 @@ _POSITIONS = StockPosition.__table__  # type: ignore[attr-defined]
 ATP = ON_HAND - RESERVED - HELD - SAFETY
 
 
+def keeps_commitments(d_on_hand: int) -> ColumnElement[bool] | None:
+    """The condition for taking stock out (a negative delta or adjustment): on hand may not go
+    below what is reserved or held, or a promised unit would have nothing behind it. Stock
+    coming in needs no condition: it must land even on a position already short."""
+    return ON_HAND + d_on_hand >= RESERVED + HELD if d_on_hand < 0 else None
+
+
 def move_stock(
     session: Session,
     node_id: str,
@@ -26,8 +36,11 @@ def move_stock(
     d_reserved: int = 0,
     d_held: int = 0,
     condition: ColumnElement[bool] | None = None,
+    at: datetime | None = None,
 ) -> bool:
-    """Apply the deltas if the position exists and `condition` holds; record the movement.
+    """Apply the deltas if the position exists and `condition` holds; record the movement,
+    dated `at` when the stock really changed at another time than now (a delta's as-of time, a
+    parcel's departure): snapshots compare that date with their own.
     Returns False (and changes nothing) when the condition fails."""
     where = and_(col(StockPosition.node_id) == node_id, col(StockPosition.sku) == sku)
     if condition is not None:
@@ -58,6 +71,7 @@ def move_stock(
                 "d_on_hand": d_on_hand,
                 "d_reserved": d_reserved,
                 "d_held": d_held,
+                **({"at": at} if at is not None else {}),
             }
         ],
     )
@@ -68,3 +82,32 @@ def record_movements(session: Session, rows: list[dict]) -> None:
     if rows:
         now = utcnow()
         session.execute(insert(StockMovement), [{"at": now, **row} for row in rows])
+
+
+@dataclass(frozen=True)
+class Oversold:
+    """A position whose on hand is below what it has promised (reserved + held): a count from
+    the node said so. Its promises stand, sourcing sees nothing there to promise, and a person
+    decides (move the orders, or recount)."""
+
+    node_id: str
+    sku: str
+    on_hand: int
+    reserved: int
+    held: int
+
+    def __str__(self) -> str:
+        short = self.reserved + self.held - self.on_hand
+        return (
+            f"{self.node_id}|{self.sku}: oversold by {short} (on hand {self.on_hand}, "
+            f"reserved {self.reserved}, held {self.held})"
+        )
+
+
+def oversold_positions(session: Session) -> list[Oversold]:
+    query = (
+        select(StockPosition.node_id, StockPosition.sku, ON_HAND, RESERVED, HELD)
+        .where(ON_HAND < RESERVED + HELD)
+        .order_by(col(StockPosition.node_id), col(StockPosition.sku))
+    )
+    return [Oversold(*row) for row in session.execute(query)]

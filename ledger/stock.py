@@ -8,7 +8,9 @@ order so two transactions never wait on each other in opposite orders. Callers o
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -17,7 +19,7 @@ from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
 from ledger.availability import positions_for
 from ledger.errors import InsufficientStock, NegativeStock, UnknownPosition
-from ledger.positions import ATP, HELD, ON_HAND, RESERVED, move_stock, record_movements
+from ledger.positions import ATP, ON_HAND, keeps_commitments, move_stock, record_movements
 from ledger.safety import effective_safety_stock
 from ledger.tables import (
     MovementKind,
@@ -139,18 +141,46 @@ def release(session: Session, order_id: str, shipment_ids: list[str] | None = No
     return units
 
 
-def fulfil(session: Session, order_id: str, shipment_id: str) -> int:
-    """The shipment left the node: its reserved units leave on hand. Idempotent."""
+def fulfil(
+    session: Session, order_id: str, shipment_id: str, shipped_at: datetime | None = None
+) -> int:
+    """The shipment left the node: its reserved units leave on hand. Idempotent.
+
+    `shipped_at` is when the node says the parcel left (None: now). A parcel that left before
+    the position's last snapshot was counted out by that snapshot already: only its reservation
+    closes. On hand stops at zero: a node that ships more than a count said it had proves the
+    count short, not that stock went negative."""
     units = 0
     for r in _active_of(session, order_id, [shipment_id]):
         if _close_reservation(session, r, ReservationStatus.FULFILLED):
             q = r.quantity
+            leaving = _units_leaving(session, r.node_id, r.sku, q, shipped_at)
             move_stock(
                 session, r.node_id, r.sku, MovementKind.SHIPMENT, shipment_id,
-                d_on_hand=-q, d_reserved=-q,
+                d_on_hand=-leaving, d_reserved=-q, condition=leaving <= ON_HAND,
+                at=_utc(shipped_at) if shipped_at else None,
             )  # fmt: skip
             units += q
     return units
+
+
+def _units_leaving(
+    session: Session, node_id: str, sku: str, quantity: int, shipped_at: datetime | None
+) -> int:
+    """How many of a shipment's units still count in on hand, read under the position's row
+    lock (PostgreSQL; SQLite writers are serialised) so the movement that follows matches."""
+    on_hand, counted_as_of = session.execute(
+        sa_select(StockPosition.on_hand, StockPosition.snapshot_as_of)
+        .where(col(StockPosition.node_id) == node_id, col(StockPosition.sku) == sku)
+        .with_for_update()
+    ).one()
+    if shipped_at and counted_as_of and _utc(shipped_at) <= _utc(counted_as_of):
+        return 0  # the count already left it out
+    return max(0, min(quantity, on_hand))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _active_of(
@@ -178,11 +208,12 @@ def _close_reservation(session: Session, reservation: Reservation, to_status: st
 def adjust_on_hand(
     session: Session, node_id: str, sku: str, delta: int, cause: str = "manual adjustment"
 ) -> StockPosition:
-    """Receive (+) or remove (-) stock; refuses to take on hand below what is reserved or held."""
+    """Receive (+) or remove (-) stock; refuses to take on hand below what is reserved or held
+    (ledger.positions.keeps_commitments)."""
     position = get_position(session, node_id, sku)
     applied = move_stock(
         session, node_id, sku, MovementKind.ADJUSTMENT, cause,
-        d_on_hand=delta, condition=ON_HAND + delta >= RESERVED + HELD,
+        d_on_hand=delta, condition=keeps_commitments(delta),
     )  # fmt: skip
     if not applied:
         raise NegativeStock(node_id=node_id, sku=sku, delta=delta)

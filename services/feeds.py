@@ -4,8 +4,9 @@ all-or-nothing policy), a page of deltas pulled from a source system, and a chan
 A feed with a bad line applies nothing and is refused naming every refused line (FeedRefused,
 `FeedMode.ALL_OR_NOTHING`, the default), or with `FeedMode.PARTIAL` applies the good lines and
 reports the refused ones. Unknown nodes and SKUs are refused before the write transaction; a
-delta that would take on hand below zero is found inside it, and refusing then rolls the whole
-batch back.
+delta that would take on hand below zero, or below what is reserved or held there, is found
+inside it, and refusing then rolls the whole batch back. A refused delta's event id is not
+recorded, in either mode: the source may send that event again, corrected.
 
 A page pulled from a source system (`apply_pulled_page`) has no caller to answer: its good
 lines are applied, the refused ones are logged by name (source, event id, node, SKU, why) and
@@ -180,16 +181,16 @@ def push_deltas(
     mode: FeedMode = FeedMode.ALL_OR_NOTHING,
 ) -> FeedOutcome:
     """Adjust on hand by a quantity, each with the source's event id and as-of time.
-    FeedRefused for unknown nodes or SKUs, and for deltas that would take on hand below zero."""
+    FeedRefused for unknown nodes or SKUs, and for deltas that would take on hand below zero
+    or below what is reserved or held."""
     refused, good = _known_lines(engine, deltas)
     _refuse_or_keep(refused, mode, "deltas")
     with transaction(engine) as tx:
         outcome = feeds.apply_deltas(tx, source, [line for _, line in good])
-        below_zero = set(outcome.refused)
         refused += [
-            RefusedLine(line=i, reason=f"would take on hand of {ln.sku} at {ln.node_id} below 0")
+            RefusedLine(line=i, reason=outcome.reasons[ln.event_id])
             for i, ln in good
-            if ln.event_id in below_zero
+            if ln.event_id in outcome.reasons
         ]
         # all or nothing: raising here rolls the whole batch back
         _refuse_or_keep(refused, mode, "deltas")
@@ -238,11 +239,11 @@ def apply_pulled_page(
                     continue
                 outcome.applied += one.applied
                 outcome.refused += one.refused
-    below_zero = set(outcome.refused)
+                outcome.reasons.update(one.reasons)
     refused += [
-        _refused(line, f"would take on hand of {line.sku} at {line.node_id} below 0")
+        _refused(line, outcome.reasons[line.event_id])
         for line in lines
-        if line.event_id in below_zero
+        if line.event_id in outcome.reasons
     ]
     for r in refused:
         log.warning(
