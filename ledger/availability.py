@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlmodel import Session, col
 
 from domain.availability import ChannelPoolRule, PositionFigures
@@ -37,6 +37,22 @@ def positions_for(
     return [
         PositionFigures(**dict(zip(_FIELDS, row, strict=True))) for row in session.execute(query)
     ]
+
+
+def lock_positions(session: Session, keys: Iterable[tuple[str, str]]) -> None:
+    """PostgreSQL: lock these (node, SKU) positions for the rest of the transaction, in the
+    (node, SKU) order every writer takes them in, so figures read next stay true until commit.
+    A check that the conditional UPDATE does not make (a channel's pool share) is otherwise
+    read under READ COMMITTED, and two transactions both pass it. SQLite has one writer."""
+    wanted = sorted(set(keys))
+    if not wanted or session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        select(StockPosition.node_id)
+        .where(tuple_(col(StockPosition.node_id), col(StockPosition.sku)).in_(wanted))
+        .order_by(col(StockPosition.node_id), col(StockPosition.sku))
+        .with_for_update()
+    ).all()
 
 
 def channel_pool(session: Session, channel: str) -> ChannelPoolRule | None:

@@ -28,10 +28,11 @@ from domain.network import CandidateNode
 from domain.orders import DeliveryMethod, OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, stock
-from ledger.availability import channel_pool, positions_for
+from ledger.availability import channel_pool, lock_positions, positions_for
 from ledger.catalogue import CHUNK
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
+from ledger.order_turns import take_allocation_turn
 from ledger.tables import CheckoutHold, Node, Reservation
 from sourcing import ChosenPlan, choose_sources
 from sourcing.model import DEFAULT_CALENDAR, NodeProfile, ProcessingCalendar
@@ -112,6 +113,7 @@ def allocate(
             nodes = {s.node_id: reading.get(Node, s.node_id) for s in plan.shipments}
         try:
             with transaction(engine) as session:
+                take_allocation_turn(session, request.order_id)
                 if held := _held_for(session, request):  # an earlier attempt got there first
                     return _result(
                         sla_policy, partial(session.get, Node), held, request, ALREADY_RECORDED
@@ -133,6 +135,7 @@ def _allocate_with_hold(
     for _ in range(PLANNING_ROUNDS):
         try:
             with transaction(engine) as session:
+                take_allocation_turn(session, request.order_id)
                 node_of = partial(session.get, Node)
                 if held := _held_for(session, request):
                     return _result(sla_policy, node_of, held, request, ALREADY_RECORDED)
@@ -145,6 +148,7 @@ def _allocate_with_hold(
                     # Returned inside the transaction: the hold given back above commits.
                     return Allocation(explanation=str(exc), backordered=True)
                 wanted = _reservation_requests(request, plan)
+                _still_visible(session, request.channel, wanted)
                 stock.reserve(session, wanted)
                 return _result(sla_policy, node_of, wanted, request, plan.explanation)
         except InsufficientStock as exc:
@@ -346,6 +350,10 @@ def _still_visible(session: Session, channel: str, wanted: list[stock.Reservatio
     for r in wanted:
         needed[(r.node_id, r.sku)] = needed.get((r.node_id, r.sku), 0) + r.quantity
     pool = channel_pool(session, channel)
+    if pool is not None:
+        # The share is of what is left now, not at planning: other orders of the channel
+        # reserving at these positions must wait, or they all pass on the same figures.
+        lock_positions(session, needed)
     now = {
         (f.node_id, f.sku): f
         for f in positions_for(session, {sku for _, sku in needed}, {node for node, _ in needed})
