@@ -2,7 +2,8 @@
 
 Reads on the checkout path must not cost a database round trip per request. The cache loads all
 positions once, then tails the append-only stock movements every `refresh_seconds` and re-reads
-only the positions they touched, so it trails the ledger by about that interval. It is advisory:
+only the positions they touched (ledger.movement_tail: also those of a transaction that commits
+after later ones), so it trails the ledger by about that interval. It is advisory:
 holds and reservations are always taken by the database's conditional UPDATE, which is what
 prevents overselling.
 
@@ -23,13 +24,14 @@ from dataclasses import dataclass, field
 from math import cos, radians, sin
 
 import numpy as np
-from sqlalchemy import Engine, func, select, tuple_
+from sqlalchemy import Engine, select, tuple_
 from sqlmodel import col
 
 from domain.availability import ChannelPoolRule, ChannelShares, atp
 from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
 from domain.orders import OrderLine
+from ledger import movement_tail
 from ledger.availability import pool_rule
 from ledger.tables import Channel, ChannelPool, Node, Sku, StockMovement, StockPosition
 
@@ -144,7 +146,7 @@ class AvailabilityCache:
         self._retired_skus: frozenset[str] = frozenset()
         self._retired_channels: frozenset[str] = frozenset()
         self._views: dict[tuple[str, str], _SkuView] = {}
-        self._watermark = 0
+        self._tail = movement_tail.Tail()
         self._network_loaded_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -170,7 +172,12 @@ class AvailabilityCache:
 
     def load(self) -> None:
         with self._engine.connect() as c:
-            self._watermark = c.execute(select(func.max(StockMovement.id))).scalar_one() or 0
+            # Read before the positions: what commits after is read again by the tail. Ids
+            # below the latest not yet committed are its gaps from the start, looked for among
+            # the last `full_reload_movements` (a longer tail would reload everything anyway).
+            latest = movement_tail.latest_id(c)
+            start = movement_tail.Tail(max(0, latest - self._full_reload_movements))
+            _, self._tail = movement_tail.read(c, start, [], latest, time.time())
             gathered: dict[str, tuple[list[int], list[int]]] = {}
             number = self._number
             for node_id, sku, *counters in c.execute(_POSITION_COLUMNS):
@@ -189,17 +196,14 @@ class AvailabilityCache:
 
     def refresh(self) -> None:
         with self._engine.connect() as c:
-            latest = c.execute(select(func.max(StockMovement.id))).scalar_one() or 0
-            reload = latest - self._watermark > self._full_reload_movements
-            if latest > self._watermark and not reload:
-                touched = c.execute(
-                    select(StockMovement.node_id, StockMovement.sku)
-                    .where(col(StockMovement.id) > self._watermark)
-                    .where(col(StockMovement.id) <= latest)
-                    .distinct()
-                ).all()
-                self._reread(c, [(n, s) for n, s in touched])
-                self._watermark = latest
+            latest = movement_tail.latest_id(c)
+            reload = latest - self._tail.position > self._full_reload_movements
+            if not reload and (latest > self._tail.position or self._tail.gaps):
+                touched, tail = movement_tail.read(
+                    c, self._tail, _TOUCHED_COLUMNS, latest, time.time()
+                )
+                self._reread(c, list(dict.fromkeys(touched)))
+                self._tail = tail
         if reload:
             self.load()
             self.full_reloads += 1
@@ -397,6 +401,7 @@ def _candidate_nodes(
     return result
 
 
+_TOUCHED_COLUMNS = (StockMovement.node_id, StockMovement.sku)
 _POSITION_COLUMNS = select(
     StockPosition.node_id,
     StockPosition.sku,

@@ -1,14 +1,18 @@
 """Threshold events: tell channels when a SKU goes out of stock or comes back.
 
-Reads the stock movements appended since the last run (a watermark), recomputes availability only
-for the SKUs they touched, per channel pool and for the unpooled view ("*"), and appends an
-event whenever the in-stock state flips.
+Reads the stock movements appended since the last run (a watermark, with the ids below it not yet
+committed: ledger.movement_tail), recomputes availability only for the SKUs they touched, per
+channel pool and for the unpooled view ("*"), and appends an event whenever the in-stock state
+flips.
 """
 
-from sqlalchemy import func, select
+import time
+
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from domain.availability import ChannelPoolRule, channel_availability
+from ledger import movement_tail
 from ledger.availability import pool_rule, positions_for
 from ledger.tables import (
     AvailabilityEvent,
@@ -26,15 +30,10 @@ def publish_threshold_events(
     session: Session, max_movements: int = 50_000
 ) -> list[AvailabilityEvent]:
     mark = session.get(Watermark, WATERMARK) or Watermark(name=WATERMARK)
-    last = session.execute(select(func.max(StockMovement.id))).scalar_one() or 0
-    upto = min(last, mark.position + max_movements)
-    touched = set(
-        session.execute(
-            select(StockMovement.sku)
-            .where(col(StockMovement.id) > mark.position, col(StockMovement.id) <= upto)
-            .distinct()
-        ).scalars()
-    )
+    tail = movement_tail.Tail.stored(mark.position, mark.cursor)
+    upto = min(movement_tail.latest_id(session), tail.position + max_movements)
+    rows, tail = movement_tail.read(session, tail, [StockMovement.sku], upto, time.time())
+    touched = {sku for (sku,) in rows}
     events: list[AvailabilityEvent] = []
     if touched:
         positions = positions_for(session, touched)
@@ -45,7 +44,7 @@ def publish_threshold_events(
                 event = _flip(session, channel, sku, units)
                 if event is not None:
                     events.append(event)
-    mark.position = upto
+    mark.position, mark.cursor = tail.position, tail.gaps_text()
     session.add(mark)
     session.add_all(events)
     session.flush()
