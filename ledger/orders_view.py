@@ -85,8 +85,11 @@ def list_orders(
 
 
 def record_delivery(session: Session, order_id: str, shipment_id: str, carrier: str) -> bool:
-    """Carriers report delivery after the order's workflow has closed; the read model keeps it."""
-    view = session.get(OrderView, order_id)
+    """Carriers report delivery after the order's workflow has closed; the read model keeps it.
+    The whole document is read, changed and written back, so the row is locked first
+    (PostgreSQL; SQLite writers are serialised): two scans for two parcels of one order at
+    once each see the other's delivery instead of writing over it."""
+    view = session.get(OrderView, order_id, with_for_update=True)
     if view is None:
         return False
     state = OrderState.model_validate(view.document)
