@@ -98,10 +98,31 @@ def orders_at_node(engine: Engine, node_id: str) -> list[str]:
         return orders_movable_from(session, node_id)
 
 
-def adjust_stock(engine: Engine, node_id: str, sku: str, delta: int) -> StockPosition:
-    """Receive stock (+) or write it off (-). NegativeStock if on hand would drop below what is
-    reserved or held; UnknownPosition if the node does not stock the SKU."""
+def adjust_stock(
+    engine: Engine,
+    node_id: str,
+    sku: str,
+    delta: int,
+    reason: str = "",
+    actor: str = "",
+) -> StockPosition:
+    """Receive stock (+) or write it off (-), the movement saying why and who (the audit trail a
+    stock count is checked against). NegativeStock if on hand would drop below what is reserved
+    or held; UnknownPosition if the node does not stock the SKU."""
     if delta == 0:
         raise ZeroAdjustment()
     with transaction(engine) as session:
-        return stock.adjust_on_hand(session, node_id, sku, delta)
+        return stock.adjust_on_hand(
+            session, node_id, sku, delta, cause=adjustment_cause(reason, actor)
+        )
+
+
+def adjustment_cause(reason: str, actor: str) -> str:
+    """The movement's cause (StockMovement.cause holds 300 characters): the reason given, and
+    who gave it."""
+    cause = "manual adjustment"
+    if actor:
+        cause += f" by {actor}"
+    if reason:
+        cause += f": {reason}"
+    return cause[:300]

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import col, select
+from temporalio.service import RPCError
 
 from api.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
@@ -18,7 +19,7 @@ from api.schemas import (
     StockAdjustment,
     StockPositionPublic,
 )
-from api.security import require
+from api.security import Ops, actor_of, require
 from contracts.ids import node_outage_workflow_id
 from contracts.outage import NodeOutageInput
 from contracts.starters import start_node_outage
@@ -65,9 +66,19 @@ def stock_of_sku(sku: str, session: SessionDep) -> list[StockPositionPublic]:
 
 
 @router.post("/inventory/adjustments", response_model=StockPositionPublic)
-def adjust_stock(adjustment: StockAdjustment, engine: EngineDep) -> StockPositionPublic:
-    """Receive stock (+) or write it off (-). Refused if on hand would drop below reserved."""
-    position = network.adjust_stock(engine, adjustment.node_id, adjustment.sku, adjustment.delta)
+def adjust_stock(
+    adjustment: StockAdjustment, engine: EngineDep, caller: Ops
+) -> StockPositionPublic:
+    """Receive stock (+) or write it off (-). Refused if on hand would drop below reserved. The
+    movement records the reason and the key that made it."""
+    position = network.adjust_stock(
+        engine,
+        adjustment.node_id,
+        adjustment.sku,
+        adjustment.delta,
+        reason=adjustment.reason,
+        actor=actor_of(caller),
+    )
     return _public(position)
 
 
@@ -110,7 +121,17 @@ async def change_node_status(
             node_id=node_id, reason=f"{node_id} is {change.status}: {change.reason}"
         )
         # False (this id already started) can only mean this change's fan-out exists: report its id.
-        await start_node_outage(temporal, request, workflow_id, settings.task_queue)
+        try:
+            await start_node_outage(temporal, request, workflow_id, settings.task_queue)
+        except RPCError as exc:
+            # The status is recorded (the node takes no new orders); its orders have not moved.
+            # Another PUT records the change again and starts a fan-out of its own.
+            raise ApiError(
+                503,
+                "orchestrator_unavailable",
+                f"{node_id} is {change.status}, but moving its unpicked orders did not start"
+                f" (Temporal: {exc.message}): PUT the status again to start it",
+            ) from exc
     return NodeStatusChanged(
         node_id=node_id, status=change.status, reallocation_workflow_id=workflow_id
     )
