@@ -1,21 +1,42 @@
 """Calls into order workflows, with Temporal's failures translated to API errors."""
 
+import asyncio
 from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import release_connection
+from api.deps import off_loop, release_connection
 from api.errors import ApiError
 from contracts.names import OrderUpdate
 from contracts.order import NodeEvent
 from contracts.starters import signal_node_event, update_order
+from domain.orders import OrderState
 from ledger import orders_view
 
 R = TypeVar("R", bound=BaseModel)
+
+# How long a support action waits for the order's workflow before answering 202 "in progress"
+# (Settings.support_update_timeout_seconds, which the routes pass): a cancel waits for
+# compensation at the node, which a partner outage can hold up for minutes, longer than a person
+# or a proxy waits for an answer.
+DEFAULT_UPDATE_TIMEOUT_SECONDS = 15.0
+
+
+class WorkflowClosed(Exception):
+    """The order's workflow has ended (the read model knows the order): what it can no longer
+    take, the read model records."""
+
+    def __init__(self, state: OrderState) -> None:
+        self.state = state
+        super().__init__(f"order {state.order.order_id} is {state.status}")
 
 
 async def run_update(
@@ -25,32 +46,58 @@ async def run_update(
     update: OrderUpdate,
     arg: BaseModel,
     result_type: type[R],
+    timeout_seconds: float = DEFAULT_UPDATE_TIMEOUT_SECONDS,
 ) -> R:
+    """The update's result; 409 if its validator refused it; 202 `in_progress` if the workflow
+    has not finished it within `timeout_seconds` (a cancel waits for compensation at a node or
+    a carrier that may be down for minutes): the workflow carries on, and GET /v1/orders/{id}
+    shows when it is done."""
     release_connection(session)
     try:
-        return await update_order(client, order_id, update, arg, result_type)
+        async with asyncio.timeout(timeout_seconds):
+            return await update_order(client, order_id, update, arg, result_type)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
         raise ApiError(409, f"{update}_refused", message) from exc
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+        # The SDK turns our timeout's cancellation into its own error; both mean "not yet".
+        raise ApiError(
+            202,
+            "in_progress",
+            f"the {update} did not finish within {timeout_seconds:g}s and runs on in the order's"
+            f" workflow: follow it with GET /v1/orders/{order_id} (its status and timeline);"
+            f" send it again if the order shows no sign of it",
+        ) from exc
     except RPCError as exc:
-        raise _closed_or_unknown(session, order_id, exc) from exc
+        found = await _closed_or_unknown(session, order_id, exc)
+        if isinstance(found, OrderState):
+            raise ApiError(409, "order_closed", f"order {order_id} is {found.status}") from exc
+        raise found from exc
 
 
 async def send_node_event(
     client: Client, session: Session, order_id: str, event: NodeEvent
 ) -> None:
+    """Signal the order's workflow. WorkflowClosed if it has ended (a partner's late event: the
+    caller records it in the read model rather than dropping it); ApiError 404 if no such order,
+    503 if Temporal cannot be reached."""
     release_connection(session)
     try:
         await signal_node_event(client, order_id, event)
     except RPCError as exc:
-        raise _closed_or_unknown(session, order_id, exc) from exc
+        found = await _closed_or_unknown(session, order_id, exc)
+        raise (WorkflowClosed(found) if isinstance(found, OrderState) else found) from exc
 
 
-def _closed_or_unknown(session: Session, order_id: str, exc: RPCError) -> ApiError:
+async def _closed_or_unknown(
+    session: Session, order_id: str, exc: RPCError
+) -> ApiError | OrderState:
+    """The error to answer, or the order's state when its workflow has ended."""
     if exc.status != RPCStatusCode.NOT_FOUND:
         return ApiError(503, "orchestrator_unavailable", f"Temporal: {exc.message}")
-    state = orders_view.get_order(session, order_id)
+    # Off the event loop: a pool checkout or a slow read here would stall every request.
+    state = await off_loop(session, orders_view.get_order, order_id)
     if state is None:
         return ApiError(404, "order_not_found", f"no order {order_id}")
-    return ApiError(409, "order_closed", f"order {order_id} is {state.status}")
+    return state

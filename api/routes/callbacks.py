@@ -1,20 +1,27 @@
-"""Webhooks for node systems and carriers, routed to the order's workflow."""
+"""Webhooks for node systems and carriers, routed to the order's workflow, or to the read model
+once that workflow has closed: a partner's event is recorded, never dropped."""
 
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
 
 from api.deps import EngineDep, SessionDep, TemporalDep, off_loop
 from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
-from api.workflow_calls import send_node_event
+from api.workflow_calls import WorkflowClosed, send_node_event
 from contracts.order import NodeEvent
 from domain.lifecycle import delivery_scan_goes_to_read_model
 from domain.orders import NodeEventType
 from ledger import orders_view
-from services.orders import record_delivery_scan
+from services.callbacks import record_after_close, shipment_ref
 
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
+
+# What a carrier sees of a parcel: collected from the node, delivered. Accepting, rejecting and
+# picking are the node's to say: a rejection reallocates the shipment and counts against the
+# node's health.
+CARRIER_EVENTS = frozenset({NodeEventType.SHIPPED, NodeEventType.DELIVERED})
 
 
 @router.post(
@@ -28,15 +35,24 @@ async def node_event(
     request: Request,
     caller: NodeCaller,
     session: SessionDep,
+    engine: EngineDep,
     temporal: TemporalDep,
 ) -> CallbackAccepted:
     """accepted, rejected (with reason), picked, shipped (with tracking), delivered.
-    Signed by the node's key; a node may only speak about its own shipments."""
+    Signed by the node's key; a node may only speak about its own shipments, ones the order
+    has. After the order's workflow has closed, `delivered` still marks the shipment delivered
+    and any other event is kept on the order's timeline (`late_event`): both 202, `read_model`."""
     signature = await verify_callback(request, caller, node_id)
-    at_node = await off_loop(
-        session, orders_view.node_of_shipment, callback.order_id, callback.shipment_id
-    )
-    if at_node is not None and at_node != node_id:
+    ref = await off_loop(session, shipment_ref, callback.order_id, callback.shipment_id)
+    if ref is None:
+        raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
+    # Refused here, not left to the workflow to ignore: each signal is a history event, and a
+    # flood of them would end the order at Temporal's history limit.
+    if ref.node_id is None:
+        raise ApiError(
+            404, "shipment_not_found", f"order {callback.order_id} has no {callback.shipment_id}"
+        )
+    if ref.node_id != node_id:
         raise ApiError(403, "forbidden", f"shipment {callback.shipment_id} is not at {node_id}")
     if callback.event == NodeEventType.SHIPPED and not callback.tracking_number:
         raise ApiError(422, "invalid_request", "tracking_number: required for a shipped event")
@@ -48,10 +64,17 @@ async def node_event(
         tracking_number=callback.tracking_number,
         event_id=callback.event_id,
     )
-    await send_node_event(temporal, session, callback.order_id, event)
+    routed_to = "workflow"
+    if delivery_scan_goes_to_read_model(ref.order_status):
+        routed_to = await _record_after_close(engine, callback.order_id, node_id, event)
+    else:
+        try:
+            await send_node_event(temporal, session, callback.order_id, event)
+        except WorkflowClosed:
+            routed_to = await _record_after_close(engine, callback.order_id, node_id, event)
     await remember_callback(request, signature)
     return CallbackAccepted(
-        order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to="workflow"
+        order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to=routed_to
     )
 
 
@@ -69,11 +92,17 @@ async def carrier_event(
     engine: EngineDep,
     temporal: TemporalDep,
 ) -> CallbackAccepted:
-    """Delivery scans usually arrive after the order's workflow has completed: those update the
-    read model; earlier ones go to the workflow. Signed by a gateway key."""
+    """`shipped` (collected) or `delivered` scans. Delivery scans usually arrive after the order's
+    workflow has completed: those update the read model; earlier ones go to the workflow.
+    Signed by a gateway key."""
     if caller.node_id is not None:
         raise ApiError(403, "forbidden", "carrier events need a gateway key, not a node's key")
     signature = await verify_callback(request, caller, None)
+    if callback.event not in CARRIER_EVENTS:
+        allowed = ", ".join(sorted(CARRIER_EVENTS))
+        raise ApiError(
+            422, "invalid_request", f"event: a carrier reports {allowed}, not {callback.event}"
+        )
     state = await off_loop(session, orders_view.get_order, callback.order_id)
     if state is None:
         raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
@@ -82,22 +111,36 @@ async def carrier_event(
         raise ApiError(
             404, "shipment_not_found", f"no shipment {callback.shipment_id} with that tracking"
         )
-    if delivery_scan_goes_to_read_model(state.status):
-        await run_in_threadpool(
-            record_delivery_scan, engine, callback.order_id, callback.shipment_id, carrier
-        )
-        await remember_callback(request, signature)
-        return CallbackAccepted(
-            order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to="read_model"
-        )
     event = NodeEvent(
         shipment_id=callback.shipment_id,
         node_id=shipment.node_id,
         event=callback.event,
         tracking_number=callback.tracking_number,
     )
-    await send_node_event(temporal, session, callback.order_id, event)
+    routed_to = "workflow"
+    if delivery_scan_goes_to_read_model(state.status):
+        routed_to = await _record_after_close(engine, callback.order_id, carrier, event)
+    else:
+        try:
+            await send_node_event(temporal, session, callback.order_id, event)
+        except WorkflowClosed:
+            routed_to = await _record_after_close(engine, callback.order_id, carrier, event)
     await remember_callback(request, signature)
     return CallbackAccepted(
-        order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to="workflow"
+        order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to=routed_to
     )
+
+
+async def _record_after_close(engine: Engine, order_id: str, sender: str, event: NodeEvent) -> str:
+    """The read model keeps what the closed workflow cannot take; the route's `routed_to`."""
+    await run_in_threadpool(
+        record_after_close,
+        engine,
+        order_id,
+        event.shipment_id,
+        sender,
+        event.event,
+        event.reason,
+        event.tracking_number,
+    )
+    return "read_model"

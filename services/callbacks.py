@@ -1,0 +1,95 @@
+"""Partner callbacks as units of work: which order and shipment a callback names, as the read
+model knows them (checked before anything reaches a workflow), and the events an order's workflow
+can no longer take because it has closed, kept in the read model instead of dropped."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from domain.orders import NodeEventType, OrderState, OrderStatus, TimelineEntry
+from ledger import orders_view
+from ledger.db import transaction
+from ledger.tables import OrderView, utcnow
+
+LATE_EVENT = "late_event"  # the timeline entry of an event that came after the workflow closed
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRef:
+    """What the read model knows of a callback's order and shipment: the order's status, and
+    the node the shipment is at (None: the order has no such shipment)."""
+
+    order_status: OrderStatus
+    node_id: str | None
+
+
+def shipment_ref(session: Session, order_id: str, shipment_id: str) -> ShipmentRef | None:
+    """None if the read model has no such order. Node callbacks ask this for every event:
+    two fields do not need the whole order validated."""
+    row = session.exec(
+        select(OrderView.status, OrderView.document).where(col(OrderView.order_id) == order_id)
+    ).first()
+    if row is None:
+        return None
+    status, document = row
+    node_id = next(
+        (
+            s.get("node_id")
+            for s in document.get("shipments", [])
+            if s.get("shipment_id") == shipment_id
+        ),
+        None,
+    )
+    return ShipmentRef(OrderStatus(status), node_id)
+
+
+def record_after_close(
+    engine: Engine,
+    order_id: str,
+    shipment_id: str,
+    sender: str,
+    event: NodeEventType,
+    reason: str | None = None,
+    tracking_number: str | None = None,
+) -> bool:
+    """An event for an order whose workflow has ended. `delivered` marks the shipment DELIVERED
+    (ledger.orders_view.record_delivery); any other event goes on the order's timeline as a
+    late event, for ops to see, once however often the partner resends it. False if the read
+    model has no such order or shipment."""
+    with transaction(engine) as tx:
+        if event == NodeEventType.DELIVERED:
+            return orders_view.record_delivery(tx, order_id, shipment_id, sender)
+        return _note_late_event(tx, order_id, shipment_id, sender, event, reason, tracking_number)
+
+
+def _note_late_event(
+    session: Session,
+    order_id: str,
+    shipment_id: str,
+    sender: str,
+    event: NodeEventType,
+    reason: str | None,
+    tracking_number: str | None,
+) -> bool:
+    # Locked: another late event or a delivery scan rewrites the same document.
+    view = session.exec(
+        select(OrderView).where(col(OrderView.order_id) == order_id).with_for_update()
+    ).first()
+    if view is None:
+        return False
+    state = OrderState.model_validate(view.document)
+    if not any(s.shipment_id == shipment_id for s in state.shipments):
+        return False
+    detail = f"{event} from {sender} for {shipment_id} after the order was {state.status}"
+    if reason:
+        detail += f": {reason.replace(chr(0), '')}"  # PostgreSQL refuses NUL in a document
+    if tracking_number:
+        detail += f" (tracking {tracking_number})"
+    if any(e.event == LATE_EVENT and e.detail == detail for e in state.timeline):
+        return True  # a resend
+    state.timeline.append(TimelineEntry(at=utcnow(), event=LATE_EVENT, detail=detail))
+    view.document = state.model_dump(mode="json")
+    view.updated_at = utcnow()
+    session.add(view)
+    return True
