@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     node_health_window_seconds: float = Field(default=900, gt=0)
     node_health_min_incidents: int = Field(default=3, ge=1)
     node_health_max_incident_share: float = Field(default=0.5, gt=0, le=1)
+    # How much of one SKU a channel's active checkout holds may keep: the greater of this share
+    # of its sellable units and the units below (ledger.holds.HoldLimit; a hold beyond it is a
+    # 409 hold_limit_exceeded).
+    max_held_share_per_channel: float = Field(default=0.5, gt=0, le=1)
+    held_units_always_allowed: int = Field(default=10, ge=0)
     # How often holds expire, polled feeds are pulled and availability events are published.
     housekeeping_every_seconds: float = Field(default=10, gt=0)
     # On SIGTERM the worker stops polling and gives in-flight activities this long to finish

@@ -9,9 +9,10 @@ reservations in the same transaction (no window in which another buyer can take 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from ledger.availability import positions_for
 from ledger.errors import InsufficientStock, LedgerError
 from ledger.positions import ATP, move_stock
 from ledger.stock import ReservationRequest, record_reservation
@@ -24,6 +25,35 @@ class HoldRequestLine:
     node_id: str
     sku: str
     quantity: int
+
+
+@dataclass(frozen=True)
+class HoldLimit:
+    """How much of a SKU one channel's active holds may keep out of everyone's reach: the
+    greater of `share` of the SKU's sellable units (on hand - reserved - safety, at active nodes)
+    and `units` (so one shopper can still hold the last few). Without it a storefront, or a
+    bot behind one, could hold the whole network for a day."""
+
+    share: float = 0.5
+    units: int = 10
+
+    def units_for(self, sellable: int) -> int:
+        return max(self.units, int(self.share * sellable))
+
+
+class HoldLimitExceeded(LedgerError):
+    code = "hold_limit_exceeded"
+
+    def __init__(self, channel: str, sku: str, held: int, limit: int, rule: HoldLimit) -> None:
+        self.channel = channel
+        self.sku = sku
+        self.held = held
+        self.limit = limit
+        super().__init__(
+            f"channel {channel} would hold {held} x {sku}; its holds of one SKU are limited to "
+            f"{limit} units (the greater of {rule.units} units and {rule.share:.0%} of the "
+            "SKU's sellable stock); release holds or order without one"
+        )
 
 
 class HoldNotActive(LedgerError):
@@ -41,8 +71,10 @@ def place_hold(
     channel: str,
     lines: list[HoldRequestLine],
     expires_at: datetime,
+    limit: HoldLimit | None = None,
 ) -> CheckoutHold:
-    """Hold every line or raise InsufficientStock. Placing the same hold id again is a no-op."""
+    """Hold every line or raise InsufficientStock, or HoldLimitExceeded when the channel's
+    holds would pass `limit`. Placing the same hold id again is a no-op."""
     existing = session.get(CheckoutHold, hold_id)
     if existing is not None:
         return existing
@@ -58,7 +90,34 @@ def place_hold(
             raise InsufficientStock(node_id=line.node_id, sku=line.sku, quantity=line.quantity)
         session.add(HoldLine(hold_id=hold_id, **line.__dict__))
     session.flush()
+    if limit is not None:
+        _refuse_beyond_limit(session, channel, {ln.sku for ln in lines}, limit)
     return hold
+
+
+def _refuse_beyond_limit(session: Session, channel: str, skus: set[str], limit: HoldLimit) -> None:
+    """Checked after the positions were updated: on PostgreSQL a concurrent hold of the channel
+    at the same positions has committed by then, so its lines are counted. Holds at other
+    nodes can still pass together; the limit bounds abuse, it is not an exact quota."""
+    held = dict(
+        session.exec(  # type: ignore[call-overload]
+            select(HoldLine.sku, func.sum(HoldLine.quantity))
+            .join(CheckoutHold, col(CheckoutHold.hold_id) == col(HoldLine.hold_id))
+            .where(
+                col(CheckoutHold.status) == HoldStatus.ACTIVE,
+                col(CheckoutHold.channel) == channel,
+                col(HoldLine.sku).in_(skus),
+            )
+            .group_by(col(HoldLine.sku))
+        ).all()
+    )
+    sellable: dict[str, int] = dict.fromkeys(skus, 0)
+    for f in positions_for(session, skus):
+        sellable[f.sku] += max(0, f.on_hand - f.reserved - f.safety_stock)
+    for sku in sorted(skus):
+        allowed = limit.units_for(sellable[sku])
+        if held.get(sku, 0) > allowed:
+            raise HoldLimitExceeded(channel, sku, int(held[sku]), allowed, limit)
 
 
 def hold_lines(session: Session, hold_id: str) -> list[HoldLine]:

@@ -49,12 +49,18 @@ class HoldNotFound(DomainError):
         super().__init__(f"no hold {hold_id}")
 
 
+DEFAULT_HOLD_LIMIT = holds.HoldLimit()
+
+
 @dataclass(frozen=True, slots=True)
 class HoldTerms:
     """Hold the stock behind this option of the answer, for this long."""
 
     option: DeliveryOptionCode
     ttl: timedelta
+    # How much of a SKU the channel's holds may keep (config: OPENDOM_MAX_HELD_SHARE_PER_CHANNEL,
+    # OPENDOM_HELD_UNITS_ALWAYS_ALLOWED, with the same defaults).
+    limit: holds.HoldLimit = DEFAULT_HOLD_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +106,8 @@ def check_in_database(
 ) -> CheckoutOutcome:
     """The answer from the ledger, and with `hold` a new hold on the chosen option's stock, in
     one transaction. UnknownReference for unknown or inactive SKUs; OptionUnavailable if the option is not
-    among the answer's; InsufficientStock if another cart took the units meanwhile."""
+    among the answer's; InsufficientStock if another cart took the units meanwhile;
+    HoldLimitExceeded if the channel's holds would keep more of a SKU than `hold.limit`."""
     with Session(engine) as session:
         refuse_retired_channel(session, channel)
         refuse_unsellable_skus(session, {ln.sku for ln in lines}, "lines.sku")
@@ -135,7 +142,7 @@ def run_checkout_check(
         for ln in shipment.lines
     ]
     hold_id = hold_id or f"H-{uuid.uuid4().hex[:16]}"
-    placed = holds.place_hold(session, hold_id, channel, hold_lines, now + hold.ttl)
+    placed = holds.place_hold(session, hold_id, channel, hold_lines, now + hold.ttl, hold.limit)
     return answer, PlacedHold(placed.hold_id, placed.expires_at, hold.option)
 
 
