@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -10,17 +10,22 @@ from domain.orders import TERMINAL_ORDER_STATUSES, OrderState, ShipmentStatus, T
 from ledger.tables import OrderView, utcnow
 
 _VIEWS = OrderView.__table__  # type: ignore[attr-defined]
+# The document key naming the workflow run that projected it (set beside OrderState's fields).
+RUN_ID = "run_id"
 
 
 def project(session: Session, document: dict) -> bool:
-    """Store an order's state (`OrderState.model_dump(mode="json")`) unless a newer version is
-    already there (activity retries arrive late). Returns whether it was stored."""
+    """Store an order's state (`OrderState.model_dump(mode="json")`, with the projecting run's
+    id under RUN_ID) unless a newer version of the same run is already there (activity retries
+    arrive late). A document from another run than the stored one replaces it whatever its
+    version: a Temporal reset or a re-run starts counting versions again, and the run that
+    replaced the stored one is the newer. Returns whether it was stored."""
     order_id, version = document["order"]["order_id"], document["version"]
     # A Core statement on the session's connection: the ORM's bulk-update path would also try to
     # synchronise objects in the session (there are none), at several times the cost.
     stored = session.connection().execute(
         update(_VIEWS)
-        .where(_VIEWS.c.order_id == order_id, _VIEWS.c.version < version)
+        .where(_VIEWS.c.order_id == order_id, _newer(document.get(RUN_ID), version))
         .values(status=document["status"], version=version, document=document, updated_at=utcnow())
     )
     if stored.rowcount == 1:
@@ -33,6 +38,16 @@ def project(session: Session, document: dict) -> bool:
     except IntegrityError:
         return False  # a concurrent attempt inserted it first
     return True
+
+
+def _newer(run_id: str | None, version: int) -> ColumnElement[bool]:
+    """Whether a document of `run_id` at `version` replaces the stored one. Documents without
+    a run id (projected before runs were recorded) compare by version alone."""
+    if run_id is None:
+        return _VIEWS.c.version < version
+    stored_run = _VIEWS.c.document[RUN_ID].as_string()
+    same_run = or_(stored_run.is_(None), stored_run == run_id)
+    return or_(and_(same_run, _VIEWS.c.version < version), stored_run != run_id)
 
 
 def _new_view(document: dict) -> OrderView:
@@ -100,7 +115,8 @@ def record_delivery(session: Session, order_id: str, shipment_id: str, carrier: 
         shipment.status = ShipmentStatus.DELIVERED
         detail = f"{shipment_id} delivered by {carrier}, tracking {shipment.tracking_number}"
         state.timeline.append(TimelineEntry(at=utcnow(), event="delivered", detail=detail))
-        view.document = state.model_dump(mode="json")
+        run = {RUN_ID: view.document[RUN_ID]} if RUN_ID in view.document else {}
+        view.document = state.model_dump(mode="json") | run  # the next projection compares it
         view.updated_at = utcnow()
         session.add(view)
     return True
