@@ -2,7 +2,9 @@
 
 Starts the Temporal dev server (SQLite file under the state folder, UI on :8233, search attributes
 registered at start), the node and carrier simulators, the API, and the worker, then prints the
-URLs. Ctrl-C stops every process it started. What it runs on is a `Network`:
+URLs. A process that crashes is started again after a backoff, and the launcher says so
+(`stack/supervisor.py`; the pids in <state dir>/pids.json); Ctrl-C or SIGTERM stops every process
+it started. What it runs on is a `Network`:
 
 - the demo (plain `opendom up`, `make run`): seeds the demo network, issues the demo keys and
   submits a few demo orders;
@@ -35,28 +37,41 @@ from services.network_files import NetworkFilesRefused, import_folder
 from stack.demo import run_demo
 from stack.demo_data import seed_demo_network
 from stack.keys import ACTOR, DEMO_KEYS, ensure_demo_keys, keys_file
+from stack.supervisor import Child, GaveUp, RestartPolicy, Supervisor
 from stack.temporal_cli import temporal_cli_path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # children import the project's packages
+PIDS_FILE = "pids.json"  # in the state folder: the launcher's and each child's pid
 
 
 class Stack:
-    def __init__(self, settings: Settings, state_dir: Path, ui_port: int) -> None:
+    """The stack's processes under a `Supervisor`: restarted when they crash, stopped together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        state_dir: Path,
+        ui_port: int,
+        restart_policy: RestartPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self.state_dir = state_dir
         self.ui_port = ui_port
-        self.processes: list[tuple[str, subprocess.Popen]] = []
         self.logs = state_dir / "logs"
         self.secrets: dict[str, str] = {}  # reach children through their environment only
+        self.supervisor = Supervisor(self.logs, state_dir / PIDS_FILE, PROJECT_ROOT, restart_policy)
+
+    @property
+    def processes(self) -> list[tuple[str, subprocess.Popen]]:
+        """Each child's current process (a restarted child: its new one)."""
+        return [(c.name, c.process) for c in self.supervisor.children if c.process is not None]
 
     def start(self, name: str, args: list[str]) -> None:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (lives as long as the child)
         env = {**os.environ, **self.child_env(), **self.secrets}
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT
-        )
-        self.processes.append((name, process))
+        # The worker drains its in-flight activities on SIGTERM; the rest stop at once.
+        grace = self.settings.worker_shutdown_seconds + 5 if name == "worker" else 15
+        child = Child(name, args, env, stop_seconds=grace, stops_last=name == "temporal")
+        self.supervisor.start(child)
 
     def child_env(self) -> dict[str, str]:
         s = self.settings
@@ -74,25 +89,24 @@ class Stack:
             "OPENDOM_SIMULATOR_DUPLICATE_RATE": str(s.simulator_duplicate_rate),
             "OPENDOM_HOUSEKEEPING_EVERY_SECONDS": str(s.housekeeping_every_seconds),
             "OPENDOM_WORKFLOW_SANDBOX": str(s.workflow_sandbox).lower(),
+            "OPENDOM_WORKER_SHUTDOWN_SECONDS": str(s.worker_shutdown_seconds),
         } | ({} if s.simulator_seed is None else {"OPENDOM_SIMULATOR_SEED": str(s.simulator_seed)})
 
     def check_alive(self) -> None:
+        """For harnesses that measure (the benchmarks): a crash ends the run rather than being
+        restarted into the figures."""
         for name, process in self.processes:
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{name} exited ({process.returncode}); see {self.logs}/{name}.log"
                 )
 
+    def supervise(self) -> None:
+        """Restarts what crashed (after its backoff); GaveUp when one keeps crashing."""
+        self.supervisor.supervise()
+
     def stop(self) -> None:
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 15
-        for _, process in reversed(self.processes):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
+        self.supervisor.stop()
 
 
 def _port_of(url_or_address: str) -> tuple[str, int]:
@@ -105,7 +119,7 @@ def wait_for_port(address: str, what: str, stack: Stack, seconds: float = 60) ->
     host, port = _port_of(address)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        stack.check_alive()
+        stack.supervise()
         with socket.socket() as s:
             s.settimeout(0.5)
             if s.connect_ex((host, port)) == 0:
@@ -150,7 +164,7 @@ def uvicorn_args(factory: str, url: str) -> list[str]:
 async def _wait_for_temporal(settings: Settings, stack: Stack) -> None:
     deadline = time.monotonic() + 60
     while True:
-        stack.check_alive()
+        stack.supervise()
         try:
             await Client.connect(settings.temporal_address)
             return
@@ -261,12 +275,16 @@ def run_stack(settings: Settings, state_dir: Path, ui_port: int, network: Networ
                 run_demo(settings.api_url, network.demo_orders, api_key=admin_key)
             )
             print("demo orders:", ", ".join(f"{k} {v}" for k, v in sorted(outcome.items())))
-        print("\nrunning; press Ctrl-C to stop everything")
+        print(f"\nchildren's pids in {state_dir / PIDS_FILE}; a crashed one is restarted")
+        print("running; press Ctrl-C to stop everything")
         while True:
-            stack.check_alive()
-            time.sleep(1)
+            stack.supervise()
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping…")
+    except GaveUp as exc:
+        print(f"\n{exc}; stopping…", file=sys.stderr)
+        raise SystemExit(1) from None
     finally:
         stack.stop()
         print("stopped")
