@@ -321,8 +321,10 @@ def release_reservations(
 ) -> int:
     """Release the order's active reservations (all, or those of these shipments) and record the
     node's incident in the same transaction, so a retry never counts it twice. Idempotent;
-    returns the units released."""
+    returns the units released. Waits for an allocation of the order still in flight (an
+    attempt the workflow gave up on), so what that attempt commits is released too."""
     with transaction(engine) as session:
+        take_allocation_turn(session, order_id)
         units = stock.release(session, order_id, shipment_ids)
         if incident is not None:
             node_health.record_incident(

@@ -1,6 +1,7 @@
 """Allocation under true concurrency (audit M7), on real SQLite and PostgreSQL: two orders of
-one channel racing for its pool share, and two attempts of one order's allocation overlapping
-(a first attempt that outlived its start-to-close timeout while Temporal ran the retry).
+one channel racing for its pool share, two attempts of one order's allocation overlapping (a
+first attempt that outlived its start-to-close timeout while Temporal ran the retry), and a
+release racing such an attempt.
 
 Each test pauses one transaction at the point the race needs, by wrapping the service's own
 re-check (services.allocation._still_visible), and lets the other run meanwhile. On SQLite the
@@ -126,3 +127,31 @@ def test_two_overlapping_attempts_of_one_order_reserve_its_line_at_one_node_only
     assert len(held_at) == 1, held_at  # line 1 reserved once, at one node
     assert {tuple(s.node_id for s in o.shipments) for o in outcomes} == {(held_at[0][1],)}
     assert position(ledger_engine, "WH-NEAR")[1] + position(ledger_engine, "WH-FAR")[1] == 1
+
+
+def test_a_release_during_an_unfinished_allocation_attempt_releases_what_it_reserves(
+    ledger_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workflow gave up on a stalled attempt and cancelled the order: the release must not
+    miss the reservation that attempt is about to commit."""
+    seed(ledger_engine, {"WH-A": 5})
+    attempt_checked, release_done = threading.Event(), threading.Event()
+    recheck = allocation._still_visible
+
+    def attempt_stalls(*args: Any) -> None:
+        recheck(*args)
+        attempt_checked.set()
+        release_done.wait(timeout=PAUSE)
+
+    monkeypatch.setattr(allocation, "_still_visible", attempt_stalls)
+    outcomes: list[object] = []
+    attempt = _run(lambda: allocation.allocate(ledger_engine, SLA, _request("o-1", 2)), outcomes)
+    assert attempt_checked.wait(timeout=10)
+    released: list[object] = []
+    release = _run(lambda: allocation.release_reservations(ledger_engine, "o-1"), released)
+    release.join(timeout=30)
+    release_done.set()
+    attempt.join(timeout=30)
+
+    assert released == [2], (released, outcomes)
+    assert position(ledger_engine, "WH-A") == (5, 0, 0)  # nothing left reserved for o-1
