@@ -12,6 +12,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.checkout_fast_path import CheckoutFastPath
 from api.errors import ApiError, install_error_handlers
+from api.gate import ApiGate
+from api.input_guard import NulGuard
+from api.rate_limit import RateLimits
 from api.routes import (
     availability,
     callbacks,
@@ -95,11 +98,15 @@ def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = T
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Added innermost first. A request meets, in order: HttpHardening (body limit, security
+    # headers), ApiGate (key and rate limit, before the body is read), NulGuard (reads the
+    # body), then the checkout fast path and the app: every answer is hardened, and nothing
+    # unauthenticated or over its rate costs a body read.
     if checkout_fast_path:
-        # Added before HttpHardening, so it runs inside it: the body limit and security headers
-        # apply to its answers too.
         app.add_middleware(CheckoutFastPath)
-    install_http_hardening(app)
+    app.add_middleware(NulGuard)
+    app.add_middleware(ApiGate, limits=RateLimits.from_settings(settings))
+    install_http_hardening(app, settings.max_body_bytes)
     app.include_router(orders.router)
     app.include_router(callbacks.router)
     app.include_router(network.router)

@@ -6,6 +6,7 @@ accident."""
 from datetime import date, datetime
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.geo import GeoPoint
@@ -16,6 +17,13 @@ from services.feeds import FeedMode
 from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+# Path parameters, checked before the database sees them: PostgreSQL refuses a value longer
+# than its column (a DataError, a 500 where it reaches a write). Lengths are the columns'.
+SourcePath = Annotated[str, Path(min_length=1, max_length=64, pattern=SLUG)]  # FeedEvent.source
+ChannelPath = Annotated[str, Path(min_length=1, max_length=40, pattern=SLUG)]
+HoldIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=SLUG)]
+KeyIdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=SLUG)]
 
 
 class Strict(BaseModel):

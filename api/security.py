@@ -36,7 +36,13 @@ SIGNATURE_MAX_AGE_SECONDS = 300
 # and a process that never saw it refuses it at once. Callbacks read the key's signing secret
 # and revocation fresh every time (verify_callback).
 KEY_CACHE_SECONDS = 5.0
-MAX_BODY_BYTES = 32 * 1024 * 1024  # a 500,000-position snapshot fits; anything larger is refused
+# Seconds since the epoch: ten digits until 2286; more is a malformed header, not a time.
+TIMESTAMP_MAX_DIGITS = 12
+SIGNATURE_HEX_LENGTH = 64  # HMAC-SHA256, hex
+# Where api.gate leaves the client it authenticated, in the request's scope state.
+GATE_CLIENT = "opendom_api_client"
+UNAUTHENTICATED = "send your API key as 'Authorization: Bearer <key>'"
+UNKNOWN_KEY = "unknown or revoked API key"
 
 
 class KeyCache:
@@ -73,22 +79,25 @@ def role_allows(client: ApiClient, roles: Iterable[Role]) -> bool:
 
 
 async def current_client(request: Request) -> ApiClient:
+    gated: ApiClient | None = request.scope.get("state", {}).get(GATE_CLIENT)
+    if gated is not None:  # api.gate authenticated this request before its body was read
+        return gated
     key = bearer_key(request.headers.get("authorization", ""))
-    if key is None:
-        raise ApiError(401, "unauthenticated", "send your API key as 'Authorization: Bearer <key>'")
+    if not key:
+        raise ApiError(401, "unauthenticated", UNAUTHENTICATED)
     cache: KeyCache = request.app.state.key_cache
     client = cache.get(key)
     if client is None:
         # Off the event loop: waiting here for a pooled connection would stall every request,
         # including the ones that hold the connections.
-        client = await run_in_threadpool(_authenticate, request.app.state.engine, key)
+        client = await run_in_threadpool(authenticate_with, request.app.state.engine, key)
         if client is None:
-            raise ApiError(401, "unauthenticated", "unknown or revoked API key")
+            raise ApiError(401, "unauthenticated", UNKNOWN_KEY)
         cache.put(key, client)
     return client
 
 
-def _authenticate(engine: Engine, key: str) -> ApiClient | None:
+def authenticate_with(engine: Engine, key: str) -> ApiClient | None:
     with Session(engine, expire_on_commit=False) as session:
         return authenticate(session, key)
 
@@ -112,7 +121,9 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[ApiClient]]:
 
 
 ChannelOrAdmin = Annotated[ApiClient, Depends(require(Role.CHANNEL))]
-AnyCaller = Annotated[ApiClient, Depends(require(*Role))]
+# Availability is a selling channel's (its own channel: channel_of) and ops' (any); node keys
+# post callbacks and have no business reading what each channel can sell.
+AvailabilityReader = Annotated[ApiClient, Depends(require(Role.CHANNEL, Role.OPS))]
 OrderReader = Annotated[ApiClient, Depends(require(Role.CHANNEL, Role.SUPPORT, Role.OPS))]
 Support = Annotated[ApiClient, Depends(require(Role.SUPPORT))]
 Ops = Annotated[ApiClient, Depends(require(Role.OPS))]
@@ -141,9 +152,21 @@ async def verify_callback(request: Request, client: ApiClient, node_id: str | No
         raise ApiError(403, "forbidden", f"this key speaks for node {client.node_id} only")
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
     signature = request.headers.get(SIGNATURE_HEADER, "")
-    if not timestamp.isdigit() or not signature:
+    if not timestamp or not signature:
         raise ApiError(
             401, "unsigned_callback", f"callbacks need {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}"
+        )
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= TIMESTAMP_MAX_DIGITS):
+        raise ApiError(
+            401, "bad_timestamp", f"{TIMESTAMP_HEADER} must be seconds since the epoch, in digits"
+        )
+    if not _is_hex_digest(signature):
+        raise ApiError(
+            401,
+            "bad_signature",
+            f"{SIGNATURE_HEADER} must be the HMAC-SHA256 of timestamp.body, "
+            f"{SIGNATURE_HEX_LENGTH} hex digits",
         )
     if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
         raise ApiError(
@@ -155,6 +178,14 @@ async def verify_callback(request: Request, client: ApiClient, node_id: str | No
         _check_signature, request.app.state.engine, client, timestamp, body, signature
     )
     return signature
+
+
+def _is_hex_digest(value: str) -> bool:
+    return (
+        len(value) == SIGNATURE_HEX_LENGTH
+        and value.isascii()
+        and all(c in "0123456789abcdefABCDEF" for c in value)
+    )
 
 
 def _check_signature(
@@ -192,27 +223,29 @@ API_HEADERS = [  # on /v1/ responses as well
 
 
 class HttpHardening:
-    """Refuses bodies over MAX_BODY_BYTES (by Content-Length, or counted as a chunked body
-    arrives) and adds the security headers.
+    """Refuses bodies over the limit (Settings.max_body_bytes; by Content-Length before any
+    is read, or counted as a chunked body arrives) and adds the security headers.
 
     Pure ASGI rather than `@app.middleware("http")` (Starlette's BaseHTTPMiddleware), which
     runs every request through extra tasks and memory streams and cost more per request than a
     cached checkout check itself."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_body_bytes
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            await _too_large(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _too_large(scope, receive, send, limit)
             return
         if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
             # Chunked: no length to trust up front, so count what arrives.
-            receive = _capped(receive)
+            receive = _capped(receive, limit)
         extra = (
             SECURITY_HEADERS + API_HEADERS if scope["path"].startswith("/v1/") else SECURITY_HEADERS
         )
@@ -236,7 +269,7 @@ class HttpHardening:
         except _BodyTooLarge:
             if started:
                 raise
-            await _too_large(scope, receive, send_hardened)
+            await _too_large(scope, receive, send_hardened, limit)
 
 
 class _BodyTooLarge(HTTPException):
@@ -245,31 +278,35 @@ class _BodyTooLarge(HTTPException):
 
     error = "too_large"
 
-    def __init__(self) -> None:
-        super().__init__(413, f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large_message(limit))
 
 
-def _capped(receive: Receive) -> Receive:
+def _too_large_message(limit: int) -> str:
+    return f"bodies are limited to {limit} bytes"
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
     received = 0
 
     async def capped() -> Message:
         nonlocal received
         message = await receive()
         received += len(message.get("body", b""))
-        if received > MAX_BODY_BYTES:
-            raise _BodyTooLarge()
+        if received > limit:
+            raise _BodyTooLarge(limit)
         return message
 
     return capped
 
 
-async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     response = JSONResponse(
         status_code=413,
-        content={"error": "too_large", "message": f"bodies are limited to {MAX_BODY_BYTES} bytes"},
+        content={"error": "too_large", "message": _too_large_message(limit), "limit_bytes": limit},
     )
     await response(scope, receive, send)
 
 
-def install_http_hardening(app: FastAPI) -> None:
-    app.add_middleware(HttpHardening)
+def install_http_hardening(app: FastAPI, max_body_bytes: int) -> None:
+    app.add_middleware(HttpHardening, max_body_bytes=max_body_bytes)

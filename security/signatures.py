@@ -9,4 +9,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def signature_is_valid(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    # compare_digest raises TypeError on a non-ASCII str: a forged header is just not valid.
+    if not signature.isascii():
+        return False
     return hmac.compare_digest(sign(secret, timestamp, body), signature)

@@ -13,10 +13,11 @@ from api.schemas import (
     AvailabilityEventPublic,
     CheckoutCheck,
     CheckoutResult,
+    HoldIdPath,
     HoldPublic,
     HoldReleased,
 )
-from api.security import AnyCaller, ChannelOrAdmin, channel_of, may_read_order
+from api.security import AvailabilityReader, ChannelOrAdmin, channel_of, may_read_order
 from domain.availability import SkuAvailability, channel_availability
 from ledger.availability import channel_pool, positions_for
 from ledger.availability_cache import AvailabilityCache
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/v1", tags=["availability"])
 @router.get("/availability", response_model=list[SkuAvailability])
 def availability(
     session: SessionDep,
-    caller: AnyCaller,
+    caller: AvailabilityReader,
     sku: Annotated[list[str], Query(min_length=1, max_length=200)],
     channel: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[SkuAvailability]:
@@ -94,7 +95,7 @@ def _checkout_in_database(engine: Engine, request: CheckoutCheck, now: datetime)
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldReleased)
-def release_hold(hold_id: str, engine: EngineDep, caller: ChannelOrAdmin) -> HoldReleased:
+def release_hold(hold_id: HoldIdPath, engine: EngineDep, caller: ChannelOrAdmin) -> HoldReleased:
     """The shopper left: give the units back now instead of at expiry. Idempotent."""
     units = checkout.release_hold(engine, hold_id, lambda channel: may_read_order(caller, channel))
     return HoldReleased(hold_id=hold_id, units_released=units)
@@ -103,7 +104,7 @@ def release_hold(hold_id: str, engine: EngineDep, caller: ChannelOrAdmin) -> Hol
 @router.get("/availability/events", response_model=list[AvailabilityEventPublic])
 def availability_events(
     session: SessionDep,
-    caller: AnyCaller,
+    caller: AvailabilityReader,
     after: Annotated[int, Query(ge=0, le=2**62, description="last event id you have seen")] = 0,
     channel: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

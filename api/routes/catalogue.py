@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from api.deps import EngineDep, SessionDep
 from api.errors import ApiError
+from api.schemas import SourcePath
 from api.security import Ops, actor_of
 from domain.configuration import Identifier, Outcome, SkuSpec
 from ledger.db import transaction
@@ -25,7 +26,6 @@ from services import catalogue
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 
-SourcePath = Annotated[str, Path(min_length=1, max_length=64)]  # FeedEvent.source's length
 SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
 MAX_PUSHED_ITEMS = 50_000
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import EngineDep, SessionDep
 from api.errors import ApiError
+from api.schemas import KeyIdPath
 from api.security import Admin, KeyCache, actor_of, require
 from ledger.db import transaction
 from security.roles import Role
@@ -105,7 +106,7 @@ def list_api_clients(session: SessionDep, include_revoked: bool = True) -> list[
 
 @router.post("/api-clients/{key_id}/revoke", response_model=ApiClientPublic)
 def revoke_api_client(
-    key_id: str, request: Request, engine: EngineDep, caller: Admin
+    key_id: KeyIdPath, request: Request, engine: EngineDep, caller: Admin
 ) -> ApiClientPublic:
     """Refused from now on; revoking a revoked key changes nothing."""
     try:
@@ -119,7 +120,7 @@ def revoke_api_client(
 
 @router.post("/api-clients/{key_id}/rotate-secret", response_model=RotatedSecret)
 def rotate_api_client_secret(
-    key_id: str, request: Request, engine: EngineDep, caller: Admin
+    key_id: KeyIdPath, request: Request, engine: EngineDep, caller: Admin
 ) -> RotatedSecret:
     try:
         with transaction(engine) as session:

@@ -10,12 +10,14 @@ from fastapi import APIRouter, Depends
 from api.deps import EngineDep, SessionDep
 from api.errors import ApiError
 from api.schemas import (
+    ChannelPath,
     ChannelPoolBody,
     Deltas,
     FeedResult,
     Reconciliation,
     RefusedLine,
     Snapshot,
+    SourcePath,
 )
 from api.security import require
 from domain.availability import ChannelPoolRule
@@ -38,7 +40,7 @@ def _result(outcome: FeedOutcome) -> FeedResult:
 
 
 @router.post("/feeds/{source}/snapshots", response_model=FeedResult)
-def push_snapshot(source: str, snapshot: Snapshot, engine: EngineDep) -> FeedResult:
+def push_snapshot(source: SourcePath, snapshot: Snapshot, engine: EngineDep) -> FeedResult:
     """Absolute on hand for every SKU at one node as of a time; SKUs it omits go to 0."""
     try:
         outcome = feeds.push_snapshot(
@@ -58,13 +60,15 @@ def push_snapshot(source: str, snapshot: Snapshot, engine: EngineDep) -> FeedRes
 
 
 @router.post("/feeds/{source}/deltas", response_model=FeedResult)
-def push_deltas(source: str, batch: Deltas, engine: EngineDep) -> FeedResult:
+def push_deltas(source: SourcePath, batch: Deltas, engine: EngineDep) -> FeedResult:
     """Adjust on hand by a quantity, each with the source's event id and as-of time."""
     return _result(feeds.push_deltas(engine, source, batch.deltas, batch.mode))
 
 
 @router.put("/channels/{channel}/pool", response_model=ChannelPoolBody)
-def set_channel_pool(channel: str, body: ChannelPoolBody, engine: EngineDep) -> ChannelPoolBody:
+def set_channel_pool(
+    channel: ChannelPath, body: ChannelPoolBody, engine: EngineDep
+) -> ChannelPoolBody:
     """Which nodes a channel sells from, and a share (0..1) or cap per node of a node type."""
     feeds.set_channel_pool(engine, ChannelPoolRule(channel=channel, **body.model_dump()))
     return body

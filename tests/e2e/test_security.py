@@ -180,3 +180,75 @@ async def test_a_chunked_body_without_length_is_cut_off_at_the_limit_and_changes
 
     assert b" 413 " in status_line
     assert await order_ids() == before
+
+
+async def test_a_callback_with_a_non_ascii_signature_is_refused_with_401(stack) -> None:
+    """compare_digest raised TypeError on a non-ASCII str: a 500 for any node key holder."""
+    body = b'{"order_id": "order-web-none", "shipment_id": "order-web-none-S1", "event": "picked"}'
+    headers = {
+        "authorization": f"Bearer {stack.gateway.key}",
+        "content-type": "application/json",
+        "x-opendom-timestamp": str(int(time.time())),
+        "x-opendom-signature": ("é" * 64).encode("latin-1"),
+    }
+    answer = await stack.http.post("/v1/callbacks/nodes/N1/events", content=body, headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "bad_signature"
+    assert "hex digits" in answer.json()["message"]
+
+
+# Starlette decodes headers as latin-1: b"\xb2" arrives as "²", which isdigit() accepts.
+@pytest.mark.parametrize("timestamp", ["²", "1²³", "9" * 400])
+async def test_a_callback_whose_timestamp_is_not_ascii_digits_is_refused_with_401(
+    stack, timestamp: str
+) -> None:
+    """'²' passed str.isdigit() and then made int() raise, and 400 digits overflowed the
+    float comparison: 500s."""
+    body = b'{"order_id": "order-web-none", "shipment_id": "order-web-none-S1", "event": "picked"}'
+    headers = {
+        "authorization": f"Bearer {stack.gateway.key}",
+        "content-type": "application/json",
+        "x-opendom-timestamp": timestamp.encode("latin-1"),
+        "x-opendom-signature": "0" * 64,
+    }
+    answer = await stack.http.post("/v1/callbacks/nodes/N1/events", content=body, headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "bad_timestamp"
+
+
+async def test_a_node_key_cannot_read_availability_or_availability_events(stack, keys) -> None:
+    net = build_network(stack.engine, stack.simulator_url, NODES, {("a", "tee"): 5})
+    with transaction(stack.engine) as session:
+        node = issue_key(session, "a node", Role.NODE)
+    sku = {"sku": net.sku("tee")}
+    async with (
+        stack.client_for(node) as as_node,
+        stack.client_for(keys["web"]) as web,
+        stack.client_for(keys["ops"]) as ops,
+    ):
+        node_reads = [
+            await as_node.get("/v1/availability", params=sku),
+            await as_node.get("/v1/availability/events"),
+            await as_node.get("/v1/availability/events", params={"channel": "web"}),
+        ]
+        own = await web.get("/v1/availability/events", params={"channel": "web"})
+        other = await web.get("/v1/availability/events", params={"channel": "amazon"})
+        by_ops = await ops.get("/v1/availability/events", params={"channel": "amazon"})
+        ops_availability = await ops.get("/v1/availability", params=sku)
+
+    assert [r.status_code for r in node_reads] == [403, 403, 403], [r.text for r in node_reads]
+    assert "needs" in node_reads[0].json()["message"]
+    assert own.status_code == 200 and other.status_code == 403
+    assert by_ops.status_code == 200 and ops_availability.status_code == 200
+
+
+async def test_an_anonymous_body_is_refused_before_it_is_parsed(stack) -> None:
+    """Without a key the API answers 401 from the headers: it never parses (here: could not
+    parse) the body, where it used to answer its 422 for the unreadable JSON."""
+    answer = await stack.http.post(
+        "/v1/orders",
+        content=b"{not json",
+        headers={"authorization": "", "content-type": "application/json"},
+    )
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "unauthenticated"
