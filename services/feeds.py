@@ -228,7 +228,7 @@ def apply_pulled_page(
             if not feeds.advance_cursor(session, source, cursor, next_cursor):
                 return PulledPageOutcome(applied=0, already_applied=True)
             outcome = feeds.DeltaOutcome()
-            for line in lines:
+            for line in sorted(lines, key=lambda ln: (ln.node_id, ln.sku)):  # as apply_deltas
                 try:
                     with session.begin_nested():
                         one = feeds.apply_deltas(session, source, [line])

@@ -4,15 +4,18 @@ keeps the promises and reports the shortfall, and a parcel is never subtracted t
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine
 
 from ledger import stock
 from ledger.audit import ledger_imbalances
 from ledger.db import transaction
+from ledger.errors import NegativeStock
 from ledger.feeds import DeltaLine, apply_deltas, apply_snapshot
 from ledger.positions import Oversold, oversold_positions
+from ledger.tables import FeedSource
 from services import feeds
-from services.feeds import FeedMode
+from services.feeds import FeedMode, RefusedDelta
 from tests.support.ledger_fixtures import position, seed
 
 
@@ -70,6 +73,44 @@ def test_a_delta_refused_in_partial_mode_applies_when_resent_corrected(
     assert (refused.applied, len(refused.refused)) == (0, 1)
     assert (resent.applied, resent.replayed) == (1, 0)
     assert position(ledger_engine, "N1") == (0, 0, 0)
+
+
+def test_a_pulled_delta_below_reserved_units_is_refused_by_name_and_can_come_again(
+    ledger_engine: Engine,
+) -> None:
+    seed(ledger_engine, {"N1": 5})
+    _reserve(ledger_engine, "O1", 4)
+    with transaction(ledger_engine) as session:
+        session.add(FeedSource(source="erp", url="http://erp"))
+
+    first = feeds.apply_pulled_page(
+        ledger_engine, "erp", None, "c1", [DeltaLine("d1", "N1", "TEE", -3, _now())]
+    )
+    corrected = feeds.apply_pulled_page(
+        ledger_engine, "erp", "c1", "c2", [DeltaLine("d1", "N1", "TEE", -1, _now())]
+    )
+
+    assert first.refused == [
+        RefusedDelta("d1", "N1", "TEE", "would take on hand of TEE at N1 below its 4 reserved "
+                     "or held units")
+    ]  # fmt: skip
+    assert (corrected.applied, corrected.refused) == (1, [])
+    assert position(ledger_engine, "N1") == (4, 4, 0)
+    assert _balances(ledger_engine) == []
+
+
+def test_a_receipt_adjustment_applies_to_an_oversold_position(ledger_engine: Engine) -> None:
+    seed(ledger_engine, {"N1": 5})
+    _reserve(ledger_engine, "O1", 5)
+    with transaction(ledger_engine) as session:
+        apply_snapshot(session, "wms", "s1", "N1", _now(), {"TEE": 2})
+
+    with transaction(ledger_engine) as session:
+        stock.adjust_on_hand(session, "N1", "TEE", 1, "goods receipt")
+        with pytest.raises(NegativeStock):
+            stock.adjust_on_hand(session, "N1", "TEE", -1, "damaged")
+
+    assert position(ledger_engine, "N1") == (3, 5, 0)
 
 
 def test_a_positive_delta_applies_to_an_oversold_position(ledger_engine: Engine) -> None:
