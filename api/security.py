@@ -25,11 +25,10 @@ from api.errors import ApiError
 from ledger.tables import ApiClient, CallbackSignature
 from security.keys import authenticate, is_active
 from security.roles import Role
-from security.signatures import signature_is_valid
+from security.signatures import SIGNATURE_MAX_AGE_SECONDS, signature_is_valid
 
 SIGNATURE_HEADER = "x-opendom-signature"
 TIMESTAMP_HEADER = "x-opendom-timestamp"
-SIGNATURE_MAX_AGE_SECONDS = 300
 # How long an API process trusts a key it has authenticated without asking the database again
 # (the checkout hot path). The bound on how long a key revoked elsewhere (`opendom keys revoke`,
 # another API process) keeps working here; the process that revokes a key forgets it at once,

@@ -6,9 +6,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from ledger.tables import ApiClient, CallbackSignature, utcnow
 from security.roles import Role
@@ -101,3 +103,18 @@ def remember_signature(session: Session, signature: str) -> bool:
         return True
     except IntegrityError:
         return False
+
+
+def forget_signatures_received_before(session: Session, cutoff: datetime, batch: int) -> int:
+    """Forgets up to `batch` signatures accepted before `cutoff`; returns how many."""
+    oldest = (
+        select(CallbackSignature.signature)
+        .where(col(CallbackSignature.received_at) < cutoff)
+        .limit(batch)
+    )
+    signatures = list(session.exec(oldest).all())
+    if signatures:
+        session.execute(
+            delete(CallbackSignature).where(col(CallbackSignature.signature).in_(signatures))
+        )
+    return len(signatures)

@@ -3,6 +3,13 @@
 import hashlib
 import hmac
 
+# A callback is refused when its timestamp is further than this from the receiver's clock.
+SIGNATURE_MAX_AGE_SECONDS = 300
+# How long an accepted signature is remembered to refuse its replay. One received at R carries
+# a timestamp no older than R - max age, so its replay is stale from R + 2 x max age on; the
+# margin covers clocks that differ between API processes.
+SIGNATURE_RETENTION_SECONDS = 2 * SIGNATURE_MAX_AGE_SECONDS + 600
+
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()

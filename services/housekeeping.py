@@ -6,7 +6,7 @@ Run by the housekeeping Schedule's activities; each is idempotent, so a retried 
 what the last one left undone."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -15,6 +15,8 @@ from ledger import holds
 from ledger.db import transaction
 from ledger.tables import FeedSource
 from ledger.thresholds import publish_threshold_events
+from security.keys import forget_signatures_received_before
+from security.signatures import SIGNATURE_RETENTION_SECONDS
 
 STOCK = "stock"  # FeedSource.kind of a system sending stock deltas
 
@@ -30,14 +32,31 @@ class EnabledFeedSource:
 
 def expire_due_holds(engine: Engine, batch: int) -> int:
     """Give back the stock of every hold whose time is up, `batch` holds per transaction, until
-    a batch comes back short; returns the holds expired."""
+    a batch comes back short; returns the holds expired. Forgets the callback signatures no
+    replay can use any more too (prune_callback_signatures), until the housekeeping workflow
+    has an activity of its own for that."""
     expired = 0
     while True:
         with transaction(engine) as session:
             ended = holds.expire_holds(session, datetime.now(UTC), batch)
         expired += len(ended)
         if len(ended) < batch:
+            prune_callback_signatures(engine, batch)
             return expired
+
+
+def prune_callback_signatures(engine: Engine, batch: int) -> int:
+    """Forget the accepted callbacks' signatures older than a replay could be accepted with
+    (security.signatures.SIGNATURE_RETENTION_SECONDS), `batch` per transaction; returns how
+    many."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=SIGNATURE_RETENTION_SECONDS)
+    forgotten = 0
+    while True:
+        with transaction(engine) as session:
+            done = forget_signatures_received_before(session, cutoff, batch)
+        forgotten += done
+        if done < batch:
+            return forgotten
 
 
 def publish_availability_events(engine: Engine, max_movements: int) -> int:
