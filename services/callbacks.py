@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from domain.orders import NodeEventType, OrderState, OrderStatus, TimelineEntry
+from domain.orders import NodeEventType, OrderState, OrderStatus, ShipmentStatus, TimelineEntry
 from ledger import orders_view
 from ledger.db import transaction
 from ledger.tables import OrderView, utcnow
@@ -15,13 +15,45 @@ from ledger.tables import OrderView, utcnow
 LATE_EVENT = "late_event"  # the timeline entry of an event that came after the workflow closed
 
 
+# Per event, the shipment statuses that show the order's workflow has already taken it: the
+# workflow would ignore it as a duplicate, so the callback need not signal it again (each signal
+# is a history event; a partner resending for ever must not fill the order's history).
+_TAKEN_BY = {
+    NodeEventType.ACCEPTED: frozenset(
+        {
+            ShipmentStatus.ACCEPTED,
+            ShipmentStatus.PICKED,
+            ShipmentStatus.LABELLED,
+            ShipmentStatus.SHIPPED,
+            ShipmentStatus.DELIVERED,
+        }
+    ),
+    NodeEventType.PICKED: frozenset(
+        {
+            ShipmentStatus.PICKED,
+            ShipmentStatus.LABELLED,
+            ShipmentStatus.SHIPPED,
+            ShipmentStatus.DELIVERED,
+        }
+    ),
+    NodeEventType.SHIPPED: frozenset({ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED}),
+    NodeEventType.DELIVERED: frozenset({ShipmentStatus.DELIVERED}),
+    NodeEventType.REJECTED: frozenset({ShipmentStatus.REJECTED}),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ShipmentRef:
-    """What the read model knows of a callback's order and shipment: the order's status, and
-    the node the shipment is at (None: the order has no such shipment)."""
+    """What the read model knows of a callback's order and shipment: the order's status, the
+    node the shipment is at and its status (both None: the order has no such shipment)."""
 
     order_status: OrderStatus
     node_id: str | None
+    shipment_status: ShipmentStatus | None = None
+
+    def already_taken(self, event: NodeEventType) -> bool:
+        """The workflow has taken this event for the shipment: a resend."""
+        return self.shipment_status in _TAKEN_BY[event]
 
 
 def shipment_ref(session: Session, order_id: str, shipment_id: str) -> ShipmentRef | None:
@@ -33,15 +65,15 @@ def shipment_ref(session: Session, order_id: str, shipment_id: str) -> ShipmentR
     if row is None:
         return None
     status, document = row
-    node_id = next(
-        (
-            s.get("node_id")
-            for s in document.get("shipments", [])
-            if s.get("shipment_id") == shipment_id
-        ),
-        None,
-    )
-    return ShipmentRef(OrderStatus(status), node_id)
+    for shipment in document.get("shipments", []):
+        if shipment.get("shipment_id") == shipment_id:
+            shipment_status = shipment.get("status")
+            return ShipmentRef(
+                OrderStatus(status),
+                shipment.get("node_id"),
+                ShipmentStatus(shipment_status) if shipment_status else None,
+            )
+    return ShipmentRef(OrderStatus(status), None)
 
 
 def record_after_close(

@@ -67,6 +67,8 @@ async def node_event(
     routed_to = "workflow"
     if delivery_scan_goes_to_read_model(ref.order_status):
         routed_to = await _record_after_close(engine, callback.order_id, node_id, event)
+    elif ref.already_taken(callback.event):
+        routed_to = "duplicate"  # the workflow has it: a resend adds nothing to its history
     else:
         try:
             await send_node_event(temporal, session, callback.order_id, event)

@@ -2,6 +2,7 @@
 workflow has closed is kept in the read model, never dropped (audit M9, M2 ways 3 and 4)."""
 
 import asyncio
+import time
 
 from tests.support.network import build_network
 from tests.support.orders_api import order_payload
@@ -134,3 +135,32 @@ async def test_another_event_for_a_closed_order_is_kept_on_its_timeline(stack) -
     assert shipment_id in entry["detail"] and "rejected" in entry["detail"]
     assert "parcel found damaged" in entry["detail"]
     assert after["status"] == "COMPLETED"
+
+
+async def test_a_resent_event_the_workflow_has_taken_adds_nothing_to_its_history(stack) -> None:
+    net = build_network(stack.engine, stack.simulator_url, NODES, {("a", "tee"): 5})
+    await stack.set_node_mode(net.node("a"), "accept_only")
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    order = await _wait_for_shipment(stack, order_id, "ACCEPTED")
+    accepted = {
+        "order_id": order_id,
+        "shipment_id": order["shipments"][0]["shipment_id"],
+        "event": "accepted",
+    }
+    handle = stack.client.get_workflow_handle(order_id)
+    before = len((await handle.fetch_history()).events)
+
+    # A partner's sender retrying for ever, each attempt signed anew (no replay to refuse).
+    answers = []
+    for moment in range(5):
+        answers.append(
+            await stack.signed_post(
+                f"/v1/callbacks/nodes/{net.node('a')}/events",
+                accepted,
+                timestamp=int(time.time()) + moment,
+            )
+        )
+
+    assert [a.status_code for a in answers] == [202] * 5, answers[0].text
+    assert {a.json()["routed_to"] for a in answers} == {"duplicate"}
+    assert len((await handle.fetch_history()).events) == before
