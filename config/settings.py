@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # 409 hold_limit_exceeded).
     max_held_share_per_channel: float = Field(default=0.5, gt=0, le=1)
     held_units_always_allowed: int = Field(default=10, ge=0)
+    # How long a support action (cancel, retry, reallocate) waits for the order's workflow before
+    # answering 202 "in progress" (api.workflow_calls.run_update): a cancel waits for
+    # compensation at the node, which a partner outage can hold up for minutes.
+    support_update_timeout_seconds: float = Field(default=15, gt=0)
     # How often holds expire, polled feeds are pulled and availability events are published.
     housekeeping_every_seconds: float = Field(default=10, gt=0)
     # On SIGTERM the worker stops polling and gives in-flight activities this long to finish
