@@ -19,7 +19,7 @@ from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
 from ledger.availability import positions_for
 from ledger.errors import InsufficientStock, NegativeStock, UnknownPosition
-from ledger.positions import ATP, ON_HAND, keeps_commitments, move_stock, record_movements
+from ledger.positions import ATP, keeps_commitments, move_stock, record_movements
 from ledger.safety import effective_safety_stock
 from ledger.tables import (
     MovementKind,
@@ -157,7 +157,7 @@ def fulfil(
             leaving = _units_leaving(session, r.node_id, r.sku, q, shipped_at)
             move_stock(
                 session, r.node_id, r.sku, MovementKind.SHIPMENT, shipment_id,
-                d_on_hand=-leaving, d_reserved=-q, condition=leaving <= ON_HAND,
+                d_on_hand=-leaving, d_reserved=-q,
                 at=_utc(shipped_at) if shipped_at else None,
             )  # fmt: skip
             units += q
