@@ -121,3 +121,21 @@ def test_a_killed_temporal_dev_server_is_restarted_and_orders_still_complete(
         _all_complete(admin, _submit(admin, "healing-after"))
     assert "temporal exited with code -9; restarting in" in running.output()
     assert Path(running.state_dir / "temporal.db").exists()
+
+
+def test_a_killed_api_is_restarted_and_answers_again(running: RunningUp) -> None:
+    old = _pids(running)["api"]
+    os.kill(old, signal.SIGKILL)
+    _restarted(running, "api", old)
+    with _admin(running) as admin:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if admin.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, running.output()[-2000:]
+            time.sleep(0.2)
+        _all_complete(admin, _submit(admin, "healing-api"))
+    assert "api exited with code -9; restarting in" in running.output()
