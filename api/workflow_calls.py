@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import off_loop, release_connection
 from api.errors import ApiError
+from config import Settings
 from contracts.names import OrderUpdate
 from contracts.order import NodeEvent
 from contracts.starters import signal_node_event, update_order
@@ -23,11 +24,10 @@ from ledger import orders_view
 
 R = TypeVar("R", bound=BaseModel)
 
-# How long a support action waits for the order's workflow before answering 202 "in progress"
-# (Settings.support_update_timeout_seconds, which the routes pass): a cancel waits for
-# compensation at the node, which a partner outage can hold up for minutes, longer than a person
-# or a proxy waits for an answer.
-DEFAULT_UPDATE_TIMEOUT_SECONDS = 15.0
+# For callers that do not pass Settings.support_update_timeout_seconds: its default.
+DEFAULT_UPDATE_TIMEOUT_SECONDS: float = Settings.model_fields[
+    "support_update_timeout_seconds"
+].default
 
 
 class WorkflowClosed(Exception):
