@@ -32,6 +32,7 @@ import random
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -144,6 +145,7 @@ class Report:
     connections: list[int] = field(default_factory=list)  # the processes' own, at those moments
     settled: Counter[str] = field(default_factory=Counter)  # the burst's orders, by status
     logs: Path | None = None
+    exited: list[str] = field(default_factory=list)  # processes that died during the burst
 
     @property
     def idle_in_transaction_max(self) -> int | None:
@@ -151,7 +153,7 @@ class Report:
 
     @property
     def problems(self) -> list[str]:
-        found = []
+        found = list(self.exited)
         for n, api in enumerate(self.apis, 1):
             for kind, answers in (("POST /v1/orders", api.submissions), ("GET", api.reads)):
                 if answers.unanswered:
@@ -243,8 +245,18 @@ class Processes:
     api_urls: list[str]
     admin_key: str
 
+    def children(self) -> list[tuple[str, subprocess.Popen]]:
+        supervisor = getattr(self.stack, "supervisor", None)
+        if supervisor is None:  # the launcher before it restarted crashed children
+            return list(self.stack.processes)
+        return [(c.name, c.process) for c in supervisor.children if c.process is not None]
+
+    def exited(self) -> list[str]:
+        """Children that died: a crash under load is a failure, not something to restart."""
+        return [f"{n} exited ({p.returncode})" for n, p in self.children() if p.poll() is not None]
+
     def dump_stacks(self) -> None:
-        for name, process in self.stack.processes:
+        for name, process in self.children():
             if name.startswith(("api", "worker")) and process.poll() is None:
                 process.send_signal(signal.SIGUSR1)
 
@@ -444,7 +456,7 @@ async def _run(plan: Plan, stack: Stack, application_name: str) -> Report:
         poller.start()
     try:
         await _burst(plan, processes, report, run_id, targets)
-        stack.check_alive()
+        report.exited = processes.exited()
         await asyncio.sleep(IDLE_IN_TRANSACTION_SECONDS + 2)
         postgres = plan.database == "postgres"
         if postgres:
