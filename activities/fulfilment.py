@@ -23,6 +23,7 @@ from contracts.activities import (
     BuyLabelResult,
     NodeCancelInput,
     NodeCancelResult,
+    NodeCancelStatus,
     NodeDispatchInput,
     NodeDispatchResult,
     NodeReleaseInput,
@@ -39,12 +40,16 @@ async def _permanent_errors_are_final(call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
     except PermanentConnectorError as exc:
-        raise ApplicationError(
-            str(exc),
-            {"system": exc.system, "status_code": exc.status_code},
-            type="ConnectorRefused",
-            non_retryable=True,
-        ) from exc
+        raise _refused(exc) from exc
+
+
+def _refused(exc: PermanentConnectorError) -> ApplicationError:
+    return ApplicationError(
+        str(exc),
+        {"system": exc.system, "status_code": exc.status_code},
+        type="ConnectorRefused",
+        non_retryable=True,
+    )
 
 
 class NodeDirectory:
@@ -109,10 +114,15 @@ class FulfilmentActivities:
 
     @activity.defn(name=ActivityName.CANCEL_AT_NODE)
     async def cancel_at_node(self, request: NodeCancelInput) -> NodeCancelResult:
+        """A 409 is the node's "too late": the parcel has left or is leaving, so the shipment is
+        a real one and must not be sourced again (the workflow keeps it as shipped)."""
         _, url, connector = await self._node(request.node_id)
-        ack = await _permanent_errors_are_final(
-            lambda: connector.cancel(url, request.shipment_id, request.reason)
-        )
+        try:
+            ack = await connector.cancel(url, request.shipment_id, request.reason)
+        except PermanentConnectorError as exc:
+            if exc.status_code == 409:
+                return NodeCancelResult(status=NodeCancelStatus.TOO_LATE)
+            raise _refused(exc) from exc
         return NodeCancelResult(status=ack.status)
 
     @activity.defn(name=ActivityName.DISPATCH_AT_NODE)

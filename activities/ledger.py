@@ -7,6 +7,7 @@ block its event loop.
 
 from sqlalchemy import Engine
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from contracts.activities import (
     AllocatedShipment,
@@ -18,14 +19,17 @@ from contracts.activities import (
     ProjectOrderResult,
     ReleaseReservationsInput,
     ReleaseReservationsResult,
+    ShippedAfterMoveInput,
+    ShippedAfterMoveResult,
 )
 from contracts.activities import NodeIncident as IncidentPayload
 from contracts.names import ActivityName
 from domain.lifecycle import IncidentKind
 from domain.sla import SlaPolicy
 from ledger import orders_view
+from ledger.errors import NegativeStock
 from ledger.group_commit import GroupCommit
-from services import allocation
+from services import allocation, shipments
 from services.allocation import Allocation, AllocationRequest, NodeIncident
 
 
@@ -57,6 +61,16 @@ class LedgerActivities:
     def fulfil_reservations(self, request: FulfilReservationsInput) -> FulfilReservationsResult:
         units = allocation.fulfil_reservations(self._engine, request.order_id, request.shipment_id)
         return FulfilReservationsResult(units_shipped=units)
+
+    @activity.defn(name=ActivityName.RECORD_SHIPPED_AFTER_MOVE)
+    def record_shipped_after_move(self, request: ShippedAfterMoveInput) -> ShippedAfterMoveResult:
+        try:
+            units = shipments.record_shipped_after_move(
+                self._engine, request.order_id, request.shipment_id
+            )
+        except NegativeStock as exc:  # a count, not a retry, resolves it
+            raise ApplicationError(str(exc), type="NegativeStock", non_retryable=True) from exc
+        return ShippedAfterMoveResult(units=units)
 
     @activity.defn(name=ActivityName.PROJECT_ORDER)
     def project_order(self, request: ProjectOrderInput) -> ProjectOrderResult:

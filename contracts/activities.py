@@ -4,6 +4,7 @@ These are what a workflow history records. They own their fields: an activity ma
 connector's wire model, so a partner's API changing does not change a history."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
@@ -70,6 +71,18 @@ class FulfilReservationsResult(BaseModel):
     units_shipped: int
 
 
+class ShippedAfterMoveInput(BaseModel):
+    """A shipment that had left its node's plan (moved, its reservation released) shipped all the
+    same: its units left that node's on hand."""
+
+    order_id: str
+    shipment_id: str
+
+
+class ShippedAfterMoveResult(BaseModel):
+    units: int  # 0 on a retry: the units were already taken off
+
+
 class ProjectOrderInput(BaseModel):
     """The order's state as the read model stores it, `OrderState.model_dump(mode="json")`:
     made once in the workflow and stored as it is, not validated again field by field."""
@@ -99,6 +112,16 @@ class NodeCancelInput(BaseModel):
     shipment_id: str
     node_id: str
     reason: str
+
+
+class NodeCancelStatus(StrEnum):
+    """What a node answered to a cancel (NodeCancelResult.status)."""
+
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # the node never had it: nothing to cancel
+    # The node can no longer cancel (it answered 409): the parcel has left, or is leaving. The
+    # shipment is then a real shipment, not a move.
+    TOO_LATE = "too_late"
 
 
 class NodeCancelResult(BaseModel):

@@ -17,6 +17,7 @@ class ActivityName(StrEnum):
     ALLOCATE_STOCK = "allocate_stock"
     RELEASE_RESERVATIONS = "release_reservations"
     FULFIL_RESERVATIONS = "fulfil_reservations"
+    RECORD_SHIPPED_AFTER_MOVE = "record_shipped_after_move"
     PROJECT_ORDER = "project_order"
     # node systems and carriers
     RELEASE_TO_NODE = "release_to_node"
@@ -43,6 +44,7 @@ class OrderUpdate(StrEnum):
     CANCEL = "cancel"
     RETRY = "retry"
     REALLOCATE = "reallocate"
+    MARK_SHIPPED = "mark_shipped"
 
 
 class OrderQuery(StrEnum):

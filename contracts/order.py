@@ -28,6 +28,9 @@ class NodeEvent(BaseModel):
 
 class CancelInput(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
+    # Also cancel shipments labelled and being handed to the carrier: each is cancelled at its
+    # node, and one its node says has already shipped stays shipped (raise a return for it).
+    force: bool = False
 
 
 class CancelResult(BaseModel):
@@ -47,9 +50,27 @@ class RetryResult(BaseModel):
 class ReallocateInput(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
     node_id: str | None = None  # None: every shipment that has not been picked yet
+    # Also move picked and labelled shipments (re-release them elsewhere): for a node that holds a
+    # parcel and will not ship it. One its node says has already shipped stays shipped.
+    force: bool = False
 
 
 class ReallocateResult(BaseModel):
     order_id: str
     moved_shipments: list[str]
+    status: OrderStatus
+
+
+class MarkShippedInput(BaseModel):
+    """Support records that a shipment left its node (the node's own word, by phone or portal),
+    when the node system never sent `shipped`."""
+
+    shipment_id: str = Field(min_length=1, max_length=220)
+    reason: str = Field(min_length=1, max_length=500)
+    tracking_number: str | None = Field(default=None, max_length=100)
+
+
+class MarkShippedResult(BaseModel):
+    order_id: str
+    shipment_id: str
     status: OrderStatus

@@ -16,6 +16,13 @@ class Patch(StrEnum):
     stage: `patched` (old and new branch side by side) or `deprecated` (only the new branch, a
     `deprecate_patch` call left for histories that hold the marker)."""
 
+    # The reliability audit's fixes (issue 12), one release: a shipment's truth is what its node
+    # says (shipped after a move, shipped without picked, already shipped on cancel), a label
+    # failure after pick cancels at the node, rejections after pick are acted on, no wait without
+    # a deadline or a NeedsAttention flag, deliveries are published, exclusions reset on retry,
+    # collection codes are secret. Release 2026-12 (issue 12), stage: patched.
+    ORDER_AUDIT_2026_12 = "order-audit-2026-12-shipment-truth"
+
 
 # Patch ids no workflow calls any more: kept so none is ever given to a different change.
 RETIRED: frozenset[str] = frozenset()

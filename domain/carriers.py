@@ -1,6 +1,7 @@
 """Which carrier service a shipment travels with, and what a collection needs instead."""
 
 import zlib
+from random import Random
 
 from pydantic import BaseModel
 
@@ -34,5 +35,16 @@ def choose_carrier_service(
 
 
 def collection_code(shipment_id: str) -> str:
-    """The code the customer shows at the store; derived, so replays produce the same one."""
+    """The code the customer shows at the store, as orders started before release 2026-12 derive
+    it (guessable from the order number: kept only so their histories replay)."""
     return f"COL-{zlib.crc32(shipment_id.encode()) % 1_000_000:06d}"
+
+
+# No 0/O, 1/I/L: read aloud at a counter. 31^8 codes: ~40 bits, no guessing, no collisions.
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def secret_collection_code(rng: Random) -> str:
+    """The code the customer shows at the store, drawn from `rng` (the workflow's seeded random,
+    so a replay draws the same one): it cannot be computed from anything the customer sees."""
+    return "COL-" + "".join(rng.choice(_CODE_ALPHABET) for _ in range(8))

@@ -42,20 +42,42 @@ def derive_status(
 
 
 _SHIPPED = frozenset({ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED})
+# The events that say a parcel left its node: a delivery scan implies the shipment shipped.
+LEFT_NODE_EVENTS = frozenset({NodeEventType.SHIPPED, NodeEventType.DELIVERED})
+# A shipment the order moved away (its reservation released): if its node ships it all the
+# same, that is a real shipment, reconciled as one.
+MOVED_SHIPMENT_STATUSES = frozenset(
+    {
+        ShipmentStatus.REJECTED,
+        ShipmentStatus.TIMED_OUT,
+        ShipmentStatus.REALLOCATED,
+        ShipmentStatus.CANCELLED,
+    }
+)
+
+
+def has_left_node(seen: Container[NodeEventType]) -> bool:
+    return any(event in seen for event in LEFT_NODE_EVENTS)
+
+
 _IN_FULFILLMENT = frozenset(
     {ShipmentStatus.ACCEPTED, ShipmentStatus.PICKED, ShipmentStatus.LABELLED}
 )
 
 
 def cancel_refusal(
-    status: OrderStatus, shipments: list[Shipment], cancel_in_progress: bool = False
+    status: OrderStatus,
+    shipments: list[Shipment],
+    cancel_in_progress: bool = False,
+    force: bool = False,
 ) -> str | None:
-    """Why an order cannot be cancelled now, or None if it can."""
+    """Why an order cannot be cancelled now, or None if it can. `force` also cancels labelled
+    shipments (each is cancelled at its node; one that has left stays shipped)."""
     if status in TERMINAL_ORDER_STATUSES:
         return f"order is already {status}"
     if any(s.status in _SHIPPED for s in shipments):
         return "order has shipped; raise a return instead"
-    if any(s.status == ShipmentStatus.LABELLED for s in shipments):
+    if not force and any(s.status == ShipmentStatus.LABELLED for s in shipments):
         # The label is at the node: the parcel may be leaving as we speak.
         return "a shipment is labelled and being handed to the carrier; raise a return instead"
     if cancel_in_progress:
@@ -63,13 +85,18 @@ def cancel_refusal(
     return None
 
 
-def movable_shipments(shipments: list[Shipment], node_id: str | None) -> list[Shipment]:
-    """Shipments support may reallocate: not yet picked, optionally at one node."""
+def movable_shipments(
+    shipments: list[Shipment], node_id: str | None, include_picked: bool = False
+) -> list[Shipment]:
+    """Shipments support may reallocate: not yet picked (or, with `include_picked`, picked or
+    labelled but not shipped), optionally at one node."""
+    movable = MOVABLE_SHIPMENT_STATUSES | (_PICKED_NOT_SHIPPED if include_picked else frozenset())
     return [
-        s
-        for s in shipments
-        if s.status in MOVABLE_SHIPMENT_STATUSES and (node_id is None or s.node_id == node_id)
+        s for s in shipments if s.status in movable and (node_id is None or s.node_id == node_id)
     ]
+
+
+_PICKED_NOT_SHIPPED = frozenset({ShipmentStatus.PICKED, ShipmentStatus.LABELLED})
 
 
 def retry_refusal(status: OrderStatus, retry_in_progress: bool) -> str | None:
@@ -86,14 +113,37 @@ def reallocate_refusal(
     shipments: list[Shipment],
     node_id: str | None,
     cancel_in_progress: bool,
+    force: bool = False,
 ) -> str | None:
-    """Why support cannot move the order's shipments (at `node_id`, or anywhere) now, or None."""
+    """Why support cannot move the order's shipments (at `node_id`, or anywhere) now, or None.
+    `force` also moves picked and labelled shipments."""
     if cancel_in_progress or status in TERMINAL_ORDER_STATUSES:
         return f"order is {status}"
-    if not movable_shipments(shipments, node_id):
+    if not movable_shipments(shipments, node_id, include_picked=force):
         where = f" at {node_id}" if node_id else ""
-        return f"no shipment{where} can move: only shipments not yet picked can be reallocated"
+        which = "shipped" if force else "picked"
+        return f"no shipment{where} can move: only shipments not yet {which} can be reallocated"
     return None
+
+
+def mark_shipped_refusal(shipment: Shipment | None, shipment_id: str) -> str | None:
+    """Why support cannot record that a shipment left its node, or None if they can. A shipment
+    the order had moved away may be marked: that is a late shipment, and the order reconciles."""
+    if shipment is None:
+        return f"the order has no shipment {shipment_id}"
+    if shipment.status in _SHIPPED:
+        return f"{shipment_id} is already {shipment.status}"
+    if shipment.status == ShipmentStatus.ALLOCATED:
+        return f"{shipment_id} has not been released to {shipment.node_id} yet"
+    return None
+
+
+def force_refusal(supports_force: bool) -> str | None:
+    """Force actions and mark-shipped need the order's workflow to be on release 2026-12 or
+    later: an order started before follows the rules it started with."""
+    if supports_force:
+        return None
+    return "this order started on an older release: it takes only cancel, retry and reallocate"
 
 
 def delivery_scan_goes_to_read_model(status: OrderStatus) -> bool:
@@ -170,6 +220,9 @@ class ShipmentMove:
     reason: str  # on the shipment, in the timeline and in the cancel sent to the node
     source_again: bool
     node_fault: bool = False  # the node rejected or was late: counts against its health
+    # The node accepted and picked it: it is told to cancel even when the move is a REJECTED
+    # one (a failed label), or it keeps a picked parcel in its queue for ever.
+    node_holds_it: bool = False
 
     @classmethod
     def rejected_by_node(cls, node_id: str, reason: str | None) -> Self:
@@ -189,11 +242,18 @@ class ShipmentMove:
         return cls(status, f"release failed: {cause}", source_again=True, node_fault=True)
 
     @classmethod
-    def label_failed(cls, cause: str) -> Self:
+    def label_failed(cls, cause: str, node_holds_it: bool = False) -> Self:
         """The carrier would not label it or the node would not take the label: sourced again,
-        but the carrier's failure is not the node's."""
+        but the carrier's failure is not the node's. The node has picked it: `node_holds_it`
+        cancels it there (orders started before release 2026-12 did not)."""
         why = f"label or hand-over failed: {cause}"
-        return cls(ShipmentStatus.REJECTED, why, source_again=True)
+        return cls(ShipmentStatus.REJECTED, why, source_again=True, node_holds_it=node_holds_it)
+
+    @classmethod
+    def superseded(cls, shipped_shipment_id: str) -> Self:
+        """A replacement not yet picked, for lines an earlier shipment shipped after all."""
+        why = f"{shipped_shipment_id} shipped these lines after all"
+        return cls(ShipmentStatus.CANCELLED, why, source_again=False)
 
     @classmethod
     def cancelled_with_order(cls, cancel_reason: str) -> Self:
@@ -207,8 +267,8 @@ class ShipmentMove:
 
     @property
     def cancels_at_node(self) -> bool:
-        """A shipment the node rejected has nothing to cancel there."""
-        return self.status != ShipmentStatus.REJECTED
+        """A shipment the node rejected has nothing to cancel there, unless it holds it picked."""
+        return self.status != ShipmentStatus.REJECTED or self.node_holds_it
 
     @property
     def incident(self) -> IncidentKind | None:

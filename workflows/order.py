@@ -8,11 +8,12 @@ serve, the order waits BACKORDERED until support retries.
 """
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from contracts import search_attributes as sa
@@ -24,16 +25,21 @@ with workflow.unsafe.imports_passed_through():
         BuyLabelResult,
         FulfilReservationsInput,
         NodeCancelInput,
+        NodeCancelResult,
+        NodeCancelStatus,
         NodeDispatchInput,
         NodeIncident,
         NodeReleaseInput,
         ProjectOrderInput,
         ReleaseReservationsInput,
+        ShippedAfterMoveInput,
     )
     from contracts.names import ActivityName, OrderQuery, OrderSignal, OrderUpdate, WorkflowName
     from contracts.order import (
         CancelInput,
         CancelResult,
+        MarkShippedInput,
+        MarkShippedResult,
         NodeEvent,
         NodeEventType,
         OrderWorkflowInput,
@@ -43,17 +49,29 @@ with workflow.unsafe.imports_passed_through():
         RetryInput,
         RetryResult,
     )
-    from domain.carriers import CarrierService, choose_carrier_service, collection_code
+    from contracts.patches import Patch
+    from domain.carriers import (
+        CarrierService,
+        choose_carrier_service,
+        collection_code,
+        secret_collection_code,
+    )
     from domain.lifecycle import (
+        MOVED_SHIPMENT_STATUSES,
+        NodeEventOutcome,
         ShipmentMove,
         accept_node_event,
         cancel_refusal,
         derive_status,
+        force_refusal,
+        has_left_node,
+        mark_shipped_refusal,
         movable_shipments,
         reallocate_refusal,
         retry_refusal,
     )
     from domain.orders import (
+        MOVABLE_SHIPMENT_STATUSES,
         OPEN_SHIPMENT_STATUSES,
         TERMINAL_ORDER_STATUSES,
         OrderLine,
@@ -70,7 +88,23 @@ with workflow.unsafe.imports_passed_through():
 # (a re-run after a worker crash finds its own reservations or an equal-or-newer projection), so
 # they need no task round trip through the server. That is most of an order's activities
 # (every `_publish`), and their large inputs (the whole order state) stay out of the history.
+# One that can never succeed (a value the database refuses) must not retry inside one workflow
+# task until Temporal terminates the run: refused values fail at once, anything else within
+# minutes, and the order asks for a person (NeedsAttention) instead.
 LEDGER = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "schedule_to_close_timeout": timedelta(minutes=5),
+    "retry_policy": RetryPolicy(
+        maximum_interval=timedelta(seconds=10),
+        non_retryable_error_types=["DataError", "ValidationError", "NegativeStock"],
+    ),
+}
+# How a local activity's failure reaches the workflow: a refused value as the activity's own
+# ApplicationError, the schedule-to-close as a timeout, or wrapped in an ActivityError.
+LEDGER_FAILED = (ActivityError, ApplicationError, ActivityTimeoutError)
+# What orders started before release 2026-12 run with: their code has no way out of a failed
+# ledger step, so for them it retries as it always did.
+_LEDGER_BEFORE_AUDIT = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
 }
@@ -84,6 +118,10 @@ CARRIER_AND_DISPATCH = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
 }
+# A backordered order looks for stock again on its own this often (forgetting the nodes that
+# failed it: one may serve now), and asks for a person once it has waited this long.
+BACKORDER_RECHECK = timedelta(hours=1)
+BACKORDER_ESCALATES_AFTER = timedelta(days=3)
 
 
 @workflow.defn(name=WorkflowName.ORDER)
@@ -101,6 +139,19 @@ class OrderWorkflow:
         self._backordered = False
         self._cancellation_settled = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Orders started on release 2026-12 or later take the reliability audit's fixes; older
+        # ones replay the code they ran (docs/versioning.md). Asked once, here, so every handler
+        # sees the same answer; the marker is the history's first command.
+        self._audited = workflow.patched(Patch.ORDER_AUDIT_2026_12)
+        self._ledger = LEDGER if self._audited else _LEDGER_BEFORE_AUDIT
+        self._attention: dict[str, str] = {}  # why a person must act, by what it is about
+        self._deadlines: dict[str, datetime] = {}  # when each timed wait ends, by what waits
+        self._followups: list[asyncio.Task[None]] = []  # late shipments being reconciled
+        self._late_shipped: set[str] = set()
+        self._duplicates_noted: set[tuple[str, str]] = set()
+        self._unpublished = False  # a delivery taken since the last publish
+        self._backordered_since: datetime | None = None
+        self._last_backorder_why: str | None = None
         # What the visibility store already holds (the API sets the status at start): an upsert
         # is an event in the history and a write to the store, so only changes are sent.
         started_with = workflow.info().typed_search_attributes
@@ -108,6 +159,7 @@ class OrderWorkflow:
             started_with.get(sa.ORDER_STATUS),
             list(started_with.get(sa.FULFILLMENT_NODES) or []),
         )
+        self._indexed_attention = bool(started_with.get(sa.NEEDS_ATTENTION))
 
     # ---------------------------------------------------------------- main line
     @workflow.run
@@ -135,6 +187,11 @@ class OrderWorkflow:
         # Shipment coroutines may still be publishing their last state; let them land.
         await asyncio.gather(*self._tasks)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._audited:
+            # A late shipment may still be reconciling, a delivery may not be published yet.
+            await workflow.wait_condition(lambda: all(t.done() for t in self._followups))
+            if self._unpublished:
+                await self._publish(self._summary_of_waits())
         return self._result()
 
     async def _orchestrate(self) -> None:
@@ -158,8 +215,37 @@ class OrderWorkflow:
         # Lines stay in `_unallocated` until the result is applied, so a shipment finishing
         # meanwhile cannot make the order look complete.
         lines = list(self._unallocated)
+        try:
+            result = await self._allocate_lines(lines)
+        except LEDGER_FAILED as exc:
+            if not self._audited:
+                raise
+            self._allocation_rounds += 1
+            self._retry_requested = False
+            await self._wait_as_backordered(
+                f"allocation failed: {_cause(exc)}",
+                failure="allocation cannot run: fix the cause, then retry the order",
+            )
+            return
+        self._allocation_rounds += 1
+        self._retry_requested = False  # consumed by this round; a new one may come now
+        if result.backordered:
+            await self._wait_as_backordered(result.explanation)
+            return
+        if self._audited:
+            self._attention.pop("allocation", None)
+            self._backordered_since = None
+            self._last_backorder_why = None
+        taken = {line.line_no for line in lines}
+        self._unallocated = [ln for ln in self._unallocated if ln.line_no not in taken]
+        self._note("allocated", result.explanation)
+        for allocated in result.shipments:
+            self._start_shipment(allocated)
+        await self._publish("the node(s) to accept the release")
+
+    async def _allocate_lines(self, lines: list[OrderLine]) -> AllocateResult:
         order = self._state.order
-        result: AllocateResult = await workflow.execute_local_activity(
+        return await workflow.execute_local_activity(
             ActivityName.ALLOCATE_STOCK,
             AllocateInput(
                 order_id=order.order_id,
@@ -175,28 +261,54 @@ class OrderWorkflow:
                 first_shipment_seq=len(self._state.shipments) + 1,
             ),
             result_type=AllocateResult,
-            **LEDGER,
+            **self._ledger,
         )
-        self._allocation_rounds += 1
-        self._retry_requested = False  # consumed by this round; a new one may come now
-        if result.backordered:
-            await self._wait_as_backordered(result.explanation)
-            return
-        taken = {line.line_no for line in lines}
-        self._unallocated = [ln for ln in self._unallocated if ln.line_no not in taken]
-        self._note("allocated", result.explanation)
-        for allocated in result.shipments:
-            self._start_shipment(allocated)
-        await self._publish("the node(s) to accept the release")
 
-    async def _wait_as_backordered(self, why: str) -> None:
+    async def _wait_as_backordered(self, why: str, failure: str | None = None) -> None:
         self._backordered = True
-        self._note("backordered", why)
-        await self._publish("stock: support retries once it arrives")
-        # A retry may arrive while the publish above is in flight: consume it only after waiting.
-        await workflow.wait_condition(
-            lambda: self._retry_requested or self._cancel_reason is not None
+        if not self._audited:
+            self._note("backordered", why)
+            await self._publish("stock: support retries once it arrives")
+            # A retry may arrive while the publish above is in flight: consume it only after
+            # waiting.
+            await workflow.wait_condition(
+                lambda: self._retry_requested or self._cancel_reason is not None
+            )
+            self._backordered = False
+            return
+        now = workflow.now()
+        if why != self._last_backorder_why:  # an hourly re-check that found the same says nothing
+            self._note("backordered", why)
+            self._last_backorder_why = why
+        since = self._backordered_since = self._backordered_since or now
+        if failure is not None:
+            self._attend("allocation", failure)
+        elif now - since >= BACKORDER_ESCALATES_AFTER:
+            self._attend(
+                "allocation",
+                f"backordered since {since:%Y-%m-%d %H:%M} UTC: bring in stock or cancel",
+            )
+        # A failure waits for a person; a backorder re-checks on its own.
+        recheck = None if failure is not None else BACKORDER_RECHECK
+        self._set_deadline("allocation", recheck)
+        await self._publish(
+            "support: retry once the cause is fixed"
+            if failure is not None
+            else "stock: re-checked every hour, or support retries"
         )
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    self._retry_requested
+                    or self._cancel_reason is not None
+                    or not self._unallocated  # a late shipment shipped the lines after all
+                ),
+                timeout=recheck,
+            )
+        except TimeoutError:
+            # The nodes that failed this order once may serve it now (M5).
+            self._state.excluded_nodes = []
+        self._set_deadline("allocation", None)
         self._backordered = False
 
     def _start_shipment(self, allocated: AllocatedShipment) -> None:
@@ -238,11 +350,15 @@ class OrderWorkflow:
             )
             if not picked:
                 return
-            try:
-                await self._label_and_dispatch(shipment)
-            except ActivityError as exc:
-                self._moves.setdefault(shipment.shipment_id, ShipmentMove.label_failed(_cause(exc)))
-                await self._move_away(shipment)
+            # A node that shipped on its own label (pick, pack and ship in one step) needs none.
+            if not (self._audited and self._left_node(shipment.shipment_id)):
+                try:
+                    await self._label_and_dispatch(shipment)
+                except ActivityError as exc:
+                    # The node has picked it: it must hear that the parcel is not coming.
+                    move = ShipmentMove.label_failed(_cause(exc), node_holds_it=self._audited)
+                    self._moves.setdefault(shipment.shipment_id, move)
+                    await self._move_away(shipment)
             await self._await_shipped(shipment, sla)
         except _ShipmentMoved:
             return
@@ -265,6 +381,7 @@ class OrderWorkflow:
                 schedule_to_close_timeout=timedelta(seconds=sla.accept_seconds),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             )
+            self._set_deadline(shipment.shipment_id, timedelta(seconds=sla.accept_seconds))
         except ActivityError as exc:
             refused = isinstance(exc.cause, ApplicationError) and exc.cause.non_retryable
             self._moves.setdefault(
@@ -284,12 +401,17 @@ class OrderWorkflow:
     ) -> bool:
         """Wait for the node's next event under its SLA. False when the shipment moved away."""
         sid = shipment.shipment_id
+        # Shipped (or delivered) says accepted and picked too: a WMS may only send `shipped`.
+        shipped_says_so = self._audited
+        if self._audited:
+            self._set_deadline(sid, timedelta(seconds=deadline_seconds))
         try:
             await workflow.wait_condition(
                 lambda: (
                     expected in self._events.get(sid, {})
                     or NodeEventType.REJECTED in self._events.get(sid, {})
                     or sid in self._moves
+                    or (shipped_says_so and self._left_node(sid))
                 ),
                 timeout=timedelta(seconds=deadline_seconds),
             )
@@ -298,6 +420,8 @@ class OrderWorkflow:
                 sid, ShipmentMove.missed_sla(shipment.node_id, expected, deadline_seconds)
             )
         rejection = self._events.get(sid, {}).get(NodeEventType.REJECTED)
+        if shipped_says_so and self._left_node(sid) and sid not in self._moves:
+            rejection = None
         if rejection is not None and sid not in self._moves:
             self._moves[sid] = ShipmentMove.rejected_by_node(shipment.node_id, rejection.reason)
         if sid in self._moves:
@@ -340,7 +464,12 @@ class OrderWorkflow:
     async def _label_for(self, shipment: Shipment) -> BuyLabelResult:
         service = CarrierService(carrier=shipment.carrier or "", service=shipment.service or "")
         if not service.needs_label:
-            code = collection_code(shipment.shipment_id)
+            # A secret the customer shows at the store: never derivable from the order number.
+            code = (
+                secret_collection_code(workflow.random())
+                if self._audited
+                else collection_code(shipment.shipment_id)
+            )
             return BuyLabelResult(label_id=code, tracking_number=code, **service.model_dump())
         order = self._state.order
         return await workflow.execute_activity(
@@ -360,10 +489,16 @@ class OrderWorkflow:
 
     async def _await_shipped(self, shipment: Shipment, sla: NodeSla) -> None:
         sid = shipment.shipment_id
+        audited = self._audited
 
         def shipped_or_moved() -> bool:
-            return NodeEventType.SHIPPED in self._events.get(sid, {}) or sid in self._moves
+            seen = self._events.get(sid, {})
+            if audited:  # a rejection after pick is acted on; a delivery says it shipped
+                return self._left_node(sid) or NodeEventType.REJECTED in seen or sid in self._moves
+            return NodeEventType.SHIPPED in seen or sid in self._moves
 
+        if audited:
+            self._set_deadline(sid, timedelta(seconds=sla.ship_seconds))
         try:
             await workflow.wait_condition(
                 shipped_or_moved, timeout=timedelta(seconds=sla.ship_seconds)
@@ -371,25 +506,71 @@ class OrderWorkflow:
         except TimeoutError:
             # The parcel is picked and labelled: moving it now costs more than chasing the node.
             self._note("late", f"{shipment.node_id} missed its ship SLA for {sid}; still waiting")
+            if audited:
+                self._set_deadline(sid, None)
+                self._attend(
+                    sid,
+                    f"{sid} is labelled at {shipment.node_id} but not shipped after its ship SLA "
+                    f"({sla.ship_seconds:g}s): chase the node, then mark it shipped, re-release it "
+                    "(reallocate with force) or force-cancel the order",
+                )
             await self._publish(f"{shipment.node_id} to ship {sid} (late)")
             await workflow.wait_condition(shipped_or_moved)
-        if NodeEventType.SHIPPED not in self._events.get(sid, {}):
+        if audited:
+            self._set_deadline(sid, None)
+            self._attention.pop(sid, None)
+        if not self._shipped_per_node(sid):
             await self._compensate_if_moved(shipment)  # a parcel that left stays shipped
-        await workflow.execute_local_activity(
-            ActivityName.FULFIL_RESERVATIONS,
-            FulfilReservationsInput(order_id=self._state.order.order_id, shipment_id=sid),
-            **LEDGER,
-        )
-        shipped = self._events[sid][NodeEventType.SHIPPED]
+        await self._fulfil_reserved(shipment)
+        seen = self._events[sid]
+        shipped = seen.get(NodeEventType.SHIPPED) or seen[NodeEventType.DELIVERED]
         shipment.status = ShipmentStatus.SHIPPED
         shipment.tracking_number = shipped.tracking_number or shipment.tracking_number
         self._note(
             "shipped", f"{sid} shipped from {shipment.node_id}, tracking {shipment.tracking_number}"
         )
+        if audited and NodeEventType.DELIVERED in seen:
+            shipment.status = ShipmentStatus.DELIVERED
+            self._note("delivered", f"{sid} delivered")
         await self._refresh_status()
 
+    def _shipped_per_node(self, sid: str) -> bool:
+        if self._audited:
+            return self._left_node(sid)
+        return NodeEventType.SHIPPED in self._events.get(sid, {})
+
+    def _left_node(self, sid: str) -> bool:
+        return has_left_node(self._events.get(sid, {}))
+
+    async def _fulfil_reserved(self, shipment: Shipment) -> None:
+        """The shipment left its node: its reserved units leave on hand."""
+        request = FulfilReservationsInput(
+            order_id=self._state.order.order_id, shipment_id=shipment.shipment_id
+        )
+        if not self._audited:
+            await workflow.execute_local_activity(
+                ActivityName.FULFIL_RESERVATIONS, request, **self._ledger
+            )
+            return
+        try:
+            await workflow.execute_local_activity(
+                ActivityName.FULFIL_RESERVATIONS, request, **self._ledger
+            )
+        except LEDGER_FAILED as exc:
+            self._attend(
+                f"stock:{shipment.shipment_id}",
+                f"the stock of {shipment.shipment_id} was not taken off {shipment.node_id}: "
+                f"{_cause(exc)}; run `opendom reconcile` and count it",
+            )
+
     async def _compensate_if_moved(self, shipment: Shipment) -> None:
-        if shipment.shipment_id in self._moves:
+        sid = shipment.shipment_id
+        if self._audited and sid not in self._moves and not self._left_node(sid):
+            # A rejection after pick is a rejection: the node will not ship it.
+            rejection = self._events.get(sid, {}).get(NodeEventType.REJECTED)
+            if rejection is not None:
+                self._moves[sid] = ShipmentMove.rejected_by_node(shipment.node_id, rejection.reason)
+        if sid in self._moves:
             await self._move_away(shipment)
 
     async def _move_away(self, shipment: Shipment) -> None:
@@ -397,16 +578,18 @@ class OrderWorkflow:
         move = self._moves[shipment.shipment_id]
         order_id = self._state.order.order_id
         if move.cancels_at_node:
-            await self._cancel_at_node(shipment, move.reason)
-        await workflow.execute_local_activity(
-            ActivityName.RELEASE_RESERVATIONS,
+            answer = await self._cancel_at_node(shipment, move.reason)
+            if self._audited and answer == NodeCancelStatus.TOO_LATE:
+                await self._kept_as_shipped(shipment, move)
+                raise _ShipmentMoved()
+        await self._release_reserved(
             ReleaseReservationsInput(
                 order_id=order_id,
                 shipment_ids=[shipment.shipment_id],
                 incident=self._incident(shipment, move),
-            ),
-            **LEDGER,
+            )
         )
+        self._set_deadline(shipment.shipment_id, None)
         shipment.status = move.status
         shipment.reason = move.reason
         self._note(str(move.status).lower(), f"{shipment.shipment_id}: {move.reason}")
@@ -420,7 +603,102 @@ class OrderWorkflow:
                 f"sourced again without {shipment.node_id}",
             )
         await self._refresh_status()
+        if self._audited and self._left_node(shipment.shipment_id):
+            # It shipped while it was being moved: a real shipment after all.
+            self._reconcile_late_shipment(shipment)
         raise _ShipmentMoved()
+
+    async def _release_reserved(self, request: ReleaseReservationsInput) -> None:
+        if not self._audited:
+            await workflow.execute_local_activity(
+                ActivityName.RELEASE_RESERVATIONS, request, **self._ledger
+            )
+            return
+        try:
+            await workflow.execute_local_activity(
+                ActivityName.RELEASE_RESERVATIONS, request, **self._ledger
+            )
+        except LEDGER_FAILED as exc:
+            what = ", ".join(request.shipment_ids or ["the order"])
+            self._attend(
+                f"stock:{what}",
+                f"the reservation of {what} was not released: {_cause(exc)}; "
+                "run `opendom reconcile`",
+            )
+
+    async def _kept_as_shipped(self, shipment: Shipment, move: ShipmentMove) -> None:
+        """The node answered the cancel: too late, it has shipped. The move does not happen:
+        the shipment ships, its lines are not sourced again, its stock leaves that node."""
+        sid = shipment.shipment_id
+        del self._moves[sid]
+        self._set_deadline(sid, None)
+        self._note("shipped", f"{sid}: {shipment.node_id} could not cancel, it has shipped")
+        if move.status == ShipmentStatus.CANCELLED:
+            self._attend(
+                sid,
+                f"{sid} had already shipped from {shipment.node_id} when the order was "
+                "cancelled: raise a return",
+            )
+        await self._fulfil_reserved(shipment)
+        shipment.status = ShipmentStatus.SHIPPED
+        shipped = self._events.get(sid, {}).get(NodeEventType.SHIPPED)
+        if shipped is not None and shipped.tracking_number:
+            shipment.tracking_number = shipped.tracking_number
+        await self._refresh_status()
+
+    def _reconcile_late_shipment(self, shipment: Shipment) -> None:
+        if shipment.shipment_id in self._late_shipped:
+            return
+        self._late_shipped.add(shipment.shipment_id)
+        self._followups.append(asyncio.create_task(self._shipped_after_move(shipment)))
+
+    async def _shipped_after_move(self, shipment: Shipment) -> None:
+        """A node shipped a shipment the order had moved away (H3): the parcel is real. Its
+        units leave that node; lines not sourced again stay with it; a replacement not yet
+        picked is cancelled; one already on its way is a double shipment, for a person."""
+        sid = shipment.shipment_id
+        was = shipment.status
+        self._note(
+            "shipped",
+            f"{sid} shipped from {shipment.node_id} after it was {str(was).lower()}: "
+            "a real shipment",
+        )
+        try:
+            await workflow.execute_local_activity(
+                ActivityName.RECORD_SHIPPED_AFTER_MOVE,
+                ShippedAfterMoveInput(order_id=self._state.order.order_id, shipment_id=sid),
+                **self._ledger,
+            )
+        except LEDGER_FAILED as exc:
+            self._attend(
+                f"stock:{sid}",
+                f"{sid}'s units were not taken off {shipment.node_id}: {_cause(exc)}; count it",
+            )
+        seen = self._events.get(sid, {})
+        shipment.status = (
+            ShipmentStatus.DELIVERED if NodeEventType.DELIVERED in seen else ShipmentStatus.SHIPPED
+        )
+        shipped = seen.get(NodeEventType.SHIPPED) or seen.get(NodeEventType.DELIVERED)
+        if shipped is not None and shipped.tracking_number:
+            shipment.tracking_number = shipped.tracking_number
+        covered = {line.line_no for line in shipment.lines}
+        self._unallocated = [ln for ln in self._unallocated if ln.line_no not in covered]
+        doubles: list[str] = []
+        for other in self._state.shipments:
+            if other is shipment or not covered & {ln.line_no for ln in other.lines}:
+                continue
+            replaces_only_these = {ln.line_no for ln in other.lines} <= covered
+            if other.status in MOVABLE_SHIPMENT_STATUSES and replaces_only_these:
+                self._moves.setdefault(other.shipment_id, ShipmentMove.superseded(sid))
+            elif other.status not in MOVED_SHIPMENT_STATUSES:
+                doubles.append(other.shipment_id)
+        if doubles:
+            self._attend(
+                sid,
+                f"{sid} shipped late from {shipment.node_id} and its lines also go in "
+                f"{', '.join(doubles)}: a double shipment; intercept one or raise a return",
+            )
+        await self._refresh_status()
 
     def _incident(self, shipment: Shipment, move: ShipmentMove) -> NodeIncident | None:
         kind = move.incident
@@ -433,9 +711,10 @@ class OrderWorkflow:
             reason=move.reason,
         )
 
-    async def _cancel_at_node(self, shipment: Shipment, reason: str) -> None:
+    async def _cancel_at_node(self, shipment: Shipment, reason: str) -> str | None:
+        """The node's answer (a NodeCancelStatus), or None when it could not be reached."""
         try:
-            await workflow.execute_activity(
+            answer = await workflow.execute_activity(
                 ActivityName.CANCEL_AT_NODE,
                 NodeCancelInput(
                     order_id=self._state.order.order_id,
@@ -443,14 +722,25 @@ class OrderWorkflow:
                     node_id=shipment.node_id,
                     reason=reason,
                 ),
+                result_type=NodeCancelResult,
                 **NODE_CANCEL,
             )
         except ActivityError as exc:
+            detail = (
+                f"could not cancel {shipment.shipment_id} at "
+                f"{shipment.node_id}: {_cause(exc)}; follow up with the node"
+            )
+            self._note("attention", detail)
+            if self._audited:
+                self._attend(f"cancel:{shipment.shipment_id}", detail)
+            return None
+        if answer.status == NodeCancelStatus.TOO_LATE and not self._audited:
             self._note(
                 "attention",
-                f"could not cancel {shipment.shipment_id} at "
-                f"{shipment.node_id}: {_cause(exc)}; follow up with the node",
+                f"could not cancel {shipment.shipment_id} at {shipment.node_id}: it answered "
+                "too late to cancel; follow up with the node",
             )
+        return answer.status
 
     # ---------------------------------------------------------------- cancellation
     async def _settle_cancellation(self) -> None:
@@ -458,11 +748,7 @@ class OrderWorkflow:
         await workflow.wait_condition(
             lambda: not any(s.status in OPEN_SHIPMENT_STATUSES for s in self._state.shipments)
         )
-        await workflow.execute_local_activity(
-            ActivityName.RELEASE_RESERVATIONS,
-            ReleaseReservationsInput(order_id=self._state.order.order_id),
-            **LEDGER,
-        )
+        await self._release_reserved(ReleaseReservationsInput(order_id=self._state.order.order_id))
         self._unallocated = []
         self._backordered = False
         self._state.status = OrderStatus.CANCELLED
@@ -478,6 +764,9 @@ class OrderWorkflow:
         )
         seen = self._events.get(event.shipment_id, {})
         decision = accept_node_event(shipment, event.shipment_id, event.node_id, event.event, seen)
+        if self._audited and shipment is not None:
+            self._take_node_event(shipment, event, decision.outcome, seen)
+            return
         if decision.note is not None:
             self._note("ignored", decision.note)
         if shipment is None or not decision.accepted:
@@ -487,12 +776,78 @@ class OrderWorkflow:
             shipment.status = ShipmentStatus.DELIVERED
             self._note("delivered", f"{event.shipment_id} delivered")
 
+    def _take_node_event(
+        self,
+        shipment: Shipment,
+        event: NodeEvent,
+        outcome: NodeEventOutcome,
+        seen: dict[NodeEventType, NodeEvent],
+    ) -> None:
+        """Every event from a shipment's node is recorded; one that changes the truth is acted
+        on (a delivery before `shipped` says it shipped; `shipped` after a move is a shipment)."""
+        sid = event.shipment_id
+        if outcome == NodeEventOutcome.UNKNOWN_SHIPMENT:
+            self._note("ignored", f"{event.event} from {event.node_id} for {sid}, not its node")
+            return
+        if outcome == NodeEventOutcome.DUPLICATE:
+            key = (sid, str(event.event))
+            if key not in self._duplicates_noted:  # nodes retry callbacks: say it once
+                self._duplicates_noted.add(key)
+                self._note("duplicate", f"{event.event} for {sid} again from {event.node_id}")
+            return
+        self._events.setdefault(sid, seen)[event.event] = event
+        if event.event == NodeEventType.DELIVERED:
+            if shipment.status == ShipmentStatus.SHIPPED:
+                shipment.status = ShipmentStatus.DELIVERED
+                self._note("delivered", f"{sid} delivered")
+                self._unpublished = True
+            elif shipment.status in OPEN_SHIPMENT_STATUSES:
+                self._note("delivered", f"{sid} delivered before its node said shipped")
+        elif event.event == NodeEventType.REJECTED and shipment.status in _PAST_PICK:
+            self._note("rejected", f"{sid} rejected by {event.node_id} after pick: {event.reason}")
+        if shipment.status in MOVED_SHIPMENT_STATUSES and has_left_node(seen):
+            self._reconcile_late_shipment(shipment)
+
     @workflow.update(name=OrderUpdate.CANCEL)
     async def cancel(self, request: CancelInput) -> CancelResult:
         self._request_cancel(request.reason)
         # Return once the read model says so, so support sees what they just did.
         await workflow.wait_condition(lambda: self._cancellation_settled)
         return CancelResult(order_id=self._state.order.order_id, status=self._state.status)
+
+    @workflow.update(name=OrderUpdate.MARK_SHIPPED)
+    async def mark_shipped(self, request: MarkShippedInput) -> MarkShippedResult:
+        shipment = self._shipment(request.shipment_id)
+        assert shipment is not None  # the validator refused otherwise
+        self._note("support", f"{shipment.shipment_id} marked shipped: {request.reason}")
+        self.node_event(
+            NodeEvent(
+                shipment_id=shipment.shipment_id,
+                node_id=shipment.node_id,
+                event=NodeEventType.SHIPPED,
+                tracking_number=request.tracking_number,
+                reason=request.reason,
+            )
+        )
+        await workflow.wait_condition(
+            lambda: shipment.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED)
+        )
+        return MarkShippedResult(
+            order_id=self._state.order.order_id,
+            shipment_id=shipment.shipment_id,
+            status=self._state.status,
+        )
+
+    @mark_shipped.validator
+    def _validate_mark_shipped(self, request: MarkShippedInput) -> None:
+        refusal = force_refusal(self._audited) or mark_shipped_refusal(
+            self._shipment(request.shipment_id), request.shipment_id
+        )
+        if refusal:
+            raise ApplicationError(refusal, type="MarkShippedRefused", non_retryable=True)
+
+    def _shipment(self, shipment_id: str) -> Shipment | None:
+        return next((s for s in self._state.shipments if s.shipment_id == shipment_id), None)
 
     def _request_cancel(self, reason: str) -> None:
         self._cancel_reason = reason
@@ -504,10 +859,11 @@ class OrderWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, request: CancelInput) -> None:
-        refusal = cancel_refusal(
+        refusal = (request.force and force_refusal(self._audited)) or cancel_refusal(
             self._state.status,
             self._state.shipments,
             cancel_in_progress=self._cancel_reason is not None,
+            force=request.force,
         )
         if refusal:
             raise ApplicationError(refusal, type="CancelRefused", non_retryable=True)
@@ -516,6 +872,9 @@ class OrderWorkflow:
     async def retry(self, request: RetryInput) -> RetryResult:
         rounds = self._allocation_rounds
         self._note("retry", request.reason)
+        if self._audited:
+            # A person retries because something changed: the nodes that failed it may serve.
+            self._state.excluded_nodes = []
         self._retry_requested = True
         await workflow.wait_condition(
             lambda: self._allocation_rounds > rounds or self._cancel_reason is not None
@@ -530,7 +889,9 @@ class OrderWorkflow:
 
     @workflow.update(name=OrderUpdate.REALLOCATE)
     async def reallocate(self, request: ReallocateInput) -> ReallocateResult:
-        moving = movable_shipments(self._state.shipments, request.node_id)
+        moving = movable_shipments(
+            self._state.shipments, request.node_id, include_picked=request.force
+        )
         for shipment in moving:
             self._moves.setdefault(
                 shipment.shipment_id, ShipmentMove.moved_by_support(request.reason)
@@ -556,7 +917,10 @@ class OrderWorkflow:
             self._state.shipments,
             request.node_id,
             cancel_in_progress=self._cancel_reason is not None,
+            force=request.force,
         )
+        if request.force:
+            refusal = force_refusal(self._audited) or refusal
         if refusal:
             raise ApplicationError(refusal, type="ReallocateRefused", non_retryable=True)
 
@@ -566,7 +930,24 @@ class OrderWorkflow:
 
     # ---------------------------------------------------------------- bookkeeping
     def _note(self, event: str, detail: str) -> None:
+        if self._audited:  # a partner's text must not make the read model refuse the order
+            detail = detail.replace("\x00", "")
         self._state.timeline.append(TimelineEntry(at=workflow.now(), event=event, detail=detail))
+
+    def _attend(self, about: str, why: str) -> None:
+        """A person must act (NeedsAttention): in the timeline, the state and the UI details."""
+        why = why.replace("\x00", "")
+        if self._attention.get(about) != why:
+            self._attention[about] = why
+            self._note("attention", why)
+
+    def _set_deadline(self, what: str, after: timedelta | None) -> None:
+        if not self._audited:
+            return
+        if after is None:
+            self._deadlines.pop(what, None)
+        else:
+            self._deadlines[what] = workflow.now() + after
 
     async def _refresh_status(self) -> None:
         self._derive_status()
@@ -590,22 +971,48 @@ class OrderWorkflow:
         self._derive_status()
         state.waiting_for = waiting_for
         state.version += 1
+        self._unpublished = False
         indexed = (str(state.status), state.fulfilment_nodes())
         if indexed != self._indexed:
             workflow.upsert_search_attributes(
                 [sa.ORDER_STATUS.value_set(indexed[0]), sa.FULFILLMENT_NODES.value_set(indexed[1])]
             )
             self._indexed = indexed
+        attention = ""
+        if self._audited:
+            open_waits = not self._finished()
+            state.deadline = (
+                min(self._deadlines.values()) if self._deadlines and open_waits else None
+            )
+            state.attention = "; ".join(self._attention.values()) or None
+            if bool(state.attention) != self._indexed_attention:
+                workflow.upsert_search_attributes(
+                    [sa.NEEDS_ATTENTION.value_set(bool(state.attention))]
+                )
+                self._indexed_attention = bool(state.attention)
+            if state.attention:
+                attention = f"\n\n**needs attention**: {state.attention}"
+            if state.deadline is not None:
+                attention += f"\n\nnext deadline: {state.deadline:%Y-%m-%d %H:%M:%S} UTC"
         workflow.set_current_details(
             f"**{state.status}** - waiting for {waiting_for}\n\n"
             f"shipments: {', '.join(f'{s.shipment_id}@{s.node_id}={s.status}' for s in state.shipments) or 'none'}"
+            f"{attention}"
         )
-        await workflow.execute_local_activity(
-            ActivityName.PROJECT_ORDER,
-            # A snapshot: a retry of this activity must not carry later changes.
-            ProjectOrderInput(document=state.model_dump(mode="json")),
-            **LEDGER,
-        )
+        project = ActivityName.PROJECT_ORDER
+        # A snapshot: a retry of this activity must not carry later changes.
+        document = ProjectOrderInput(document=state.model_dump(mode="json"))
+        if not self._audited:
+            await workflow.execute_local_activity(project, document, **self._ledger)
+            return
+        try:
+            await workflow.execute_local_activity(project, document, **self._ledger)
+        except LEDGER_FAILED as exc:
+            # The order goes on; its read model lags until the next publish succeeds.
+            workflow.logger.warning("read model not updated for %s: %s", state.order.order_id, exc)
+            if not self._indexed_attention:
+                workflow.upsert_search_attributes([sa.NEEDS_ATTENTION.value_set(True)])
+                self._indexed_attention = True
 
     def _derive_status(self) -> None:
         if self._cancel_reason is None:
@@ -624,10 +1031,14 @@ class OrderWorkflow:
         )
 
 
+# After pick a node rejection can only come from a node that will not ship what it picked.
+_PAST_PICK = frozenset({ShipmentStatus.PICKED, ShipmentStatus.LABELLED})
+
+
 class _ShipmentMoved(Exception):
     """Unwinds a shipment's coroutine once it has compensated; never leaves the workflow."""
 
 
-def _cause(exc: ActivityError) -> str:
-    cause = exc.cause
+def _cause(exc: FailureError) -> str:
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
     return str(cause) if cause is not None else str(exc)

@@ -9,14 +9,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import SessionDep, SettingsDep, TemporalDep, off_loop
 from api.errors import ApiError
-from api.schemas import OrderAccepted, OrderSubmission, ReallocateAction, SupportAction
+from api.schemas import OrderAccepted, OrderSubmission, SupportAction
 from api.security import ChannelOrAdmin, OrderReader, Support, channel_of, may_read_order
+from api.support_schemas import CancelAction, ForceableReallocateAction, MarkShippedAction
 from api.workflow_calls import run_update
 from contracts.ids import order_workflow_id
 from contracts.names import OrderUpdate
 from contracts.order import (
     CancelInput,
     CancelResult,
+    MarkShippedInput,
+    MarkShippedResult,
     ReallocateInput,
     ReallocateResult,
     RetryInput,
@@ -121,15 +124,16 @@ async def list_orders(
 
 @router.post("/{order_id}/cancel", response_model=CancelResult)
 async def cancel_order(
-    order_id: str, action: SupportAction, session: SessionDep, temporal: TemporalDep, _: Support
+    order_id: str, action: CancelAction, session: SessionDep, temporal: TemporalDep, _: Support
 ) -> CancelResult:
-    """Cancel before shipping: releases the stock and cancels at the node(s). 409 once shipped."""
+    """Cancel before shipping: releases the stock and cancels at the node(s). 409 once shipped,
+    or (without `force`) while a shipment is labelled."""
     return await run_update(
         temporal,
         session,
         order_id,
         OrderUpdate.CANCEL,
-        CancelInput(reason=action.reason),
+        CancelInput(reason=action.reason, force=action.force),
         CancelResult,
     )
 
@@ -152,13 +156,33 @@ async def retry_order(
 @router.post("/{order_id}/reallocate", response_model=ReallocateResult)
 async def reallocate_order(
     order_id: str,
-    action: ReallocateAction,
+    action: ForceableReallocateAction,
     session: SessionDep,
     temporal: TemporalDep,
     _: Support,
 ) -> ReallocateResult:
-    """Move shipments that have not been picked to other nodes, excluding their current node."""
-    request = ReallocateInput(reason=action.reason, node_id=action.node_id)
+    """Move shipments that have not been picked (with `force`: not shipped) to other nodes,
+    excluding their current node."""
+    request = ReallocateInput(reason=action.reason, node_id=action.node_id, force=action.force)
     return await run_update(
         temporal, session, order_id, OrderUpdate.REALLOCATE, request, ReallocateResult
+    )
+
+
+@router.post("/{order_id}/shipments/{shipment_id}/mark-shipped", response_model=MarkShippedResult)
+async def mark_shipment_shipped(
+    order_id: str,
+    shipment_id: str,
+    action: MarkShippedAction,
+    session: SessionDep,
+    temporal: TemporalDep,
+    _: Support,
+) -> MarkShippedResult:
+    """Record that a shipment left its node when the node's system never said so: its stock
+    leaves the node and the order goes on as if the node had sent `shipped`."""
+    request = MarkShippedInput(
+        shipment_id=shipment_id, reason=action.reason, tracking_number=action.tracking_number
+    )
+    return await run_update(
+        temporal, session, order_id, OrderUpdate.MARK_SHIPPED, request, MarkShippedResult
     )

@@ -1,0 +1,14 @@
+"""Units of work on a shipment's stock that follow what its node did, not what was planned."""
+
+from sqlalchemy import Engine
+
+from ledger import late_shipments
+from ledger.db import transaction
+
+
+def record_shipped_after_move(engine: Engine, order_id: str, shipment_id: str) -> int:
+    """The node shipped a shipment the order had moved away (its reservation released): its
+    units leave that node's on hand. Idempotent; returns the units taken off (0 on a retry).
+    Raises NegativeStock, changing nothing, when the node counts fewer units than left."""
+    with transaction(engine) as session:
+        return late_shipments.ship_released(session, order_id, shipment_id)
