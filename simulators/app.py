@@ -3,8 +3,11 @@
 Nodes: `{base}/nodes/{node_id}/fulfillment-orders` (WMS / 3PL) and `.../pick-requests` (stores).
 After a release the node calls back accepted (or rejected) and picked; after a dispatch, shipped;
 the carrier then calls back delivered. Latency, rejection and failure rates are configurable, per
-node behaviour can be forced (`reject`, `silent`), and `/sim/stats` counts what each shipment got,
-so tests can prove nothing was released, labelled or dispatched twice.
+node behaviour can be forced (`reject`, `silent`, ...: see NodeMode) or drawn per shipment
+(`ships_despite_cancel_rate`, `reject_after_pick_rate`), the carrier can be taken down for a while
+(`PUT /sim/carrier/outage`), and `/sim/stats` counts what each shipment got and the units the
+nodes really shipped per order line, so tests can prove nothing was released, labelled,
+dispatched or shipped twice.
 
 PIM: `GET /pim/catalogue?cursor=` pages the demo catalogue (the demo SKUs with weights and
 dimensions) in connectors.pim's format; `PUT /sim/pim/{name}/items` loads or changes items of
@@ -31,7 +34,16 @@ from stack.demo_data import DEMO_SKUS
 
 log = logging.getLogger("opendom.simulators")
 
-NodeMode = Literal["normal", "reject", "silent", "accept_only", "picks_only"]
+# normal: accepted, picked, shipped once dispatched. reject: rejected at once. silent: never
+# answers. accept_only: accepted, never picked. picks_only: picked, never ships.
+# ships_despite_cancel: a WMS that picks, packs and ships in one step without a word, so the
+# cancel of a late shipment finds the parcel gone: it answers 409 "already shipped" and sends
+# shipped. rejects_after_pick: accepted, picked, then rejected (damage found at pack); a dispatch
+# after that is refused and nothing ships.
+NodeMode = Literal[
+    "normal", "reject", "silent", "accept_only", "picks_only",
+    "ships_despite_cancel", "rejects_after_pick",
+]  # fmt: skip
 
 
 class SimulatorConfig(BaseModel):
@@ -47,6 +59,10 @@ class SimulatorConfig(BaseModel):
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     hang_seconds: float = Field(default=12.0, ge=0)
     duplicate_rate: float = Field(default=0.0, ge=0, le=1)
+    # Chaos: shares of releases (to nodes in normal mode) that behave as the node mode of that
+    # name. Drawn from the shipment id, so a run's choice does not depend on timing.
+    ships_despite_cancel_rate: float = Field(default=0.0, ge=0, le=1)
+    reject_after_pick_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int | None = None
 
 
@@ -73,6 +89,10 @@ class DispatchBody(BaseModel):
 
 class CancelBody(BaseModel):
     reason: str = ""
+
+
+class CarrierOutage(BaseModel):
+    seconds: float = Field(ge=0)
 
 
 class LabelBody(BaseModel):
@@ -151,6 +171,12 @@ class _World:
         self.erp: dict[str, list[dict]] = {}
         self.pim: dict[str, _PimCatalogue] = {DEMO_PIM: _demo_catalogue()}
         self.refused_label_orders: set[str] = set()
+        self.carrier_down_until = 0.0  # time.monotonic(); labels answer 503 until then
+        # Units the node systems really sent out, per order and line: the ground truth a double
+        # shipment shows in, whatever the workflow believes.
+        self.shipped_units: dict[str, Counter[int]] = {}
+        # The carrier's delivered scans, by shipment: the status code OpenDOM last answered.
+        self.delivered_scans: dict[str, int | None] = {}
         self.counts: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.client = httpx.AsyncClient(timeout=10)
@@ -180,8 +206,28 @@ class _World:
             jitter = self.random.uniform(0.5, 1.5)
             await asyncio.sleep(self.config.latency_seconds * jitter)
 
-    async def callback(self, path: str, body: dict) -> None:
-        """Deliver a webhook like a real partner does: retry for a while, give up on 4xx."""
+    def behaviour(self, release: dict) -> NodeMode:
+        """The node's mode as it is now (tests switch it mid-run), else the shipment's draw."""
+        mode = self.modes.get(release["node_id"], "normal")
+        return mode if mode != "normal" else release["drawn"]
+
+    def draw_behaviour(self, shipment_id: str) -> NodeMode:
+        draw = random.Random(f"{self.config.seed}:{shipment_id}").random()
+        if draw < self.config.reject_after_pick_rate:
+            return "rejects_after_pick"
+        if draw < self.config.reject_after_pick_rate + self.config.ships_despite_cancel_rate:
+            return "ships_despite_cancel"
+        return "normal"
+
+    def record_shipped(self, release: dict) -> None:
+        release["status"] = "shipped"
+        units = self.shipped_units.setdefault(release["order_id"], Counter())
+        for line in release["lines"]:
+            units[int(line["line_no"])] += int(line["quantity"])
+
+    async def callback(self, path: str, body: dict) -> int | None:
+        """Deliver a webhook like a real partner does: retry for a while, give up on 4xx.
+        The status code of the answer it stopped at; None when abandoned."""
         url = f"{self.config.api_url}{path}"
         payload = json.dumps(body).encode()
         for attempt in range(30):
@@ -196,11 +242,12 @@ class _World:
                     elif self.random.random() < self.config.duplicate_rate:
                         self.counts["duplicate_callbacks"] += 1
                         await self._resend(url, payload)
-                    return
+                    return response.status_code
             except httpx.TransportError:
                 pass
             await asyncio.sleep(min(0.2 * 2**attempt, 5))
         log.warning("callback %s abandoned", url)
+        return None
 
     async def _resend(self, url: str, payload: bytes) -> None:
         """The partner's sender lost our answer and delivers the same event again, signed anew."""
@@ -222,6 +269,11 @@ class _FaultInjection:
             await self.app(scope, receive, send)
             return
         world = self.world
+        if scope["path"].startswith("/carrier/") and time.monotonic() < world.carrier_down_until:
+            world.counts["carrier_outage_503"] += 1
+            down = JSONResponse(status_code=503, content={"error": "carrier is down"})
+            await down(scope, receive, send)
+            return
         draw = world.random.random()
         if draw < world.config.failure_rate:
             world.counts["injected_failures"] += 1
@@ -244,9 +296,8 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
 
     async def node_progress(shipment_id: str) -> None:
         release = world.releases[shipment_id]
-        node_id = release["node_id"]
-        mode = world.modes.get(node_id, "normal")
-        if mode == "silent":
+        mode = world.behaviour(release)
+        if mode in ("silent", "ships_despite_cancel"):
             return
         await world.pause()
         if release["status"] == "cancelled":
@@ -264,16 +315,28 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
             return
         release["status"] = "picked"
         await _node_event(release, "picked")
+        if mode != "rejects_after_pick":
+            return
+        await world.pause()
+        if release["status"] in ("cancelled", "shipped"):
+            return
+        release["status"] = "rejected"
+        world.counts["rejected_after_pick"] += 1
+        await _node_event(release, "rejected", reason="damaged at packing")
 
     async def ship(shipment_id: str) -> None:
         release = world.releases[shipment_id]
         await world.pause()
-        if release["status"] == "cancelled" or world.modes.get(release["node_id"]) == "picks_only":
+        if release["status"] in ("cancelled", "rejected") or world.behaviour(release) in (
+            "picks_only",
+            "rejects_after_pick",  # the rejection is on its way: this parcel never leaves
+        ):
             return
-        release["status"] = "shipped"
+        world.record_shipped(release)
         await _node_event(release, "shipped", tracking_number=release["tracking_number"])
         await world.pause()
-        await world.callback(
+        world.delivered_scans[shipment_id] = None
+        world.delivered_scans[shipment_id] = await world.callback(
             f"/v1/callbacks/carriers/{release['carrier']}/events",
             {
                 "order_id": release["order_id"],
@@ -282,6 +345,11 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
                 "event": "delivered",
             },
         )
+
+    async def ship_unannounced(shipment_id: str) -> None:
+        """The parcel a ships_despite_cancel node sent out with its own carrier account."""
+        release = world.releases[shipment_id]
+        await _node_event(release, "shipped", tracking_number=release["tracking_number"])
 
     async def _node_event(release: dict, event: str, **extra: str) -> None:
         world.counts[f"callback_{event}"] += 1
@@ -305,6 +373,7 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
                 **body.model_dump(),
                 "node_id": node_id,
                 "status": "received",
+                "drawn": world.draw_behaviour(body.shipment_id),
             }
             world.spawn(node_progress(body.shipment_id))
             return _ack(world.releases[body.shipment_id])
@@ -313,8 +382,8 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
         async def dispatch(node_id: str, shipment_id: str, body: DispatchBody) -> dict:
             release = _known(node_id, shipment_id)
             world.counts[f"dispatch:{shipment_id}"] += 1
-            if release["status"] == "cancelled":
-                raise HTTPException(409, f"{shipment_id} was cancelled")
+            if release["status"] in ("cancelled", "rejected"):
+                raise HTTPException(409, f"{shipment_id} was {release['status']}")
             if "tracking_number" not in release:
                 release.update(tracking_number=body.tracking_number, carrier=body.carrier)
                 world.spawn(ship(shipment_id))
@@ -323,6 +392,12 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
         @app.post(f"/nodes/{{node_id}}/{resource}/{{shipment_id}}/cancel", tags=["nodes"])
         async def cancel(node_id: str, shipment_id: str, body: CancelBody) -> dict:
             release = _known(node_id, shipment_id)
+            late = world.behaviour(release) == "ships_despite_cancel"
+            if late and release["status"] == "received":
+                world.counts["shipped_despite_cancel"] += 1
+                release["tracking_number"] = f"NODE-{shipment_id}"
+                world.record_shipped(release)
+                world.spawn(ship_unannounced(shipment_id))
             if release["status"] == "shipped":
                 raise HTTPException(409, f"{shipment_id} has already shipped")
             release["status"] = "cancelled"
@@ -395,6 +470,16 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
         world.refused_label_orders.add(order_id)
         return {"refused": order_id}
 
+    @app.put("/sim/carrier/outage", tags=["sim"])
+    async def carrier_outage(outage: CarrierOutage) -> CarrierOutage:
+        """The carrier answers every call 503 for this long, from now (0 ends an outage)."""
+        world.carrier_down_until = time.monotonic() + outage.seconds
+        return outage
+
+    @app.get("/sim/config", tags=["sim"])
+    async def current_config() -> SimulatorConfig:
+        return world.config
+
     @app.put("/sim/config", tags=["sim"])
     async def configure(config: SimulatorConfig) -> SimulatorConfig:
         world.config = config
@@ -411,6 +496,13 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
             "counts": dict(world.counts),
             "labels": world.labels,
             "releases": {k: v["status"] for k, v in world.releases.items()},
+            # shipments whose node behaved otherwise than normal, and how
+            "behaviours": {
+                k: b for k, v in world.releases.items() if (b := world.behaviour(v)) != "normal"
+            },
+            "shipped_units": {o: dict(units) for o, units in world.shipped_units.items()},
+            "delivered_scans": world.delivered_scans,
+            "in_flight": len(world.tasks),
         }
 
     return app
