@@ -166,7 +166,14 @@ async def main() -> None:
     cache_workflow_bytecode()
     settings = load_settings()
     stopping = stop_on_signals()
-    client = await connect(settings)
+    connecting = asyncio.ensure_future(connect(settings))
+    # A stop while Temporal is still down (a restart under `opendom up`) must not wait it out.
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not connecting.done():
+        connecting.cancel()
+        logging.info("%s before Temporal answered: exiting", stopping.result().name)
+        return
+    client = connecting.result()
     async with order_worker(client, settings):
         await ensure_housekeeping_schedule(
             client, settings.task_queue, settings.housekeeping_every_seconds

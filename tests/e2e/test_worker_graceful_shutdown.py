@@ -16,8 +16,9 @@ from fastapi import FastAPI, Request
 
 from api.app import create_app
 from cli.worker_health import problems
+from config import Settings
 from contracts.names import ActivityName
-from stack.servers import ServerThread
+from stack.servers import ServerThread, free_port
 from tests.support.network import build_network
 from tests.support.orders_api import order_payload
 
@@ -119,3 +120,27 @@ async def test_sigterm_lets_an_in_flight_node_release_finish_before_the_worker_e
         if e.HasField("activity_task_completed_event_attributes")
     ]
     assert completed == [ActivityName.RELEASE_TO_NODE], log.read_text()
+
+
+async def test_sigterm_stops_a_worker_still_waiting_for_temporal(tmp_path: Path) -> None:
+    """Under `opendom up` a worker restarted while the dev server is down waits for it; a stop
+    then must not wait out the whole connection wait."""
+    unreachable = f"127.0.0.1:{free_port()}"
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/ledger.db", temporal_address=unreachable
+    )
+    log = tmp_path / "worker.log"
+    worker = start_worker(settings, log)
+    try:
+        for _ in range(200):
+            if "Temporal not reachable yet" in log.read_text():
+                break
+            await asyncio.sleep(0.1)
+        assert "Temporal not reachable yet" in log.read_text(), log.read_text()
+        worker.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(worker.wait, 10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert code == 0, log.read_text()
