@@ -271,7 +271,7 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
         order_ids = await submitting
         submitted = time.monotonic()
         await channel.cancels_done()
-        await _until_settled(engine, sim, order_ids, erp, plan.settle_seconds)
+        events.append(await _until_settled(engine, sim, order_ids, erp, plan.settle_seconds))
         settled_after = time.monotonic() - submitted
         if resending is not None:
             await resending  # its workflow's deletion takes the dev server ~30 s
@@ -461,24 +461,34 @@ class _Channel:
 
 async def _until_settled(
     engine: Engine, sim: httpx.AsyncClient, order_ids: list[str], erp: ErpFeed, seconds: float
-) -> None:
+) -> str:
     """Until every order is settled in the read model, housekeeping has pulled the ERP feed to
     its end and the simulators have nothing left to send (a late "shipped" or scan on its
-    way), or the deadline (the invariants then name what is not settled)."""
-    deadline = time.monotonic() + seconds
+    way), or the deadline (the invariants then name what is not settled). Says when each was."""
+    start = time.monotonic()
+    deadline = start + seconds
+    when: dict[str, float] = {}
     while time.monotonic() < deadline:
+        now = time.monotonic() - start
         with Session(engine) as session:
             views = session.exec(
                 select(OrderView).where(col(OrderView.order_id).in_(order_ids))
             ).all()
             source = session.get(FeedSource, ERP_SOURCE)
-        pulled = source is None or source.cursor == str(erp.queued)
-        settled = all(is_settled(v.status, v.document) for v in views)
-        if len(views) == len(order_ids) and settled and pulled:
-            break
-        await asyncio.sleep(0.5)
-    while time.monotonic() < deadline:
+        done = {
+            "orders": len(views) == len(order_ids)
+            and all(is_settled(v.status, v.document) for v in views),
+            "ERP feed": source is None or source.cursor == str(erp.queued),
+            "simulators": False,
+        }
         with contextlib.suppress(httpx.TransportError):
-            if (await sim.get("/sim/stats")).json()["in_flight"] == 0:
-                return
+            done["simulators"] = (await sim.get("/sim/stats")).json()["in_flight"] == 0
+        for what in [w for w, d in done.items() if d]:
+            when.setdefault(what, now)
+        if all(done.values()):
+            break  # all at once: a late "shipped" may still unsettle an order
         await asyncio.sleep(0.5)
+    return "settled after the last submission: " + ", ".join(
+        f"{what} {when[what]:.1f} s" if what in when else f"{what} NEVER"
+        for what in ("orders", "ERP feed", "simulators")
+    )
