@@ -139,3 +139,17 @@ def test_a_killed_api_is_restarted_and_answers_again(running: RunningUp) -> None
             time.sleep(0.2)
         _all_complete(admin, _submit(admin, "healing-api"))
     assert "api exited with code -9; restarting in" in running.output()
+
+
+def test_ctrl_c_stops_every_child_and_restarts_none(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the launcher and its children together (one process group):
+    the children exiting then is the stop, not a crash to heal."""
+    with opendom_up(tmp_path, "--no-demo") as up:
+        pids = _pids(up)
+        os.killpg(pids["launcher"], signal.SIGINT)  # the launcher leads its own group
+        deadline = time.monotonic() + 60
+        while not up.output().rstrip().endswith("stopped"):
+            assert time.monotonic() < deadline, up.output()[-2000:]
+            time.sleep(0.2)
+    assert [name for name, pid in pids.items() if _alive(pid)] == []
+    assert "restarting" not in up.output()
