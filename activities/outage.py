@@ -85,7 +85,10 @@ class OutageActivities:
                 self._client,
                 request.order_id,
                 OrderUpdate.REALLOCATE,
-                ReallocateInput(reason=request.reason, node_id=request.node_id),
+                # The node is out of service: its orders must not wait for it to answer cancels.
+                ReallocateInput(
+                    reason=request.reason, node_id=request.node_id, cancel_in_background=True
+                ),
                 ReallocateResult,
             )
         except WorkflowUpdateFailedError as exc:

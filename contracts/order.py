@@ -53,6 +53,9 @@ class ReallocateInput(BaseModel):
     # Also move picked and labelled shipments (re-release them elsewhere): for a node that holds a
     # parcel and will not ship it. One its node says has already shipped stays shipped.
     force: bool = False
+    # The node is down (a node outage moves the order): source the lines again at once and cancel
+    # at the node afterwards, rather than wait for an unreachable node to answer the cancel.
+    cancel_in_background: bool = False
 
 
 class ReallocateResult(BaseModel):

@@ -223,6 +223,9 @@ class ShipmentMove:
     # The node accepted and picked it: it is told to cancel even when the move is a REJECTED
     # one (a failed label), or it keeps a picked parcel in its queue for ever.
     node_holds_it: bool = False
+    # The node is down: source the lines again first and cancel there afterwards, instead of
+    # holding the move until an unreachable node answers.
+    cancel_later: bool = False
 
     @classmethod
     def rejected_by_node(cls, node_id: str, reason: str | None) -> Self:
@@ -261,9 +264,10 @@ class ShipmentMove:
         return cls(ShipmentStatus.CANCELLED, why, source_again=False)
 
     @classmethod
-    def moved_by_support(cls, reason: str) -> Self:
+    def moved_by_support(cls, reason: str, cancel_later: bool = False) -> Self:
         """Support (or a node outage, through the same update) moves it: not the node's fault."""
-        return cls(ShipmentStatus.REALLOCATED, f"support: {reason}", source_again=True)
+        why = f"support: {reason}"
+        return cls(ShipmentStatus.REALLOCATED, why, source_again=True, cancel_later=cancel_later)
 
     @property
     def cancels_at_node(self) -> bool:

@@ -365,32 +365,38 @@ class OrderWorkflow:
 
     async def _release_to_node(self, shipment: Shipment, sla: NodeSla) -> None:
         order = self._state.order
+        sid = shipment.shipment_id
         await self._compensate_if_moved(shipment)
+        self._set_deadline(sid, timedelta(seconds=sla.accept_seconds))
+        release = workflow.start_activity(
+            ActivityName.RELEASE_TO_NODE,
+            NodeReleaseInput(
+                order_id=order.order_id,
+                shipment_id=sid,
+                node_id=shipment.node_id,
+                lines=shipment.lines,
+                ship_to=order.ship_to,
+                delivery_method=order.delivery_method,
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(seconds=sla.accept_seconds),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )
         try:
-            await workflow.execute_activity(
-                ActivityName.RELEASE_TO_NODE,
-                NodeReleaseInput(
-                    order_id=order.order_id,
-                    shipment_id=shipment.shipment_id,
-                    node_id=shipment.node_id,
-                    lines=shipment.lines,
-                    ship_to=order.ship_to,
-                    delivery_method=order.delivery_method,
-                ),
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(seconds=sla.accept_seconds),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-            )
-            self._set_deadline(shipment.shipment_id, timedelta(seconds=sla.accept_seconds))
+            if self._audited:
+                # A move (a node outage, support, a cancel) does not wait for a release that
+                # is still retrying against an unreachable node: it is abandoned.
+                await workflow.wait_condition(lambda: release.done() or sid in self._moves)
+                if not release.done():
+                    release.cancel()
+            await release
         except ActivityError as exc:
             refused = isinstance(exc.cause, ApplicationError) and exc.cause.non_retryable
-            self._moves.setdefault(
-                shipment.shipment_id, ShipmentMove.release_failed(refused, _cause(exc))
-            )
+            self._moves.setdefault(sid, ShipmentMove.release_failed(refused, _cause(exc)))
             await self._move_away(shipment)
         shipment.status = ShipmentStatus.RELEASED
-        self._note("released", f"{shipment.shipment_id} released to {shipment.node_id}")
-        await self._publish(f"{shipment.node_id} to accept {shipment.shipment_id}")
+        self._note("released", f"{sid} released to {shipment.node_id}")
+        await self._publish(f"{shipment.node_id} to accept {sid}")
 
     async def _node_step(
         self,
@@ -577,7 +583,10 @@ class OrderWorkflow:
         """Compensate one shipment: cancel at its node, release its stock, source its lines again."""
         move = self._moves[shipment.shipment_id]
         order_id = self._state.order.order_id
-        if move.cancels_at_node:
+        if move.cancels_at_node and self._audited and move.cancel_later:
+            # The node is down: its lines are sourced again now, the cancel follows.
+            self._followups.append(asyncio.create_task(self._cancel_later(shipment, move.reason)))
+        elif move.cancels_at_node:
             answer = await self._cancel_at_node(shipment, move.reason)
             if self._audited and answer == NodeCancelStatus.TOO_LATE:
                 await self._kept_as_shipped(shipment, move)
@@ -625,6 +634,11 @@ class OrderWorkflow:
                 f"the reservation of {what} was not released: {_cause(exc)}; "
                 "run `opendom reconcile`",
             )
+
+    async def _cancel_later(self, shipment: Shipment, reason: str) -> None:
+        answer = await self._cancel_at_node(shipment, reason)
+        if answer == NodeCancelStatus.TOO_LATE:  # it had shipped: a real shipment after all
+            self._reconcile_late_shipment(shipment)
 
     async def _kept_as_shipped(self, shipment: Shipment, move: ShipmentMove) -> None:
         """The node answered the cancel: too late, it has shipped. The move does not happen:
@@ -892,9 +906,11 @@ class OrderWorkflow:
         moving = movable_shipments(
             self._state.shipments, request.node_id, include_picked=request.force
         )
+        cancel_later = self._audited and request.cancel_in_background
         for shipment in moving:
             self._moves.setdefault(
-                shipment.shipment_id, ShipmentMove.moved_by_support(request.reason)
+                shipment.shipment_id,
+                ShipmentMove.moved_by_support(request.reason, cancel_later=cancel_later),
             )
         ids = {s.shipment_id for s in moving}
         await workflow.wait_condition(
