@@ -27,12 +27,12 @@ Run:
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -93,11 +93,22 @@ class Answers:
     unexplained: int = 0  # a 503 / 429 whose body does not say why
     latencies_ms: list[float] = field(default_factory=list)
 
+    reasons: Counter[str] = field(default_factory=Counter)  # of every answer but a 2xx
+
     def add(self, status: int, body: bytes, ms: float) -> None:
         self.statuses[status] += 1
         self.latencies_ms.append(ms)
-        if status in (429, 503) and b'"message"' not in body:
-            self.unexplained += 1
+        if 200 <= status < 300:
+            return
+        try:
+            said = json.loads(body)
+            why = f"{said['error']}: {said['message']}"
+        except (ValueError, KeyError, TypeError):
+            why = body[:120].decode(errors="replace")
+            if status in (429, 503):
+                self.unexplained += 1
+        # Figures vary between answers ("... after 10.2 s"); the first words name the reason.
+        self.reasons[f"{status} {why[:90]}"] += 1
 
     @property
     def answered(self) -> int:
@@ -194,6 +205,11 @@ class Report:
                     f"{answers.statuses[503]:>5} {answers.statuses[429]:>5} {answers.other:>5} "
                     f"{len(answers.unanswered):>9}   {_latency(answers.latencies_ms)}"
                 )
+        reasons = Counter[str]()
+        for api in self.apis:
+            reasons += api.submissions.reasons + api.reads.reasons
+        for why, count in reasons.most_common():
+            lines.append(f"  {count:>5} x {why}")
         lines.append("")
         for n, api in enumerate(self.apis, 1):
             h = api.health
@@ -245,18 +261,14 @@ class Processes:
     api_urls: list[str]
     admin_key: str
 
-    def children(self) -> list[tuple[str, subprocess.Popen]]:
-        supervisor = getattr(self.stack, "supervisor", None)
-        if supervisor is None:  # the launcher before it restarted crashed children
-            return list(self.stack.processes)
-        return [(c.name, c.process) for c in supervisor.children if c.process is not None]
-
     def exited(self) -> list[str]:
-        """Children that died: a crash under load is a failure, not something to restart."""
-        return [f"{n} exited ({p.returncode})" for n, p in self.children() if p.poll() is not None]
+        """Children that died: a crash under load is a failure, never restarted into the run
+        (nothing here calls the launcher's supervise)."""
+        processes = self.stack.processes
+        return [f"{n} exited ({p.returncode})" for n, p in processes if p.poll() is not None]
 
     def dump_stacks(self) -> None:
-        for name, process in self.children():
+        for name, process in self.stack.processes:
             if name.startswith(("api", "worker")) and process.poll() is None:
                 process.send_signal(signal.SIGUSR1)
 

@@ -28,8 +28,10 @@ def test_two_apis_and_two_workers_answer_every_request_of_a_concurrent_burst(
     for api in report.apis:
         assert api.submissions.answered == PER_API and api.reads.answered == PER_API
         assert api.health.latencies_ms, "/healthz was never polled"
+    # Every accepted order settled; a submission answered 503 may have started its workflow
+    # all the same (Temporal's deadline passed after the start), which a resend would find.
     accepted = sum(api.submissions.ok for api in report.apis)
-    assert sum(report.settled.values()) == accepted
+    assert accepted <= sum(report.settled.values()) <= 2 * PER_API
     if database == "postgres":
         # Both counts taken, and they saw the processes' own connections.
         assert report.idle_in_transaction == [0, 0]
