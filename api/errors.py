@@ -5,6 +5,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
@@ -47,6 +48,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=422,
             content=_body("invalid_request", "; ".join(problems), detail=details),
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_for_a_contract(_: Request, exc: ValidationError) -> JSONResponse:
+        """A request value the route's schema let through but a model it builds refuses (a
+        workflow payload's tighter length, say): the request's fault, so a 422 naming the
+        fields, not a 500."""
+        problems = [f"{_field_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse(
+            status_code=422,
+            content=_body("invalid_request", f"{exc.title}: " + "; ".join(problems)),
         )
 
     @app.exception_handler(HTTPException)

@@ -105,7 +105,8 @@ def release_hold(hold_id: HoldIdPath, engine: EngineDep, caller: ChannelOrAdmin)
 def availability_events(
     session: SessionDep,
     caller: AvailabilityReader,
-    after: Annotated[int, Query(ge=0, le=2**62, description="last event id you have seen")] = 0,
+    # The event id is a 32-bit integer column on PostgreSQL: a larger `after` was a DataError.
+    after: Annotated[int, Query(ge=0, le=2**31 - 1, description="last event id you have seen")] = 0,
     channel: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AvailabilityEventPublic]:

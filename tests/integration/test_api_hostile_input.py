@@ -100,3 +100,13 @@ def test_an_escaped_backslash_before_u0000_is_text_not_a_nul_byte(api: ApiServer
         )
     assert answer.json().get("error") != "nul_byte", answer.text
     assert answer.status_code < 500
+
+
+def test_an_event_cursor_beyond_the_id_column_is_refused_with_422(api: ApiServer) -> None:
+    """The event id is a 32-bit integer on PostgreSQL; `after` allowed up to 2**62 (a 500)."""
+    with _ops(api) as http:
+        beyond = http.get("/v1/availability/events", params={"after": 2**62})
+        last = http.get("/v1/availability/events", params={"after": 2**31 - 1})
+    assert beyond.status_code == 422, beyond.text
+    assert "after" in beyond.json()["message"]
+    assert last.status_code == 200, last.text
