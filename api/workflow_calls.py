@@ -18,7 +18,7 @@ from api.errors import ApiError
 from config import Settings
 from contracts.names import OrderUpdate
 from contracts.order import NodeEvent
-from contracts.starters import signal_node_event, update_order
+from contracts.starters import deliver_to_order, signal_node_event, update_order
 from domain.orders import OrderState
 from ledger import orders_view
 
@@ -85,6 +85,29 @@ async def send_node_event(
     release_connection(session)
     try:
         await signal_node_event(client, order_id, event)
+    except RPCError as exc:
+        found = await _closed_or_unknown(session, order_id, exc)
+        raise (WorkflowClosed(found) if isinstance(found, OrderState) else found) from exc
+
+
+async def send_delivery(
+    client: Client,
+    session: Session,
+    order_id: str,
+    event: NodeEvent,
+    timeout_seconds: float = DEFAULT_UPDATE_TIMEOUT_SECONDS,
+) -> None:
+    """A delivery scan to the order's workflow, returning once its read model shows it (an
+    update, not a signal: a signal landing after the run's last publish would be lost with the
+    run). WorkflowClosed if the run has ended; 503 (the partner sends it again) if it is slow."""
+    release_connection(session)
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            await deliver_to_order(client, order_id, event)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+        raise ApiError(
+            503, "order_busy", f"order {order_id} did not take the scan in time: send it again"
+        ) from exc
     except RPCError as exc:
         found = await _closed_or_unknown(session, order_id, exc)
         raise (WorkflowClosed(found) if isinstance(found, OrderState) else found) from exc

@@ -45,6 +45,10 @@ class OrderUpdate(StrEnum):
     RETRY = "retry"
     REALLOCATE = "reallocate"
     MARK_SHIPPED = "mark_shipped"
+    # A delivery scan, taken and published before it returns: a signal could land after the
+    # workflow's last publish and be lost with the run (audit M2); an update is either taken or
+    # refused because the run has closed, and then the read model records it.
+    TAKE_DELIVERY = "take_delivery"
 
 
 class OrderQuery(StrEnum):

@@ -77,3 +77,9 @@ class MarkShippedResult(BaseModel):
     order_id: str
     shipment_id: str
     status: OrderStatus
+
+
+class TakeDeliveryResult(BaseModel):
+    order_id: str
+    shipment_id: str
+    shipment_status: str | None  # None: the order has no such shipment (the event is noted)

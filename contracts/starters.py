@@ -29,7 +29,7 @@ from contracts import search_attributes as sa
 from contracts.housekeeping import HousekeepingInput, HousekeepingResult
 from contracts.ids import HOUSEKEEPING_RUN_ID, HOUSEKEEPING_SCHEDULE_ID
 from contracts.names import OrderQuery, OrderSignal, OrderUpdate, WorkflowName
-from contracts.order import NodeEvent, OrderWorkflowInput
+from contracts.order import NodeEvent, OrderWorkflowInput, TakeDeliveryResult
 from contracts.outage import NodeOutageInput
 from domain.orders import Order, OrderState, OrderStatus
 
@@ -92,6 +92,13 @@ async def update_order(
 
 async def signal_node_event(client: Client, order_id: str, event: NodeEvent) -> None:
     await client.get_workflow_handle(order_id).signal(OrderSignal.NODE_EVENT, event)
+
+
+async def deliver_to_order(client: Client, order_id: str, event: NodeEvent) -> None:
+    """A delivery scan, taken by the order's workflow and published when this returns."""
+    await client.get_workflow_handle(order_id).execute_update(
+        OrderUpdate.TAKE_DELIVERY, event, result_type=TakeDeliveryResult
+    )
 
 
 async def query_order_state(client: Client, order_id: str, rpc_timeout: timedelta) -> OrderState:

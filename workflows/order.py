@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         ReallocateResult,
         RetryInput,
         RetryResult,
+        TakeDeliveryResult,
     )
     from contracts.patches import Patch
     from domain.carriers import (
@@ -190,7 +191,8 @@ class OrderWorkflow:
         if self._audited:
             # A late shipment may still be reconciling, a delivery may not be published yet.
             await workflow.wait_condition(lambda: all(t.done() for t in self._followups))
-            if self._unpublished:
+            # A delivery scan may land with the publish's own result: publish until none did.
+            while self._unpublished:
                 await self._publish(self._summary_of_waits())
         return self._result()
 
@@ -789,6 +791,20 @@ class OrderWorkflow:
         if event.event == NodeEventType.DELIVERED:
             shipment.status = ShipmentStatus.DELIVERED
             self._note("delivered", f"{event.shipment_id} delivered")
+            self._unpublished = True
+
+    @workflow.update(name=OrderUpdate.TAKE_DELIVERY)
+    async def take_delivery(self, event: NodeEvent) -> TakeDeliveryResult:
+        """A delivery scan, in the read model before this returns (see OrderUpdate)."""
+        self.node_event(event)
+        if self._unpublished:
+            await self._publish(self._summary_of_waits())
+        shipment = self._shipment(event.shipment_id)
+        return TakeDeliveryResult(
+            order_id=self._state.order.order_id,
+            shipment_id=event.shipment_id,
+            shipment_status=str(shipment.status) if shipment is not None else None,
+        )
 
     def _take_node_event(
         self,

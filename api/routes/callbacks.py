@@ -4,12 +4,14 @@ once that workflow has closed: a partner's event is recorded, never dropped."""
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
 
 from api.deps import EngineDep, SessionDep, TemporalDep, off_loop
 from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
-from api.workflow_calls import WorkflowClosed, send_node_event
+from api.workflow_calls import WorkflowClosed, send_delivery, send_node_event
 from contracts.order import NodeEvent
 from domain.lifecycle import delivery_scan_goes_to_read_model
 from domain.orders import NodeEventType
@@ -71,7 +73,7 @@ async def node_event(
         routed_to = "duplicate"  # the workflow has it: a resend adds nothing to its history
     else:
         try:
-            await send_node_event(temporal, session, callback.order_id, event)
+            await _to_workflow(temporal, session, callback.order_id, event)
         except WorkflowClosed:
             routed_to = await _record_after_close(engine, callback.order_id, node_id, event)
     await remember_callback(request, signature)
@@ -109,7 +111,10 @@ async def carrier_event(
     if state is None:
         raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
     shipment = next((s for s in state.shipments if s.shipment_id == callback.shipment_id), None)
-    if shipment is None or shipment.tracking_number != callback.tracking_number:
+    # The carrier may scan a parcel before the read model has its label (it is projected after
+    # the hand-over): no tracking number yet is not a different one.
+    known = shipment.tracking_number if shipment is not None else None
+    if shipment is None or known not in (None, callback.tracking_number):
         raise ApiError(
             404, "shipment_not_found", f"no shipment {callback.shipment_id} with that tracking"
         )
@@ -124,13 +129,20 @@ async def carrier_event(
         routed_to = await _record_after_close(engine, callback.order_id, carrier, event)
     else:
         try:
-            await send_node_event(temporal, session, callback.order_id, event)
+            await _to_workflow(temporal, session, callback.order_id, event)
         except WorkflowClosed:
             routed_to = await _record_after_close(engine, callback.order_id, carrier, event)
     await remember_callback(request, signature)
     return CallbackAccepted(
         order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to=routed_to
     )
+
+
+async def _to_workflow(temporal: Client, session: Session, order_id: str, event: NodeEvent) -> None:
+    if event.event == NodeEventType.DELIVERED:
+        await send_delivery(temporal, session, order_id, event)
+    else:
+        await send_node_event(temporal, session, order_id, event)
 
 
 async def _record_after_close(engine: Engine, order_id: str, sender: str, event: NodeEvent) -> str:

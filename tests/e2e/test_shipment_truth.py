@@ -59,7 +59,8 @@ async def _wait_for(
         if response.status_code == 200 and holds(order := response.json()):
             return order
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{order_id}: never {what}; last seen {order}")
+    timeline = [(e["event"], e["detail"]) for e in order.get("timeline", [])]
+    raise AssertionError(f"{order_id}: never {what}; last seen {order}; timeline {timeline}")
 
 
 def _shipment_is(index: int, *statuses: str) -> Callable[[dict], bool]:
