@@ -8,7 +8,9 @@ serve, the order waits BACKORDERED until support retries.
 """
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -92,9 +94,10 @@ with workflow.unsafe.imports_passed_through():
 # One that can never succeed (a value the database refuses) must not retry inside one workflow
 # task until Temporal terminates the run: refused values fail at once, anything else within
 # minutes, and the order asks for a person (NeedsAttention) instead.
+LEDGER_LIMIT = timedelta(minutes=5)
 LEDGER = {
     "start_to_close_timeout": timedelta(seconds=30),
-    "schedule_to_close_timeout": timedelta(minutes=5),
+    "schedule_to_close_timeout": LEDGER_LIMIT,
     "retry_policy": RetryPolicy(
         maximum_interval=timedelta(seconds=10),
         non_retryable_error_types=["DataError", "ValidationError", "NegativeStock"],
@@ -110,9 +113,10 @@ _LEDGER_BEFORE_AUDIT = {
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
 }
 # Compensation must eventually reach the node, but not hold the order hostage for ever.
+NODE_CANCEL_LIMIT = timedelta(minutes=10)
 NODE_CANCEL = {
     "start_to_close_timeout": timedelta(seconds=30),
-    "schedule_to_close_timeout": timedelta(minutes=10),
+    "schedule_to_close_timeout": NODE_CANCEL_LIMIT,
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
 }
 CARRIER_AND_DISPATCH = {
@@ -122,7 +126,12 @@ CARRIER_AND_DISPATCH = {
 # A backordered order looks for stock again on its own this often (forgetting the nodes that
 # failed it: one may serve now), and asks for a person once it has waited this long.
 BACKORDER_RECHECK = timedelta(hours=1)
+# A label or a hand-over still retrying after this asks for a person (and keeps retrying).
+STEP_PATIENCE = timedelta(minutes=30)
 BACKORDER_ESCALATES_AFTER = timedelta(days=3)
+
+
+T = TypeVar("T")
 
 
 @workflow.defn(name=WorkflowName.ORDER)
@@ -217,6 +226,7 @@ class OrderWorkflow:
         # Lines stay in `_unallocated` until the result is applied, so a shipment finishing
         # meanwhile cannot make the order look complete.
         lines = list(self._unallocated)
+        self._set_deadline("allocation", LEDGER_LIMIT)
         try:
             result = await self._allocate_lines(lines)
         except LEDGER_FAILED as exc:
@@ -235,6 +245,7 @@ class OrderWorkflow:
             await self._wait_as_backordered(result.explanation)
             return
         if self._audited:
+            self._set_deadline("allocation", None)
             self._attention.pop("allocation", None)
             self._backordered_since = None
             self._last_backorder_why = None
@@ -448,13 +459,16 @@ class OrderWorkflow:
     async def _label_and_dispatch(self, shipment: Shipment) -> None:
         order = self._state.order
         await self._compensate_if_moved(shipment)
-        label = await self._label_for(shipment)
+        sid = shipment.shipment_id
+        label = await self._patiently(
+            sid, f"the carrier label for {sid}", self._label_for(shipment)
+        )
         shipment.status = ShipmentStatus.LABELLED
         shipment.tracking_number = label.tracking_number
         shipment.label_id = label.label_id
         self._note("labelled", f"{shipment.shipment_id}: {label.carrier} {label.tracking_number}")
         await self._compensate_if_moved(shipment)
-        await workflow.execute_activity(
+        dispatch = workflow.execute_activity(
             ActivityName.DISPATCH_AT_NODE,
             NodeDispatchInput(
                 order_id=order.order_id,
@@ -467,7 +481,30 @@ class OrderWorkflow:
             ),
             **CARRIER_AND_DISPATCH,
         )
+        await self._patiently(sid, f"the hand-over of {sid} to {shipment.node_id}", dispatch)
         await self._publish(f"{shipment.node_id} to ship {shipment.shipment_id}")
+
+    async def _patiently(self, about: str, what: str, step: Awaitable[T]) -> T:
+        """A carrier or node step that retries until it succeeds (a carrier down for minutes
+        must not move every parcel): with a deadline, after which a person is told."""
+        if not self._audited:
+            return await step
+        running = asyncio.ensure_future(step)
+        self._set_deadline(about, STEP_PATIENCE)
+        try:
+            await workflow.wait_condition(running.done, timeout=STEP_PATIENCE)
+        except TimeoutError:
+            self._set_deadline(about, None)
+            self._attend(
+                about,
+                f"{what} is still retrying after {STEP_PATIENCE}: check the carrier and the "
+                "node; or force-cancel or reallocate with force",
+            )
+            await self._publish(f"{what} (retrying)")
+        try:
+            return await running
+        finally:
+            self._attention.pop(about, None)
 
     async def _label_for(self, shipment: Shipment) -> BuyLabelResult:
         service = CarrierService(carrier=shipment.carrier or "", service=shipment.service or "")
@@ -881,6 +918,8 @@ class OrderWorkflow:
 
     def _request_cancel(self, reason: str) -> None:
         self._cancel_reason = reason
+        # Compensation is bounded by the cancel at the node's schedule-to-close.
+        self._set_deadline("cancel", NODE_CANCEL_LIMIT)
         for shipment in self._state.shipments:
             if shipment.status in OPEN_SHIPMENT_STATUSES:
                 self._moves.setdefault(
