@@ -1,12 +1,14 @@
 """Calls into order workflows, with Temporal's failures translated to API errors."""
 
 import asyncio
+from datetime import timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlmodel import Session
 from temporalio.client import (
     Client,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -18,11 +20,17 @@ from api.errors import ApiError
 from config import Settings
 from contracts.names import OrderUpdate
 from contracts.order import NodeEvent
-from contracts.starters import deliver_to_order, signal_node_event, update_order
+from contracts.starters import (
+    deliver_to_order,
+    query_order_state,
+    signal_node_event,
+    update_order,
+)
 from domain.orders import OrderState
 from ledger import orders_view
 
 R = TypeVar("R", bound=BaseModel)
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 # For callers that do not pass Settings.support_update_timeout_seconds: its default.
 DEFAULT_UPDATE_TIMEOUT_SECONDS: float = Settings.model_fields[
@@ -111,6 +119,21 @@ async def send_delivery(
     except RPCError as exc:
         found = await _closed_or_unknown(session, order_id, exc)
         raise (WorkflowClosed(found) if isinstance(found, OrderState) else found) from exc
+
+
+async def shipment_node_in_workflow(client: Client, order_id: str, shipment_id: str) -> str | None:
+    """The node the order's running workflow has the shipment at; None if the order has no such
+    shipment, or no workflow. A query: nothing is added to the order's history. 503 if Temporal
+    or the worker does not answer in time (the partner sends the event again)."""
+    try:
+        state = await query_order_state(client, order_id, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise ApiError(503, "orchestrator_unavailable", f"Temporal: {exc.message}") from exc
+    except WorkflowQueryFailedError as exc:
+        raise ApiError(503, "orchestrator_unavailable", f"order {order_id}: {exc}") from exc
+    return next((s.node_id for s in state.shipments if s.shipment_id == shipment_id), None)
 
 
 async def _closed_or_unknown(

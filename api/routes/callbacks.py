@@ -11,7 +11,12 @@ from api.deps import EngineDep, SessionDep, TemporalDep, off_loop
 from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
-from api.workflow_calls import WorkflowClosed, send_delivery, send_node_event
+from api.workflow_calls import (
+    WorkflowClosed,
+    send_delivery,
+    send_node_event,
+    shipment_node_in_workflow,
+)
 from contracts.order import NodeEvent
 from domain.lifecycle import delivery_scan_goes_to_read_model
 from domain.orders import NodeEventType
@@ -46,15 +51,20 @@ async def node_event(
     and any other event is kept on the order's timeline (`late_event`): both 202, `read_model`."""
     signature = await verify_callback(request, caller, node_id)
     ref = await off_loop(session, shipment_ref, callback.order_id, callback.shipment_id)
-    if ref is None:
-        raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
-    # Refused here, not left to the workflow to ignore: each signal is a history event, and a
-    # flood of them would end the order at Temporal's history limit.
-    if ref.node_id is None:
+    at_node = ref.node_id if ref is not None else None
+    if at_node is None:
+        # The read model may not have the shipment yet (a fast node answering a release before
+        # its projection commits): the workflow is asked, by a query, which adds nothing to its
+        # history. Refused only if it does not know the shipment either: each signal is a
+        # history event, and a flood of them would end the order at Temporal's history limit.
+        at_node = await shipment_node_in_workflow(temporal, callback.order_id, callback.shipment_id)
+    if at_node is None:
+        if ref is None:
+            raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
         raise ApiError(
             404, "shipment_not_found", f"order {callback.order_id} has no {callback.shipment_id}"
         )
-    if ref.node_id != node_id:
+    if at_node != node_id:
         raise ApiError(403, "forbidden", f"shipment {callback.shipment_id} is not at {node_id}")
     if callback.event == NodeEventType.SHIPPED and not callback.tracking_number:
         raise ApiError(422, "invalid_request", "tracking_number: required for a shipped event")
@@ -67,11 +77,13 @@ async def node_event(
         event_id=callback.event_id,
     )
     routed_to = "workflow"
-    if delivery_scan_goes_to_read_model(ref.order_status):
+    if ref is None or ref.node_id is None:
+        pass  # the read model lags the workflow: the order is open
+    elif delivery_scan_goes_to_read_model(ref.order_status):
         routed_to = await _record_after_close(engine, callback.order_id, node_id, event)
     elif ref.already_taken(callback.event):
         routed_to = "duplicate"  # the workflow has it: a resend adds nothing to its history
-    else:
+    if routed_to == "workflow":
         try:
             await _to_workflow(temporal, session, callback.order_id, event)
         except WorkflowClosed:

@@ -4,6 +4,8 @@ workflow has closed is kept in the read model, never dropped (audit M9, M2 ways 
 import asyncio
 import time
 
+from ledger.db import transaction
+from ledger.tables import OrderView
 from tests.support.network import build_network
 from tests.support.orders_api import order_payload
 
@@ -164,3 +166,23 @@ async def test_a_resent_event_the_workflow_has_taken_adds_nothing_to_its_history
     assert [a.status_code for a in answers] == [202] * 5, answers[0].text
     assert {a.json()["routed_to"] for a in answers} == {"duplicate"}
     assert len((await handle.fetch_history()).events) == before
+
+
+async def test_an_event_the_read_model_has_not_caught_up_with_reaches_the_workflow(stack) -> None:
+    net = build_network(stack.engine, stack.simulator_url, NODES, {("a", "tee"): 5})
+    await stack.set_node_mode(net.node("a"), "silent")
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    order = await _wait_for_shipment(stack, order_id, "RELEASED")
+    shipment_id = order["shipments"][0]["shipment_id"]
+    # As the read model stands when a fast node answers before the release's projection commits.
+    with transaction(stack.engine) as session:
+        view = session.get(OrderView, order_id)
+        view.document = {**view.document, "shipments": []}
+        session.add(view)
+    accepted = {"order_id": order_id, "shipment_id": shipment_id, "event": "accepted"}
+
+    response = await stack.signed_post(f"/v1/callbacks/nodes/{net.node('a')}/events", accepted)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["routed_to"] == "workflow"
+    await _wait_for_shipment(stack, order_id, "ACCEPTED")
