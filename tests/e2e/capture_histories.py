@@ -30,9 +30,10 @@ from temporalio.client import WorkflowExecutionStatus
 
 from contracts.names import OrderQuery, WorkflowName
 from ledger.db import transaction
-from ledger.tables import FeedSource
+from ledger.tables import FeedSource, Node
 from tests.support.network import CUSTOMER, build_network
 from tests.support.orders_api import order_payload
+from tests.support.scripted_node import ScriptedNodeSystem
 
 # Workflow inputs and results are passed as plain JSON here (the pydantic data converter reads
 # the same), so this script does not depend on where the models live.
@@ -363,3 +364,140 @@ async def test_housekeeping(stack) -> None:
     await _export(
         stack, "housekeeping", workflow_id, "activity:apply_pulled_deltas", "activity:expire_holds"
     )
+
+
+# --- the paths of release 2026-12 (the audit's fixes, Patch.ORDER_AUDIT_2026_12) ---
+
+
+@pytest.fixture
+def scripted():
+    """A node system whose answers the scenario scripts (tests/support/scripted_node.py)."""
+    system = ScriptedNodeSystem().start()
+    yield system
+    system.stop()
+
+
+def _scripted_network(stack, scripted, near: dict, stock: dict) -> object:
+    net = build_network(
+        stack.engine, stack.simulator_url, {"near": near, "far": TWO_WAREHOUSES["far"]}, stock
+    )
+    scripted.serve(stack.engine, net.node("near"))
+    return net
+
+
+async def _node_says(stack, net, order_id: str, event: str, **extra) -> None:
+    body = {"order_id": order_id, "shipment_id": f"{order_id}-S1", "event": event, **extra}
+    response = await stack.signed_post(f"/v1/callbacks/nodes/{net.node('near')}/events", body)
+    assert response.status_code == 202, response.text
+
+
+async def _until(stack, order_id: str, holds) -> dict:
+    for _ in range(600):
+        order = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+        if order.get("shipments") is not None and holds(order):
+            return order
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{order_id}: condition never held")
+
+
+def _first_is(*statuses: str):
+    return lambda o: bool(o["shipments"]) and o["shipments"][0]["status"] in statuses
+
+
+async def test_order_shipped_after_move(stack, scripted) -> None:
+    """The pick SLA moves S1; its node ships it all the same: a real shipment, the unpicked
+    replacement is cancelled."""
+    near = {"type": "warehouse", "km_east": 5, "pick_sla_seconds": 1}
+    net = _scripted_network(stack, scripted, near, {("near", "tee"): 5, ("far", "tee"): 5})
+    await stack.set_node_mode(net.node("far"), "accept_only")
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await _until(stack, order_id, _first_is("RELEASED"))
+    await _node_says(stack, net, order_id, "accepted")
+    await _until(stack, order_id, lambda o: len(o["shipments"]) == 2)
+    await _until(stack, order_id, lambda o: o["shipments"][1]["status"] == "ACCEPTED")
+    await _node_says(stack, net, order_id, "shipped", tracking_number="NODE-1")
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(
+        stack,
+        "order_shipped_after_move",
+        order_id,
+        "marker:core_patch",
+        "signal:node_event",
+    )
+
+
+async def test_order_cancel_too_late(stack, scripted) -> None:
+    """The pick SLA moves S1; the node answers the cancel 409: kept as shipped."""
+    near = {"type": "warehouse", "km_east": 5, "pick_sla_seconds": 1}
+    net = _scripted_network(stack, scripted, near, {("near", "tee"): 5, ("far", "tee"): 5})
+    scripted.cancel_answer = 409
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await _until(stack, order_id, _first_is("RELEASED"))
+    await _node_says(stack, net, order_id, "accepted")
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(stack, "order_cancel_too_late", order_id, "activity:cancel_at_node")
+
+
+async def test_order_late_marked_shipped(stack, scripted) -> None:
+    """Labelled, late past its ship SLA (NeedsAttention), then support marks it shipped."""
+    near = {"type": "warehouse", "km_east": 5, "ship_sla_seconds": 1}
+    net = _scripted_network(stack, scripted, near, {("near", "tee"): 5})
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await _until(stack, order_id, _first_is("RELEASED"))
+    await _node_says(stack, net, order_id, "accepted")
+    await _node_says(stack, net, order_id, "picked")
+    await _until(stack, order_id, lambda o: bool(o.get("attention")))
+    marked = await stack.http.post(
+        f"/v1/orders/{order_id}/shipments/{order_id}-S1/mark-shipped",
+        json={"reason": "confirmed by phone"},
+    )
+    assert marked.status_code == 200, marked.text
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(
+        stack,
+        "order_late_marked_shipped",
+        order_id,
+        "update:mark_shipped",
+        "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+    )
+
+
+async def test_order_force_cancelled(stack, scripted) -> None:
+    """A labelled shipment, force-cancelled at its node."""
+    net = _scripted_network(stack, scripted, TWO_WAREHOUSES["near"], {("near", "tee"): 5})
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await _until(stack, order_id, _first_is("RELEASED"))
+    await _node_says(stack, net, order_id, "accepted")
+    await _node_says(stack, net, order_id, "picked")
+    await _until(stack, order_id, lambda o: "to ship" in o["waiting_for"])
+    forced = await stack.http.post(
+        f"/v1/orders/{order_id}/cancel", json={"reason": "fraud", "force": True}
+    )
+    assert forced.status_code == 200, forced.text
+    await _export(stack, "order_force_cancelled", order_id, "update:cancel")
+
+
+async def test_order_delivered_before_shipped(stack, scripted) -> None:
+    """The first word from the node is a delivery scan, taken by the take_delivery update."""
+    net = _scripted_network(stack, scripted, TWO_WAREHOUSES["near"], {("near", "tee"): 5})
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await _until(stack, order_id, _first_is("RELEASED"))
+    await _node_says(stack, net, order_id, "delivered")
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(stack, "order_delivered_before_shipped", order_id, "update:take_delivery")
+
+
+async def test_order_allocation_failed_retried(stack) -> None:
+    """A ledger step that cannot succeed (a bad SLA override) flags the order; fixed, retried."""
+    near = {"type": "warehouse", "accept_sla_seconds": -1}
+    net = build_network(stack.engine, stack.simulator_url, {"near": near}, {("near", "tee"): 5})
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await _until(stack, order_id, lambda o: bool(o.get("attention")))
+    with transaction(stack.engine) as session:
+        node = session.get(Node, net.node("near"))
+        node.accept_sla_seconds = None
+        session.add(node)
+    retried = await stack.http.post(f"/v1/orders/{order_id}/retry", json={"reason": "fixed"})
+    assert retried.status_code == 200, retried.text
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(stack, "order_allocation_failed_retried", order_id, "update:retry")
