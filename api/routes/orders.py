@@ -11,7 +11,13 @@ from api.deps import SessionDep, SettingsDep, TemporalDep, off_loop
 from api.errors import ApiError
 from api.schemas import OrderAccepted, OrderSubmission, SupportAction
 from api.security import ChannelOrAdmin, OrderReader, Support, channel_of, may_read_order
-from api.support_schemas import CancelAction, ForceableReallocateAction, MarkShippedAction
+from api.support_schemas import (
+    CancelAction,
+    ForceableReallocateAction,
+    MarkShippedAction,
+    OrderIdPath,
+    ShipmentIdPath,
+)
 from api.workflow_calls import run_update
 from contracts.ids import order_workflow_id
 from contracts.names import OrderUpdate
@@ -171,8 +177,8 @@ async def reallocate_order(
 
 @router.post("/{order_id}/shipments/{shipment_id}/mark-shipped", response_model=MarkShippedResult)
 async def mark_shipment_shipped(
-    order_id: str,
-    shipment_id: str,
+    order_id: OrderIdPath,
+    shipment_id: ShipmentIdPath,
     action: MarkShippedAction,
     session: SessionDep,
     temporal: TemporalDep,
