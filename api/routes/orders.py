@@ -130,7 +130,12 @@ async def list_orders(
 
 @router.post("/{order_id}/cancel", response_model=CancelResult)
 async def cancel_order(
-    order_id: str, action: CancelAction, session: SessionDep, temporal: TemporalDep, _: Support
+    order_id: str,
+    action: CancelAction,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    _: Support,
 ) -> CancelResult:
     """Cancel before shipping: releases the stock and cancels at the node(s). 409 once shipped,
     or (without `force`) while a shipment is labelled."""
@@ -141,12 +146,18 @@ async def cancel_order(
         OrderUpdate.CANCEL,
         CancelInput(reason=action.reason, force=action.force),
         CancelResult,
+        settings.support_update_timeout_seconds,
     )
 
 
 @router.post("/{order_id}/retry", response_model=RetryResult)
 async def retry_order(
-    order_id: str, action: SupportAction, session: SessionDep, temporal: TemporalDep, _: Support
+    order_id: str,
+    action: SupportAction,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    _: Support,
 ) -> RetryResult:
     """Source a backordered order again (for example after stock arrived)."""
     return await run_update(
@@ -156,6 +167,7 @@ async def retry_order(
         OrderUpdate.RETRY,
         RetryInput(reason=action.reason),
         RetryResult,
+        settings.support_update_timeout_seconds,
     )
 
 
@@ -165,13 +177,20 @@ async def reallocate_order(
     action: ForceableReallocateAction,
     session: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     _: Support,
 ) -> ReallocateResult:
     """Move shipments that have not been picked (with `force`: not shipped) to other nodes,
     excluding their current node."""
     request = ReallocateInput(reason=action.reason, node_id=action.node_id, force=action.force)
     return await run_update(
-        temporal, session, order_id, OrderUpdate.REALLOCATE, request, ReallocateResult
+        temporal,
+        session,
+        order_id,
+        OrderUpdate.REALLOCATE,
+        request,
+        ReallocateResult,
+        settings.support_update_timeout_seconds,
     )
 
 
@@ -182,6 +201,7 @@ async def mark_shipment_shipped(
     action: MarkShippedAction,
     session: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     _: Support,
 ) -> MarkShippedResult:
     """Record that a shipment left its node when the node's system never said so: its stock
@@ -190,5 +210,11 @@ async def mark_shipment_shipped(
         shipment_id=shipment_id, reason=action.reason, tracking_number=action.tracking_number
     )
     return await run_update(
-        temporal, session, order_id, OrderUpdate.MARK_SHIPPED, request, MarkShippedResult
+        temporal,
+        session,
+        order_id,
+        OrderUpdate.MARK_SHIPPED,
+        request,
+        MarkShippedResult,
+        settings.support_update_timeout_seconds,
     )
