@@ -59,7 +59,9 @@ class LedgerActivities:
 
     @activity.defn(name=ActivityName.FULFIL_RESERVATIONS)
     def fulfil_reservations(self, request: FulfilReservationsInput) -> FulfilReservationsResult:
-        units = allocation.fulfil_reservations(self._engine, request.order_id, request.shipment_id)
+        units = allocation.fulfil_reservations(
+            self._engine, request.order_id, request.shipment_id, request.shipped_at
+        )
         return FulfilReservationsResult(units_shipped=units)
 
     @activity.defn(name=ActivityName.RECORD_SHIPPED_AFTER_MOVE)
@@ -74,7 +76,9 @@ class LedgerActivities:
 
     @activity.defn(name=ActivityName.PROJECT_ORDER)
     def project_order(self, request: ProjectOrderInput) -> ProjectOrderResult:
-        stored = self._projections.submit(request.document)
+        # The run that projects it: a reset's run replaces an older run's document (audit L8).
+        run = activity.info().workflow_run_id
+        stored = self._projections.submit({**request.document, orders_view.RUN_ID: run})
         return ProjectOrderResult(stored=stored)
 
 

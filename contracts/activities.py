@@ -65,6 +65,7 @@ class ReleaseReservationsResult(BaseModel):
 class FulfilReservationsInput(BaseModel):
     order_id: str
     shipment_id: str
+    shipped_at: datetime | None = None  # the node's time of `shipped`; None: now
 
 
 class FulfilReservationsResult(BaseModel):

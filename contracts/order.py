@@ -1,5 +1,7 @@
 """Input and result models of the order workflow, its signal, updates and query."""
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 # NodeEventType is the signal's vocabulary; it lives in domain (import it from there) so the
@@ -24,6 +26,9 @@ class NodeEvent(BaseModel):
     reason: str | None = None
     tracking_number: str | None = None
     event_id: str | None = None
+    # When the node says it happened (its clock): a parcel that left before a stock count was
+    # already counted out by it (ledger.stock.fulfil).
+    occurred_at: datetime | None = None
 
 
 class CancelInput(BaseModel):

@@ -338,10 +338,13 @@ def release_reservations(
     return units
 
 
-def fulfil_reservations(engine: Engine, order_id: str, shipment_id: str) -> int:
-    """The shipment left its node: its reserved units leave on hand. Idempotent."""
+def fulfil_reservations(
+    engine: Engine, order_id: str, shipment_id: str, shipped_at: datetime | None = None
+) -> int:
+    """The shipment left its node (at `shipped_at`, the node's word; None: now): its reserved
+    units leave on hand. Idempotent."""
     with transaction(engine) as session:
-        return stock.fulfil(session, order_id, shipment_id)
+        return stock.fulfil(session, order_id, shipment_id, shipped_at)
 
 
 def _still_visible(session: Session, channel: str, wanted: list[stock.ReservationRequest]) -> None:

@@ -589,8 +589,12 @@ class OrderWorkflow:
 
     async def _fulfil_reserved(self, shipment: Shipment) -> None:
         """The shipment left its node: its reserved units leave on hand."""
+        seen = self._events.get(shipment.shipment_id, {})
+        shipped = seen.get(NodeEventType.SHIPPED) or seen.get(NodeEventType.DELIVERED)
         request = FulfilReservationsInput(
-            order_id=self._state.order.order_id, shipment_id=shipment.shipment_id
+            order_id=self._state.order.order_id,
+            shipment_id=shipment.shipment_id,
+            shipped_at=shipped.occurred_at if shipped is not None else None,
         )
         if not self._audited:
             await workflow.execute_local_activity(

@@ -21,6 +21,7 @@ from api.security import AvailabilityReader, ChannelOrAdmin, channel_of, may_rea
 from domain.availability import SkuAvailability, channel_availability
 from ledger.availability import channel_pool, positions_for
 from ledger.availability_cache import AvailabilityCache
+from ledger.holds import HoldLimit
 from ledger.thresholds import events_after
 from services import checkout
 from services.checkout import HoldTerms
@@ -57,7 +58,9 @@ async def checkout_check(request: CheckoutCheck, http: Request, caller: ChannelO
     result = answer_from_cache(http.app.state.availability_cache, request, now)
     if result is None:
         engine = http.app.state.engine
-        result = await run_in_threadpool(_checkout_in_database, engine, request, now)
+        settings = http.app.state.settings
+        limit = HoldLimit(settings.max_held_share_per_channel, settings.held_units_always_allowed)
+        result = await run_in_threadpool(_checkout_in_database, engine, request, now, limit)
     # Serialised once here: the hot path skips FastAPI's second validation of the response.
     return Response(result.model_dump_json(), media_type="application/json")
 
@@ -78,10 +81,13 @@ def answer_from_cache(
     return CheckoutResult(lines=answer.lines, options=answer.options)
 
 
-def _checkout_in_database(engine: Engine, request: CheckoutCheck, now: datetime) -> CheckoutResult:
+def _checkout_in_database(
+    engine: Engine, request: CheckoutCheck, now: datetime, limit: HoldLimit
+) -> CheckoutResult:
     terms = None
     if request.hold:
-        terms = HoldTerms(request.hold_option, timedelta(seconds=request.hold_ttl_seconds))
+        ttl = timedelta(seconds=request.hold_ttl_seconds)
+        terms = HoldTerms(request.hold_option, ttl, limit)
     outcome = checkout.check_in_database(
         engine, request.channel, request.lines, request.destination, now, terms
     )

@@ -75,6 +75,7 @@ async def node_event(
         reason=callback.reason,
         tracking_number=callback.tracking_number,
         event_id=callback.event_id,
+        occurred_at=callback.occurred_at,
     )
     routed_to = "workflow"
     if ref is None or ref.node_id is None:
