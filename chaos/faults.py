@@ -38,7 +38,9 @@ async def configure_node_faults(
 
 
 async def take_the_carrier_down(sim: httpx.AsyncClient, seconds: float) -> None:
-    (await sim.put("/sim/carrier/outage", json={"seconds": seconds})).raise_for_status()
+    """From the carrier's next call: a worker killed meanwhile must not let it pass unseen."""
+    outage = {"seconds": seconds, "from_next_call": True}
+    (await sim.put("/sim/carrier/outage", json=outage)).raise_for_status()
 
 
 @dataclass

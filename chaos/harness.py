@@ -364,7 +364,7 @@ async def _cause_chaos(
 ) -> None:
     """Spread the kills over the submission window (the last worker kill just after it, while
     orders are being fulfilled); the engine and the API restart in between, the carrier goes
-    down early for a while, and a second ERP page comes in the middle."""
+    down for a while once it sells labels, and a second ERP page comes in the middle."""
     window = plan.window
     moments = [(window * (i + 1) / plan.worker_kills, "worker") for i in range(plan.worker_kills)]
     moments += [
@@ -374,19 +374,15 @@ async def _cause_chaos(
     moments += [
         (window * (i + 0.4) / max(plan.api_restarts, 1), "api") for i in range(plan.api_restarts)
     ]
-    moments.append((window * 0.3, "carrier"))
-    if plan.erp_bad_line:
+    if plan.erp_bad_line and plan.orders > 100:
+        # A second page later shows the feed still pulled after the bad line. Not in a small
+        # run: a housekeeping run caught by a worker kill waits out its activity's timeout
+        # (2 min) before the next one starts, longer than the whole run.
         moments.append((window * 0.5, "erp"))
+    outage = asyncio.create_task(_carrier_outage(plan, sim, events, started))
     for at, name in sorted(moments):
         await asyncio.sleep(max(0.0, started + at - time.monotonic()))
         down = time.monotonic()
-        if name == "carrier":
-            await take_the_carrier_down(sim, plan.outage_seconds)
-            events.append(
-                f"t+{down - started:5.1f} s the carrier went down for {plan.outage_seconds:g} s "
-                "(every call answered 503)"
-            )
-            continue
         if name == "erp":
             await erp.queue_page(engine, sim, bad_line=False)
             continue
@@ -399,6 +395,19 @@ async def _cause_chaos(
         events.append(
             f"t+{down - started:5.1f} s {what}; back after {time.monotonic() - down:.1f} s"
         )
+    await outage
+
+
+async def _carrier_outage(
+    plan: ChaosPlan, sim: httpx.AsyncClient, events: list[str], started: float
+) -> None:
+    await asyncio.sleep(plan.window * 0.3)
+    down = time.monotonic()
+    await take_the_carrier_down(sim, plan.outage_seconds)
+    events.append(
+        f"t+{down - started:5.1f} s the carrier went down for {plan.outage_seconds:g} s from its "
+        "next call (every call answered 503)"
+    )
 
 
 class _Channel:

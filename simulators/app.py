@@ -93,6 +93,9 @@ class CancelBody(BaseModel):
 
 class CarrierOutage(BaseModel):
     seconds: float = Field(ge=0)
+    # Down from the next call instead of now: the outage then refuses at least one call
+    # whatever the callers were doing meanwhile.
+    from_next_call: bool = False
 
 
 class LabelBody(BaseModel):
@@ -172,6 +175,7 @@ class _World:
         self.pim: dict[str, _PimCatalogue] = {DEMO_PIM: _demo_catalogue()}
         self.refused_label_orders: set[str] = set()
         self.carrier_down_until = 0.0  # time.monotonic(); labels answer 503 until then
+        self.carrier_outage_armed: float | None = None  # seconds, from the next carrier call
         # Units the node systems really sent out, per order and line: the ground truth a double
         # shipment shows in, whatever the workflow believes.
         self.shipped_units: dict[str, Counter[int]] = {}
@@ -269,7 +273,11 @@ class _FaultInjection:
             await self.app(scope, receive, send)
             return
         world = self.world
-        if scope["path"].startswith("/carrier/") and time.monotonic() < world.carrier_down_until:
+        carrier = scope["path"].startswith("/carrier/")
+        if carrier and world.carrier_outage_armed is not None:
+            world.carrier_down_until = time.monotonic() + world.carrier_outage_armed
+            world.carrier_outage_armed = None
+        if carrier and time.monotonic() < world.carrier_down_until:
             world.counts["carrier_outage_503"] += 1
             down = JSONResponse(status_code=503, content={"error": "carrier is down"})
             await down(scope, receive, send)
@@ -472,8 +480,12 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
 
     @app.put("/sim/carrier/outage", tags=["sim"])
     async def carrier_outage(outage: CarrierOutage) -> CarrierOutage:
-        """The carrier answers every call 503 for this long, from now (0 ends an outage)."""
-        world.carrier_down_until = time.monotonic() + outage.seconds
+        """The carrier answers every call 503 for this long, from now or from its next call (0
+        ends an outage)."""
+        if outage.from_next_call:
+            world.carrier_outage_armed = outage.seconds
+        else:
+            world.carrier_down_until = time.monotonic() + outage.seconds
         return outage
 
     @app.get("/sim/config", tags=["sim"])
