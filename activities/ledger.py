@@ -7,7 +7,6 @@ block its event loop.
 
 from sqlalchemy import Engine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from contracts.activities import (
     AllocatedShipment,
@@ -27,7 +26,6 @@ from contracts.names import ActivityName
 from domain.lifecycle import IncidentKind
 from domain.sla import SlaPolicy
 from ledger import orders_view
-from ledger.errors import NegativeStock
 from ledger.group_commit import GroupCommit
 from services import allocation, shipments
 from services.allocation import Allocation, AllocationRequest, NodeIncident
@@ -66,12 +64,9 @@ class LedgerActivities:
 
     @activity.defn(name=ActivityName.RECORD_SHIPPED_AFTER_MOVE)
     def record_shipped_after_move(self, request: ShippedAfterMoveInput) -> ShippedAfterMoveResult:
-        try:
-            units = shipments.record_shipped_after_move(
-                self._engine, request.order_id, request.shipment_id
-            )
-        except NegativeStock as exc:  # a count, not a retry, resolves it
-            raise ApplicationError(str(exc), type="NegativeStock", non_retryable=True) from exc
+        units = shipments.record_shipped_after_move(
+            self._engine, request.order_id, request.shipment_id, request.shipped_at
+        )
         return ShippedAfterMoveResult(units=units)
 
     @activity.defn(name=ActivityName.PROJECT_ORDER)

@@ -112,6 +112,9 @@ async def send_delivery(
     try:
         async with asyncio.timeout(timeout_seconds):
             await deliver_to_order(client, order_id, event)
+    except WorkflowUpdateFailedError:
+        # A worker of an older release has no such update (a rolling deploy): a signal then.
+        await send_node_event(client, session, order_id, event)
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
         raise ApiError(
             503, "order_busy", f"order {order_id} did not take the scan in time: send it again"

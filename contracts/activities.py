@@ -78,6 +78,7 @@ class ShippedAfterMoveInput(BaseModel):
 
     order_id: str
     shipment_id: str
+    shipped_at: datetime | None = None  # the node's time of `shipped`; None: now
 
 
 class ShippedAfterMoveResult(BaseModel):

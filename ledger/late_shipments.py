@@ -1,21 +1,25 @@
 """A shipment that shipped after the order had moved it away: its reservation was released
 when it moved, but the parcel left the node all the same, so its units leave on hand now."""
 
+from datetime import datetime
+
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from ledger.errors import NegativeStock
-from ledger.positions import ON_HAND, move_stock
+from ledger.positions import move_stock
+from ledger.stock import units_leaving
 from ledger.tables import MovementKind, Reservation, ReservationStatus, utcnow
 
 _RESERVATIONS = Reservation.__table__  # type: ignore[attr-defined]
 
 
-def ship_released(session: Session, order_id: str, shipment_id: str) -> int:
+def ship_released(
+    session: Session, order_id: str, shipment_id: str, shipped_at: datetime | None = None
+) -> int:
     """Turn the shipment's released reservations into fulfilled ones and take their units off
-    on hand. Idempotent: a compare-and-set on each row's status, so a retry takes nothing twice.
-    Refuses (NegativeStock) when the node no longer counts that many units on hand: the stock
-    was counted or sold again meanwhile, and a person must count it."""
+    on hand, as `stock.fulfil` does for a reserved parcel: idempotent (a compare-and-set on each
+    row's status), nothing taken for a parcel a later stock count already left out, and on hand
+    stopping at zero (a shortfall shows as an oversold position for a person to count)."""
     rows = session.exec(
         select(Reservation)
         .where(
@@ -37,12 +41,10 @@ def ship_released(session: Session, order_id: str, shipment_id: str) -> int:
         )
         if claimed.rowcount != 1:
             continue
-        q = row.quantity
-        taken = move_stock(
+        leaving = units_leaving(session, row.node_id, row.sku, row.quantity, shipped_at)
+        move_stock(
             session, row.node_id, row.sku, MovementKind.SHIPMENT, shipment_id,
-            d_on_hand=-q, condition=ON_HAND - q >= 0,
+            d_on_hand=-leaving,
         )  # fmt: skip
-        if not taken:
-            raise NegativeStock(node_id=row.node_id, sku=row.sku, delta=-q)
-        units += q
+        units += leaving
     return units

@@ -154,7 +154,7 @@ def fulfil(
     for r in _active_of(session, order_id, [shipment_id]):
         if _close_reservation(session, r, ReservationStatus.FULFILLED):
             q = r.quantity
-            leaving = _units_leaving(session, r.node_id, r.sku, q, shipped_at)
+            leaving = units_leaving(session, r.node_id, r.sku, q, shipped_at)
             move_stock(
                 session, r.node_id, r.sku, MovementKind.SHIPMENT, shipment_id,
                 d_on_hand=-leaving, d_reserved=-q,
@@ -164,7 +164,7 @@ def fulfil(
     return units
 
 
-def _units_leaving(
+def units_leaving(
     session: Session, node_id: str, sku: str, quantity: int, shipped_at: datetime | None
 ) -> int:
     """How many of a shipment's units still count in on hand, read under the position's row

@@ -8,10 +8,12 @@ serve, the order waits BACKORDERED until support retries.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
@@ -100,7 +102,7 @@ LEDGER = {
     "schedule_to_close_timeout": LEDGER_LIMIT,
     "retry_policy": RetryPolicy(
         maximum_interval=timedelta(seconds=10),
-        non_retryable_error_types=["DataError", "ValidationError", "NegativeStock"],
+        non_retryable_error_types=["DataError", "ValidationError"],
     ),
 }
 # How a local activity's failure reaches the workflow: a refused value as the activity's own
@@ -128,6 +130,8 @@ CARRIER_AND_DISPATCH = {
 BACKORDER_RECHECK = timedelta(hours=1)
 # A label or a hand-over still retrying after this asks for a person (and keeps retrying).
 STEP_PATIENCE = timedelta(minutes=30)
+# A stock step whose local activity ran out of time (the database away) is tried again this often.
+LEDGER_RETRY = timedelta(minutes=1)
 BACKORDER_ESCALATES_AFTER = timedelta(days=3)
 
 
@@ -234,9 +238,15 @@ class OrderWorkflow:
                 raise
             self._allocation_rounds += 1
             self._retry_requested = False
+            transient = _transient(exc)
             await self._wait_as_backordered(
                 f"allocation failed: {_cause(exc)}",
-                failure="allocation cannot run: fix the cause, then retry the order",
+                failure=(
+                    "allocation waits for the ledger; it tries again every minute"
+                    if transient
+                    else "allocation cannot run: fix the cause, then retry the order"
+                ),
+                recheck=LEDGER_RETRY if transient else None,
             )
             return
         self._allocation_rounds += 1
@@ -277,7 +287,9 @@ class OrderWorkflow:
             **self._ledger,
         )
 
-    async def _wait_as_backordered(self, why: str, failure: str | None = None) -> None:
+    async def _wait_as_backordered(
+        self, why: str, failure: str | None = None, recheck: timedelta | None = BACKORDER_RECHECK
+    ) -> None:
         self._backordered = True
         if not self._audited:
             self._note("backordered", why)
@@ -301,8 +313,7 @@ class OrderWorkflow:
                 "allocation",
                 f"backordered since {since:%Y-%m-%d %H:%M} UTC: bring in stock or cancel",
             )
-        # A failure waits for a person; a backorder re-checks on its own.
-        recheck = None if failure is not None else BACKORDER_RECHECK
+        # A refused allocation waits for a person; a backorder (or a ledger away) re-checks.
         self._set_deadline("allocation", recheck)
         await self._publish(
             "support: retry once the cause is fixed"
@@ -321,8 +332,13 @@ class OrderWorkflow:
         except TimeoutError:
             # The nodes that failed this order once may serve it now (M5).
             self._state.excluded_nodes = []
+            self._retry_requested = True
         self._set_deadline("allocation", None)
         self._backordered = False
+        if not self._unallocated and self._cancel_reason is None:
+            # A late shipment shipped the lines it waited for: nothing left to source.
+            self._attention.pop("allocation", None)
+            await self._refresh_status()
 
     def _start_shipment(self, allocated: AllocatedShipment) -> None:
         order = self._state.order
@@ -342,6 +358,8 @@ class OrderWorkflow:
         )
         self._state.shipments.append(shipment)
         self._slas[shipment.shipment_id] = allocated.sla
+        # Its release is bounded by the accept SLA from now (the release activity's limit).
+        self._set_deadline(shipment.shipment_id, timedelta(seconds=allocated.sla.accept_seconds))
         if self._cancel_reason is not None:
             self._moves[shipment.shipment_id] = ShipmentMove.cancelled_with_order(
                 self._cancel_reason
@@ -448,6 +466,11 @@ class OrderWorkflow:
             return False
         shipment.status = reached
         self._note(str(expected), f"{shipment.shipment_id} {expected} by {shipment.node_id}")
+        if self._audited:  # the next wait's deadline, in the state published now
+            picking = timedelta(seconds=self._slas[sid].pick_seconds)
+            self._set_deadline(
+                sid, picking if reached == ShipmentStatus.ACCEPTED else STEP_PATIENCE
+            )
         await self._publish(self._next_wait(shipment))
         return True
 
@@ -461,12 +484,15 @@ class OrderWorkflow:
         await self._compensate_if_moved(shipment)
         sid = shipment.shipment_id
         label = await self._patiently(
-            sid, f"the carrier label for {sid}", self._label_for(shipment)
+            shipment, f"the carrier label for {sid}", self._label_for(shipment)
         )
         shipment.status = ShipmentStatus.LABELLED
         shipment.tracking_number = label.tracking_number
         shipment.label_id = label.label_id
         self._note("labelled", f"{shipment.shipment_id}: {label.carrier} {label.tracking_number}")
+        if self._audited:
+            # In the read model before the node can ship it: a carrier's scan names this tracking.
+            await self._publish(f"{shipment.node_id} to take the label for {sid}")
         await self._compensate_if_moved(shipment)
         dispatch = workflow.execute_activity(
             ActivityName.DISPATCH_AT_NODE,
@@ -481,30 +507,40 @@ class OrderWorkflow:
             ),
             **CARRIER_AND_DISPATCH,
         )
-        await self._patiently(sid, f"the hand-over of {sid} to {shipment.node_id}", dispatch)
+        await self._patiently(shipment, f"the hand-over of {sid} to {shipment.node_id}", dispatch)
         await self._publish(f"{shipment.node_id} to ship {shipment.shipment_id}")
 
-    async def _patiently(self, about: str, what: str, step: Awaitable[T]) -> T:
+    async def _patiently(self, shipment: Shipment, what: str, step: Awaitable[T]) -> T:
         """A carrier or node step that retries until it succeeds (a carrier down for minutes
-        must not move every parcel): with a deadline, after which a person is told."""
+        must not move every parcel): with a deadline, after which a person is told; a move
+        (force-cancel, reallocate with force) abandons it."""
         if not self._audited:
             return await step
+        sid = shipment.shipment_id
         running = asyncio.ensure_future(step)
-        self._set_deadline(about, STEP_PATIENCE)
+
+        def done_or_moved() -> bool:
+            return running.done() or sid in self._moves
+
+        self._set_deadline(sid, STEP_PATIENCE)
         try:
-            await workflow.wait_condition(running.done, timeout=STEP_PATIENCE)
+            await workflow.wait_condition(done_or_moved, timeout=STEP_PATIENCE)
         except TimeoutError:
-            self._set_deadline(about, None)
+            self._set_deadline(sid, None)
             self._attend(
-                about,
+                sid,
                 f"{what} is still retrying after {STEP_PATIENCE}: check the carrier and the "
                 "node; or force-cancel or reallocate with force",
             )
             await self._publish(f"{what} (retrying)")
-        try:
-            return await running
-        finally:
-            self._attention.pop(about, None)
+            await workflow.wait_condition(done_or_moved)
+        self._attention.pop(sid, None)
+        if not running.done():
+            running.cancel()
+            with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                await running
+            await self._move_away(shipment)  # raises _ShipmentMoved
+        return await running
 
     async def _label_for(self, shipment: Shipment) -> BuyLabelResult:
         service = CarrierService(carrier=shipment.carrier or "", service=shipment.service or "")
@@ -596,21 +632,29 @@ class OrderWorkflow:
             shipment_id=shipment.shipment_id,
             shipped_at=shipped.occurred_at if shipped is not None else None,
         )
+        what = f"the stock of {shipment.shipment_id} taken off {shipment.node_id}"
+        await self._ledger_step(ActivityName.FULFIL_RESERVATIONS, request, what)
+
+    async def _ledger_step(self, activity: ActivityName, request: BaseModel, what: str) -> None:
+        """A stock step that must happen: a database away for longer than the local activity's
+        limit is waited out (retried every minute, a person told meanwhile); a step the
+        database refuses is left to a person (`opendom reconcile` shows the drift)."""
         if not self._audited:
-            await workflow.execute_local_activity(
-                ActivityName.FULFIL_RESERVATIONS, request, **self._ledger
-            )
+            await workflow.execute_local_activity(activity, request, **self._ledger)
             return
-        try:
-            await workflow.execute_local_activity(
-                ActivityName.FULFIL_RESERVATIONS, request, **self._ledger
-            )
-        except LEDGER_FAILED as exc:
-            self._attend(
-                f"stock:{shipment.shipment_id}",
-                f"the stock of {shipment.shipment_id} was not taken off {shipment.node_id}: "
-                f"{_cause(exc)}; run `opendom reconcile` and count it",
-            )
+        about = f"stock:{what}"
+        while True:
+            try:
+                await workflow.execute_local_activity(activity, request, **self._ledger)
+            except LEDGER_FAILED as exc:
+                if not _transient(exc):
+                    self._attend(about, f"{what} failed: {_cause(exc)}; run `opendom reconcile`")
+                    return
+                self._attend(about, f"{what} waits for the ledger: {_cause(exc)}")
+                await workflow.sleep(LEDGER_RETRY)
+                continue
+            self._attention.pop(about, None)
+            return
 
     async def _compensate_if_moved(self, shipment: Shipment) -> None:
         sid = shipment.shipment_id
@@ -661,26 +705,14 @@ class OrderWorkflow:
         raise _ShipmentMoved()
 
     async def _release_reserved(self, request: ReleaseReservationsInput) -> None:
-        if not self._audited:
-            await workflow.execute_local_activity(
-                ActivityName.RELEASE_RESERVATIONS, request, **self._ledger
-            )
-            return
-        try:
-            await workflow.execute_local_activity(
-                ActivityName.RELEASE_RESERVATIONS, request, **self._ledger
-            )
-        except LEDGER_FAILED as exc:
-            what = ", ".join(request.shipment_ids or ["the order"])
-            self._attend(
-                f"stock:{what}",
-                f"the reservation of {what} was not released: {_cause(exc)}; "
-                "run `opendom reconcile`",
-            )
+        what = f"the release of {', '.join(request.shipment_ids or ['the order'])}'s stock"
+        await self._ledger_step(ActivityName.RELEASE_RESERVATIONS, request, what)
 
     async def _cancel_later(self, shipment: Shipment, reason: str) -> None:
         answer = await self._cancel_at_node(shipment, reason)
         if answer == NodeCancelStatus.TOO_LATE:  # it had shipped: a real shipment after all
+            # Only once the move has released its stock, or the reconciliation finds nothing.
+            await workflow.wait_condition(lambda: shipment.status in MOVED_SHIPMENT_STATUSES)
             self._reconcile_late_shipment(shipment)
 
     async def _kept_as_shipped(self, shipment: Shipment, move: ShipmentMove) -> None:
@@ -720,18 +752,17 @@ class OrderWorkflow:
             f"{sid} shipped from {shipment.node_id} after it was {str(was).lower()}: "
             "a real shipment",
         )
-        try:
-            await workflow.execute_local_activity(
-                ActivityName.RECORD_SHIPPED_AFTER_MOVE,
-                ShippedAfterMoveInput(order_id=self._state.order.order_id, shipment_id=sid),
-                **self._ledger,
-            )
-        except LEDGER_FAILED as exc:
-            self._attend(
-                f"stock:{sid}",
-                f"{sid}'s units were not taken off {shipment.node_id}: {_cause(exc)}; count it",
-            )
         seen = self._events.get(sid, {})
+        left = seen.get(NodeEventType.SHIPPED) or seen.get(NodeEventType.DELIVERED)
+        await self._ledger_step(
+            ActivityName.RECORD_SHIPPED_AFTER_MOVE,
+            ShippedAfterMoveInput(
+                order_id=self._state.order.order_id,
+                shipment_id=sid,
+                shipped_at=left.occurred_at if left is not None else None,
+            ),
+            f"the stock of {sid} taken off {shipment.node_id}",
+        )
         shipment.status = (
             ShipmentStatus.DELIVERED if NodeEventType.DELIVERED in seen else ShipmentStatus.SHIPPED
         )
@@ -1045,7 +1076,10 @@ class OrderWorkflow:
         state = self._state
         self._derive_status()
         state.waiting_for = waiting_for
-        state.version += 1
+        # Ordered by the history, not only by a counter: a workflow task that failed (a worker
+        # killed) may have projected versions its retry then makes again with other content;
+        # the retry's history is longer, so its projections win (ledger.orders_view.project).
+        state.version = max(state.version + 1, workflow.info().get_current_history_length() * 1000)
         self._unpublished = False
         indexed = (str(state.status), state.fulfilment_nodes())
         if indexed != self._indexed:
@@ -1112,6 +1146,12 @@ _PAST_PICK = frozenset({ShipmentStatus.PICKED, ShipmentStatus.LABELLED})
 
 class _ShipmentMoved(Exception):
     """Unwinds a shipment's coroutine once it has compensated; never leaves the workflow."""
+
+
+def _transient(exc: FailureError) -> bool:
+    """A local activity that ran out of time (the database away), not one the database refused."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    return isinstance(cause, ActivityTimeoutError)
 
 
 def _cause(exc: FailureError) -> str:

@@ -124,10 +124,9 @@ async def carrier_event(
     if state is None:
         raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
     shipment = next((s for s in state.shipments if s.shipment_id == callback.shipment_id), None)
-    # The carrier may scan a parcel before the read model has its label (it is projected after
-    # the hand-over): no tracking number yet is not a different one.
-    known = shipment.tracking_number if shipment is not None else None
-    if shipment is None or known not in (None, callback.tracking_number):
+    # The read model has the label before the node is handed it (the order publishes it
+    # first), so a carrier names a tracking number the read model knows.
+    if shipment is None or shipment.tracking_number != callback.tracking_number:
         raise ApiError(
             404, "shipment_not_found", f"no shipment {callback.shipment_id} with that tracking"
         )

@@ -370,3 +370,43 @@ async def test_a_ledger_step_that_cannot_succeed_flags_the_order_instead_of_wedg
     order = await stack.wait_for_status(order_id, "COMPLETED")
     assert order["attention"] is None
     assert_ledger_balances(stack.engine, [order_id])
+
+
+async def test_a_late_shipment_while_backordered_completes_the_order(stack, scripted) -> None:
+    net = _network(stack, scripted, ONE_SECOND_PICK, {("near", "tee"): 5, ("far", "tee"): 0})
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    s1 = f"{order_id}-S1"
+    await _wait_for(stack, order_id, "released", _shipment_is(0, "RELEASED"))
+    await _node_says(stack, net, order_id, s1, "accepted")
+    await stack.wait_for_status(order_id, "BACKORDERED")  # timed out, and no other node has it
+
+    await _node_says(stack, net, order_id, s1, "shipped", tracking_number="NODE-2")
+
+    order = await stack.wait_for_status(order_id, "COMPLETED")
+    assert order["shipments"][0]["status"] == "SHIPPED"
+    assert _position(stack, net.node("near"), net.sku("tee")) == (4, 0)
+    assert_ledger_balances(stack.engine, [order_id])
+
+
+async def test_a_cancel_does_not_wait_for_a_carrier_that_is_down(stack, scripted) -> None:
+    net = _network(stack, scripted, {"type": "warehouse", "km_east": 5}, {("near", "tee"): 5})
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    s1 = f"{order_id}-S1"
+    await _wait_for(stack, order_id, "released", _shipment_is(0, "RELEASED"))
+    await _node_says(stack, net, order_id, s1, "accepted")
+    async with httpx.AsyncClient(base_url=stack.simulator_url) as sim:
+        await sim.put("/sim/carrier/outage", json={"seconds": 120})
+        try:
+            await _node_says(stack, net, order_id, s1, "picked")
+            await _wait_for(stack, order_id, "buying", lambda o: "label" in o["waiting_for"])
+
+            cancelled = await stack.http.post(
+                f"/v1/orders/{order_id}/cancel", json={"reason": "customer"}
+            )
+        finally:
+            await sim.put("/sim/carrier/outage", json={"seconds": 0})
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "CANCELLED"
+    assert scripted.calls[f"cancel:{s1}"] == 1
+    assert _position(stack, net.node("near"), net.sku("tee")) == (5, 0)
