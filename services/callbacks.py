@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from domain.orders import NodeEventType, OrderState, OrderStatus, ShipmentStatus, TimelineEntry
-from ledger import orders_view
+from ledger import late_shipments, orders_view
 from ledger.db import transaction
 from ledger.tables import OrderView, utcnow
 
@@ -90,9 +90,57 @@ def record_after_close(
     late event, for ops to see, once however often the partner resends it. False if the read
     model has no such order or shipment."""
     with transaction(engine) as tx:
+        if event in _LEFT_THE_NODE:
+            _reconcile_shipped_after_close(tx, order_id, shipment_id, sender)
         if event == NodeEventType.DELIVERED:
             return orders_view.record_delivery(tx, order_id, shipment_id, sender)
         return _note_late_event(tx, order_id, shipment_id, sender, event, reason, tracking_number)
+
+
+_LEFT_THE_NODE = frozenset({NodeEventType.SHIPPED, NodeEventType.DELIVERED})
+_MOVED = frozenset(
+    {
+        ShipmentStatus.REJECTED,
+        ShipmentStatus.TIMED_OUT,
+        ShipmentStatus.REALLOCATED,
+        ShipmentStatus.CANCELLED,
+    }
+)
+
+
+def _reconcile_shipped_after_close(
+    session: Session, order_id: str, shipment_id: str, sender: str
+) -> None:
+    """A shipment the closed order had moved away left its node all the same (audit H3, after
+    the workflow could act): its units leave that node's stock, the shipment is SHIPPED in the
+    read model, and a person is told (a double shipment to intercept, or a return to raise)."""
+    view = session.exec(
+        select(OrderView).where(col(OrderView.order_id) == order_id).with_for_update()
+    ).first()
+    if view is None:
+        return
+    state = OrderState.model_validate(view.document)
+    shipment = next((s for s in state.shipments if s.shipment_id == shipment_id), None)
+    if shipment is None or shipment.status not in _MOVED:
+        return
+    late_shipments.ship_released(session, order_id, shipment_id)
+    was = shipment.status
+    shipment.status = ShipmentStatus.SHIPPED
+    why = (
+        f"{shipment_id} shipped from {shipment.node_id} after the order was {state.status} "
+        f"(it was {str(was).lower()}): a double shipment to intercept or a return to raise"
+    )
+    state.attention = "; ".join(filter(None, [state.attention, why]))
+    state.timeline.append(TimelineEntry(at=utcnow(), event="attention", detail=why))
+    _store(view, state)
+    session.add(view)
+
+
+def _store(view: OrderView, state: OrderState) -> None:
+    """The changed document, keeping the run that projected it (the next projection compares)."""
+    run_id = view.document.get(orders_view.RUN_ID)
+    view.document = state.model_dump(mode="json") | ({orders_view.RUN_ID: run_id} if run_id else {})
+    view.updated_at = utcnow()
 
 
 def _note_late_event(
@@ -121,7 +169,6 @@ def _note_late_event(
     if any(e.event == LATE_EVENT and e.detail == detail for e in state.timeline):
         return True  # a resend
     state.timeline.append(TimelineEntry(at=utcnow(), event=LATE_EVENT, detail=detail))
-    view.document = state.model_dump(mode="json")
-    view.updated_at = utcnow()
+    _store(view, state)
     session.add(view)
     return True

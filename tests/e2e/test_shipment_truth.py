@@ -410,3 +410,22 @@ async def test_a_cancel_does_not_wait_for_a_carrier_that_is_down(stack, scripted
     assert cancelled.json()["status"] == "CANCELLED"
     assert scripted.calls[f"cancel:{s1}"] == 1
     assert _position(stack, net.node("near"), net.sku("tee")) == (5, 0)
+
+
+async def test_a_moved_shipment_shipped_after_the_order_closed_is_reconciled_and_flagged(
+    stack, scripted
+) -> None:
+    net = _network(stack, scripted, ONE_SECOND_PICK, {("near", "tee"): 5, ("far", "tee"): 5})
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    s1 = f"{order_id}-S1"
+    await _wait_for(stack, order_id, "released", _shipment_is(0, "RELEASED"))
+    await _node_says(stack, net, order_id, s1, "accepted")
+    await stack.wait_for_status(order_id, "COMPLETED")  # timed out at near, shipped from far
+
+    await _node_says(stack, net, order_id, s1, "shipped", tracking_number="NODE-3")
+
+    order = (await stack.http.get(f"/v1/orders/{order_id}")).json()
+    assert order["shipments"][0]["status"] == "SHIPPED"
+    assert "a double shipment to intercept" in order["attention"]
+    assert _position(stack, net.node("near"), net.sku("tee")) == (4, 0)
+    assert_ledger_balances(stack.engine, [order_id])
