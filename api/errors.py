@@ -12,11 +12,13 @@ from starlette.exceptions import HTTPException
 from domain.errors import DomainError, UnknownReference
 from ledger.errors import LedgerError, UnknownPosition
 from services.checkout import HoldNotFound, OptionUnavailable
+from services.orders import NothingToAcknowledge
 
 # A domain error is a 422 (the request cannot be done as asked), except these.
 DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
     OptionUnavailable: 409,  # not among the cart's options as it stands now
     HoldNotFound: 404,
+    NothingToAcknowledge: 409,  # as the running order's own validator answers
 }
 
 

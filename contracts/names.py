@@ -49,6 +49,7 @@ class OrderUpdate(StrEnum):
     # workflow's last publish and be lost with the run (audit M2); an update is either taken or
     # refused because the run has closed, and then the read model records it.
     TAKE_DELIVERY = "take_delivery"
+    ACKNOWLEDGE = "acknowledge"
 
 
 class OrderQuery(StrEnum):

@@ -88,3 +88,14 @@ class TakeDeliveryResult(BaseModel):
     order_id: str
     shipment_id: str
     shipment_status: str | None  # None: the order has no such shipment (the event is noted)
+
+
+class AcknowledgeInput(BaseModel):
+    """Support has dealt with what the order's `attention` said: the flag clears."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AcknowledgeResult(BaseModel):
+    order_id: str
+    status: OrderStatus

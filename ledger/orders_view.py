@@ -131,3 +131,22 @@ def open_orders(session: Session, batch: int = 1000) -> list[OrderState]:
         .order_by(col(OrderView.order_id))
     ).all()
     return [OrderState.model_validate(row.document) for row in rows]
+
+
+def clear_attention(session: Session, order_id: str, why: str) -> OrderState | None:
+    """Clear a closed order's `attention` (support dealt with it), noting who and why; None if
+    the order has none. The row is locked: a late event rewrites the same document."""
+    view = session.get(OrderView, order_id, with_for_update=True)
+    if view is None:
+        return None
+    state = OrderState.model_validate(view.document)
+    if not state.attention:
+        return None
+    detail = f"{state.attention}: {why}"
+    state.attention = None
+    state.timeline.append(TimelineEntry(at=utcnow(), event="acknowledged", detail=detail))
+    run = {RUN_ID: view.document[RUN_ID]} if RUN_ID in view.document else {}
+    view.document = state.model_dump(mode="json") | run
+    view.updated_at = utcnow()
+    session.add(view)
+    return state

@@ -84,3 +84,21 @@ def record_delivery_scan(engine: Engine, order_id: str, shipment_id: str, carrie
     only record left to update."""
     with transaction(engine) as tx:
         orders_view.record_delivery(tx, order_id, shipment_id, carrier)
+
+
+class NothingToAcknowledge(DomainError):
+    code = "nothing_to_acknowledge"
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"nothing on order {order_id} needs attention")
+
+
+def acknowledge_closed_order(engine: Engine, order_id: str, reason: str, actor: str) -> OrderState:
+    """Clear the attention of an order whose workflow has closed (a late shipment flagged after
+    it completed): only the read model holds it. NothingToAcknowledge if there is none."""
+    with transaction(engine) as session:
+        state = orders_view.clear_attention(session, order_id, f"{reason} ({actor})")
+    if state is None:
+        raise NothingToAcknowledge(order_id)
+    return state

@@ -40,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.names import ActivityName, OrderQuery, OrderSignal, OrderUpdate, WorkflowName
     from contracts.order import (
+        AcknowledgeInput,
+        AcknowledgeResult,
         CancelInput,
         CancelResult,
         MarkShippedInput,
@@ -947,6 +949,22 @@ class OrderWorkflow:
         )
         if refusal:
             raise ApplicationError(refusal, type="MarkShippedRefused", non_retryable=True)
+
+    @workflow.update(name=OrderUpdate.ACKNOWLEDGE)
+    async def acknowledge(self, request: AcknowledgeInput) -> AcknowledgeResult:
+        self._note("acknowledged", f"{'; '.join(self._attention.values())}: {request.reason}")
+        self._attention.clear()
+        await self._publish(self._summary_of_waits())
+        return AcknowledgeResult(order_id=self._state.order.order_id, status=self._state.status)
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, request: AcknowledgeInput) -> None:
+        if not self._attention:
+            raise ApplicationError(
+                "nothing on this order needs attention",
+                type="AcknowledgeRefused",
+                non_retryable=True,
+            )
 
     def _shipment(self, shipment_id: str) -> Shipment | None:
         return next((s for s in self._state.shipments if s.shipment_id == shipment_id), None)

@@ -4,13 +4,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import SessionDep, SettingsDep, TemporalDep, off_loop
+from api.deps import EngineDep, SessionDep, SettingsDep, TemporalDep, off_loop
 from api.errors import ApiError
 from api.schemas import OrderAccepted, OrderSubmission, SupportAction
-from api.security import ChannelOrAdmin, OrderReader, Support, channel_of, may_read_order
+from api.security import (
+    ChannelOrAdmin,
+    OrderReader,
+    Support,
+    actor_of,
+    channel_of,
+    may_read_order,
+)
 from api.support_schemas import (
     CancelAction,
     ForceableReallocateAction,
@@ -22,6 +30,8 @@ from api.workflow_calls import run_update
 from contracts.ids import order_workflow_id
 from contracts.names import OrderUpdate
 from contracts.order import (
+    AcknowledgeInput,
+    AcknowledgeResult,
     CancelInput,
     CancelResult,
     MarkShippedInput,
@@ -34,7 +44,7 @@ from contracts.order import (
 from contracts.starters import query_order_state, start_order
 from domain.orders import Order, OrderState, OrderStatus
 from ledger import orders_view
-from services.orders import admit_order
+from services.orders import acknowledge_closed_order, admit_order
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -218,3 +228,34 @@ async def mark_shipment_shipped(
         MarkShippedResult,
         settings.support_update_timeout_seconds,
     )
+
+
+@router.post("/{order_id}/acknowledge", response_model=AcknowledgeResult)
+async def acknowledge_attention(
+    order_id: OrderIdPath,
+    action: SupportAction,
+    session: SessionDep,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: Support,
+) -> AcknowledgeResult:
+    """Support has dealt with what the order's `attention` said: clear it (and NeedsAttention).
+    A closed order's flag (a late shipment after it completed) is cleared in the read model."""
+    try:
+        return await run_update(
+            temporal,
+            session,
+            order_id,
+            OrderUpdate.ACKNOWLEDGE,
+            AcknowledgeInput(reason=action.reason),
+            AcknowledgeResult,
+            settings.support_update_timeout_seconds,
+        )
+    except ApiError as exc:
+        if exc.error != "order_closed":
+            raise
+    state = await run_in_threadpool(
+        acknowledge_closed_order, engine, order_id, action.reason, actor_of(caller)
+    )
+    return AcknowledgeResult(order_id=order_id, status=state.status)

@@ -358,6 +358,11 @@ async def test_a_ledger_step_that_cannot_succeed_flags_the_order_instead_of_wedg
     assert flagged["status"] == "BACKORDERED"
     assert "allocation cannot run" in flagged["attention"]
     assert await _needs_attention_in_temporal(stack, order_id)
+    acknowledged = await stack.http.post(
+        f"/v1/orders/{order_id}/acknowledge", json={"reason": "fixing the SLA"}
+    )
+    assert acknowledged.status_code == 200, acknowledged.text
+    assert (await stack.http.get(f"/v1/orders/{order_id}")).json()["attention"] is None
     with transaction(stack.engine) as session:
         node = session.get(Node, net.node("near"))
         assert node is not None
@@ -429,3 +434,9 @@ async def test_a_moved_shipment_shipped_after_the_order_closed_is_reconciled_and
     assert "a double shipment to intercept" in order["attention"]
     assert _position(stack, net.node("near"), net.sku("tee")) == (4, 0)
     assert_ledger_balances(stack.engine, [order_id])
+    ack = {"reason": "customer keeps both, invoiced"}
+    acknowledged = await stack.http.post(f"/v1/orders/{order_id}/acknowledge", json=ack)
+    assert acknowledged.status_code == 200, acknowledged.text
+    assert (await stack.http.get(f"/v1/orders/{order_id}")).json()["attention"] is None
+    again = await stack.http.post(f"/v1/orders/{order_id}/acknowledge", json=ack)
+    assert again.status_code == 409
