@@ -493,6 +493,8 @@ async def test_order_allocation_failed_retried(stack) -> None:
     net = build_network(stack.engine, stack.simulator_url, {"near": near}, {("near", "tee"): 5})
     order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
     await _until(stack, order_id, lambda o: bool(o.get("attention")))
+    ack = await stack.http.post(f"/v1/orders/{order_id}/acknowledge", json={"reason": "on it"})
+    assert ack.status_code == 200, ack.text
     with transaction(stack.engine) as session:
         node = session.get(Node, net.node("near"))
         node.accept_sla_seconds = None
@@ -500,4 +502,32 @@ async def test_order_allocation_failed_retried(stack) -> None:
     retried = await stack.http.post(f"/v1/orders/{order_id}/retry", json={"reason": "fixed"})
     assert retried.status_code == 200, retried.text
     await stack.wait_for_status(order_id, "COMPLETED")
-    await _export(stack, "order_allocation_failed_retried", order_id, "update:retry")
+    await _export(
+        stack, "order_allocation_failed_retried", order_id, "update:acknowledge", "update:retry"
+    )
+
+
+async def test_order_cancelled_while_carrier_down(stack, scripted) -> None:
+    """The label retries against a carrier that is down; a cancel abandons it."""
+    net = _scripted_network(stack, scripted, TWO_WAREHOUSES["near"], {("near", "tee"): 5})
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await _until(stack, order_id, _first_is("RELEASED"))
+    await _node_says(stack, net, order_id, "accepted")
+    async with httpx.AsyncClient(base_url=stack.simulator_url) as sim:
+        await sim.put("/sim/carrier/outage", json={"seconds": 120})
+        try:
+            await _node_says(stack, net, order_id, "picked")
+            await _until(stack, order_id, lambda o: "label" in o["waiting_for"])
+            cancelled = await stack.http.post(
+                f"/v1/orders/{order_id}/cancel", json={"reason": "customer"}
+            )
+        finally:
+            await sim.put("/sim/carrier/outage", json={"seconds": 0})
+    assert cancelled.status_code == 200, cancelled.text
+    await _export(
+        stack,
+        "order_cancelled_while_carrier_down",
+        order_id,
+        "update:cancel",
+        "EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED",
+    )
