@@ -59,11 +59,22 @@ FIRST_SCENARIOS = frozenset(
         "housekeeping",
     }
 )
+# Release 2026-12 (issue 12, Patch.ORDER_AUDIT_2026_12) adds the audit's order paths.
+AUDIT_SCENARIOS = FIRST_SCENARIOS | {
+    "order_shipped_after_move",
+    "order_cancel_too_late",
+    "order_late_marked_shipped",
+    "order_force_cancelled",
+    "order_delivered_before_shipped",
+    "order_allocation_failed_retried",
+    "order_cancelled_while_carrier_down",
+}
 # Every history committed so far, by release folder (the commit it was recorded on): the set
 # may grow, never silently shrink.
 REQUIRED = {
     "5768968": FIRST_SCENARIOS,  # before the refactor of workflows/activities/contracts
     "74ca4d6": FIRST_SCENARIOS,  # after it; the first release with docs/versioning.md
+    "107575e": AUDIT_SCENARIOS,  # the reliability audit's fixes, behind ORDER_AUDIT_2026_12
 }
 
 
