@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi_body import replay_body
 from api.errors import ApiError
 from api.routes.availability import answer_from_cache
 from api.schemas import CheckoutCheck, CheckoutResult
@@ -66,7 +67,7 @@ class CheckoutFastPath:
         answer = None if body is None else _answer(body, client, state)
         if answer is None:
             # The app reads the same messages again and answers as if nothing had been read.
-            await self.app(scope, _replay(messages, receive), send)
+            await self.app(scope, replay_body(messages, receive), send)
             return
         payload = CheckoutResult.__pydantic_serializer__.to_json(answer)
         await send(
@@ -123,14 +124,3 @@ def _answer(body: bytes, client: ApiClient, state: State) -> CheckoutResult | No
     except (ValidationError, ApiError):
         return None
     return answer_from_cache(state.availability_cache, request, datetime.now(UTC))
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(reversed(messages))
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.pop()
-        return await receive()
-
-    return replayed

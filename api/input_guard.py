@@ -8,6 +8,8 @@ sees."""
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi_body import replay_body
+
 JSON_NUL_ESCAPE = b"\\u0000"
 BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -60,18 +62,7 @@ class NulGuard:
         if nul_in_body(b"".join(chunks)):
             await _refuse(scope, receive, send, "the body")
             return
-        await self.app(scope, _replay(messages, receive), send)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(reversed(messages))
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.pop()
-        return await receive()
-
-    return replayed
+        await self.app(scope, replay_body(messages, receive), send)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, where: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from domain.lifecycle import LEFT_NODE_EVENTS, MOVED_SHIPMENT_STATUSES
 from domain.orders import NodeEventType, OrderState, OrderStatus, ShipmentStatus, TimelineEntry
 from ledger import late_shipments, orders_view
 from ledger.db import transaction
@@ -90,22 +91,11 @@ def record_after_close(
     late event, for ops to see, once however often the partner resends it. False if the read
     model has no such order or shipment."""
     with transaction(engine) as tx:
-        if event in _LEFT_THE_NODE:
+        if event in LEFT_NODE_EVENTS:
             _reconcile_shipped_after_close(tx, order_id, shipment_id, sender)
         if event == NodeEventType.DELIVERED:
             return orders_view.record_delivery(tx, order_id, shipment_id, sender)
         return _note_late_event(tx, order_id, shipment_id, sender, event, reason, tracking_number)
-
-
-_LEFT_THE_NODE = frozenset({NodeEventType.SHIPPED, NodeEventType.DELIVERED})
-_MOVED = frozenset(
-    {
-        ShipmentStatus.REJECTED,
-        ShipmentStatus.TIMED_OUT,
-        ShipmentStatus.REALLOCATED,
-        ShipmentStatus.CANCELLED,
-    }
-)
 
 
 def _reconcile_shipped_after_close(
@@ -121,7 +111,7 @@ def _reconcile_shipped_after_close(
         return
     state = OrderState.model_validate(view.document)
     shipment = next((s for s in state.shipments if s.shipment_id == shipment_id), None)
-    if shipment is None or shipment.status not in _MOVED:
+    if shipment is None or shipment.status not in MOVED_SHIPMENT_STATUSES:
         return
     late_shipments.ship_released(session, order_id, shipment_id)
     was = shipment.status
