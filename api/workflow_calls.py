@@ -1,6 +1,7 @@
 """Calls into order workflows, with Temporal's failures translated to API errors."""
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import TypeVar
 
@@ -45,6 +46,10 @@ class WorkflowClosed(Exception):
     def __init__(self, state: OrderState) -> None:
         self.state = state
         super().__init__(f"order {state.order.order_id} is {state.status}")
+
+
+class DeliveryNotTaken(Exception):
+    """The order's workflow did not take a delivery scan: the read model records it."""
 
 
 async def run_update(
@@ -112,9 +117,13 @@ async def send_delivery(
     try:
         async with asyncio.timeout(timeout_seconds):
             await deliver_to_order(client, order_id, event)
-    except WorkflowUpdateFailedError:
-        # A worker of an older release has no such update (a rolling deploy): a signal then.
-        await send_node_event(client, session, order_id, event)
+    except WorkflowUpdateFailedError as exc:
+        # Refused: by a worker of an older release with no such update (a rolling deploy), or
+        # by a run that completed before taking it. A signal for the first; the read model
+        # keeps it for the second (the caller records it there).
+        with contextlib.suppress(ApiError, WorkflowClosed):
+            await send_node_event(client, session, order_id, event)
+        raise DeliveryNotTaken(order_id) from exc
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
         raise ApiError(
             503, "order_busy", f"order {order_id} did not take the scan in time: send it again"

@@ -206,9 +206,12 @@ class OrderWorkflow:
         if self._audited:
             # A late shipment may still be reconciling, a delivery may not be published yet.
             await workflow.wait_condition(lambda: all(t.done() for t in self._followups))
-            # A delivery scan may land with the publish's own result: publish until none did.
-            while self._unpublished:
-                await self._publish(self._summary_of_waits())
+            # A delivery scan may land with the publish's own result: publish, and wait for its
+            # handler, until none did (the API records one that comes after in the read model).
+            while self._unpublished or not workflow.all_handlers_finished():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._unpublished:
+                    await self._publish(self._summary_of_waits())
         return self._result()
 
     async def _orchestrate(self) -> None:

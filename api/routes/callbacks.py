@@ -12,6 +12,7 @@ from api.errors import ApiError
 from api.schemas import CallbackAccepted, CarrierCallback, NodeCallback
 from api.security import NodeCaller, remember_callback, verify_callback
 from api.workflow_calls import (
+    DeliveryNotTaken,
     WorkflowClosed,
     send_delivery,
     send_node_event,
@@ -87,7 +88,7 @@ async def node_event(
     if routed_to == "workflow":
         try:
             await _to_workflow(temporal, session, callback.order_id, event)
-        except WorkflowClosed:
+        except (WorkflowClosed, DeliveryNotTaken):
             routed_to = await _record_after_close(engine, callback.order_id, node_id, event)
     await remember_callback(request, signature)
     return CallbackAccepted(
@@ -142,7 +143,7 @@ async def carrier_event(
     else:
         try:
             await _to_workflow(temporal, session, callback.order_id, event)
-        except WorkflowClosed:
+        except (WorkflowClosed, DeliveryNotTaken):
             routed_to = await _record_after_close(engine, callback.order_id, carrier, event)
     await remember_callback(request, signature)
     return CallbackAccepted(
