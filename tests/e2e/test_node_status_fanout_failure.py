@@ -48,4 +48,3 @@ async def test_a_fanout_temporal_refuses_answers_503_and_the_next_put_starts_it(
         await asyncio.sleep(0.1)
     else:
         raise AssertionError(f"the order never moved off {net.node('a')}: {order}")
-
