@@ -75,9 +75,11 @@ async def test_order_run_on_patched_code_replays_on_patched_and_deprecated_code(
         for e in history.events
         if e.HasField("marker_recorded_event_attributes")
     ]
-    patches = [m for m in markers if m.marker_name == PATCH_MARKER]
-    assert len(patches) == 1
-    assert PROOF_PATCH.encode() in patches[0].details["patch-data"].payloads[0].data
+    patches = [
+        m.details["patch-data"].payloads[0].data for m in markers if m.marker_name == PATCH_MARKER
+    ]
+    # The proof's patch, once, beside those today's code records (contracts/patches.py).
+    assert sum(PROOF_PATCH.encode() in data for data in patches) == 1
     assert any(e.HasField("timer_fired_event_attributes") for e in history.events)
 
     assert await _replay_failure(TimerAtStartPatched, history) is None
