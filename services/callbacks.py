@@ -3,6 +3,7 @@ model knows them (checked before anything reaches a workflow), and the events an
 can no longer take because it has closed, kept in the read model instead of dropped."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -85,6 +86,7 @@ def record_after_close(
     event: NodeEventType,
     reason: str | None = None,
     tracking_number: str | None = None,
+    occurred_at: datetime | None = None,
 ) -> bool:
     """An event for an order whose workflow has ended. `delivered` marks the shipment DELIVERED
     (ledger.orders_view.record_delivery); any other event goes on the order's timeline as a
@@ -92,14 +94,14 @@ def record_after_close(
     model has no such order or shipment."""
     with transaction(engine) as tx:
         if event in LEFT_NODE_EVENTS:
-            _reconcile_shipped_after_close(tx, order_id, shipment_id, sender)
+            _reconcile_shipped_after_close(tx, order_id, shipment_id, occurred_at)
         if event == NodeEventType.DELIVERED:
             return orders_view.record_delivery(tx, order_id, shipment_id, sender)
         return _note_late_event(tx, order_id, shipment_id, sender, event, reason, tracking_number)
 
 
 def _reconcile_shipped_after_close(
-    session: Session, order_id: str, shipment_id: str, sender: str
+    session: Session, order_id: str, shipment_id: str, shipped_at: datetime | None
 ) -> None:
     """A shipment the closed order had moved away left its node all the same (audit H3, after
     the workflow could act): its units leave that node's stock, the shipment is SHIPPED in the
@@ -113,7 +115,7 @@ def _reconcile_shipped_after_close(
     shipment = next((s for s in state.shipments if s.shipment_id == shipment_id), None)
     if shipment is None or shipment.status not in MOVED_SHIPMENT_STATUSES:
         return
-    late_shipments.ship_released(session, order_id, shipment_id)
+    late_shipments.ship_released(session, order_id, shipment_id, shipped_at)
     was = shipment.status
     shipment.status = ShipmentStatus.SHIPPED
     why = (

@@ -134,6 +134,7 @@ BACKORDER_RECHECK = timedelta(hours=1)
 STEP_PATIENCE = timedelta(minutes=30)
 # A stock step whose local activity ran out of time (the database away) is tried again this often.
 LEDGER_RETRY = timedelta(minutes=1)
+LEDGER_RETRY_AT_MOST = timedelta(hours=1)
 BACKORDER_ESCALATES_AFTER = timedelta(days=3)
 
 
@@ -161,6 +162,7 @@ class OrderWorkflow:
         self._audited = workflow.patched(Patch.ORDER_AUDIT_2026_12)
         self._ledger = LEDGER if self._audited else _LEDGER_BEFORE_AUDIT
         self._attention: dict[str, str] = {}  # why a person must act, by what it is about
+        self._waits_on_person: set[str] = set()  # the attention entries an open wait needs
         self._deadlines: dict[str, datetime] = {}  # when each timed wait ends, by what waits
         self._followups: list[asyncio.Task[None]] = []  # late shipments being reconciled
         self._late_shipped: set[str] = set()
@@ -206,10 +208,14 @@ class OrderWorkflow:
         if self._audited:
             # A late shipment may still be reconciling, a delivery may not be published yet.
             await workflow.wait_condition(lambda: all(t.done() for t in self._followups))
+
             # A delivery scan may land with the publish's own result: publish, and wait for its
             # handler, until none did (the API records one that comes after in the read model).
-            while self._unpublished or not workflow.all_handlers_finished():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+            def settled() -> bool:
+                return workflow.all_handlers_finished() and all(t.done() for t in self._followups)
+
+            while self._unpublished or not settled():
+                await workflow.wait_condition(settled)
                 if self._unpublished:
                     await self._publish(self._summary_of_waits())
         return self._result()
@@ -261,7 +267,7 @@ class OrderWorkflow:
             return
         if self._audited:
             self._set_deadline("allocation", None)
-            self._attention.pop("allocation", None)
+            self._resolve("allocation")
             self._backordered_since = None
             self._last_backorder_why = None
         taken = {line.line_no for line in lines}
@@ -312,6 +318,7 @@ class OrderWorkflow:
             self._last_backorder_why = why
         since = self._backordered_since = self._backordered_since or now
         if failure is not None:
+            # Acknowledgeable, as release 107575e recorded it: support says they are on it.
             self._attend("allocation", failure)
         elif now - since >= BACKORDER_ESCALATES_AFTER:
             self._attend(
@@ -342,7 +349,7 @@ class OrderWorkflow:
         self._backordered = False
         if not self._unallocated and self._cancel_reason is None:
             # A late shipment shipped the lines it waited for: nothing left to source.
-            self._attention.pop("allocation", None)
+            self._resolve("allocation")
             await self._refresh_status()
 
     def _start_shipment(self, allocated: AllocatedShipment) -> None:
@@ -536,10 +543,11 @@ class OrderWorkflow:
                 sid,
                 f"{what} is still retrying after {STEP_PATIENCE}: check the carrier and the "
                 "node; or force-cancel or reallocate with force",
+                waiting=True,
             )
             await self._publish(f"{what} (retrying)")
             await workflow.wait_condition(done_or_moved)
-        self._attention.pop(sid, None)
+        self._resolve(sid)
         if not running.done():
             running.cancel()
             with contextlib.suppress(ActivityError, asyncio.CancelledError):
@@ -599,12 +607,13 @@ class OrderWorkflow:
                     f"{sid} is labelled at {shipment.node_id} but not shipped after its ship SLA "
                     f"({sla.ship_seconds:g}s): chase the node, then mark it shipped, re-release it "
                     "(reallocate with force) or force-cancel the order",
+                    waiting=True,
                 )
             await self._publish(f"{shipment.node_id} to ship {sid} (late)")
             await workflow.wait_condition(shipped_or_moved)
         if audited:
             self._set_deadline(sid, None)
-            self._attention.pop(sid, None)
+            self._resolve(sid)
         if not self._shipped_per_node(sid):
             await self._compensate_if_moved(shipment)  # a parcel that left stays shipped
         await self._fulfil_reserved(shipment)
@@ -648,6 +657,7 @@ class OrderWorkflow:
             await workflow.execute_local_activity(activity, request, **self._ledger)
             return
         about = f"stock:{what}"
+        pause = LEDGER_RETRY
         while True:
             try:
                 await workflow.execute_local_activity(activity, request, **self._ledger)
@@ -656,9 +666,10 @@ class OrderWorkflow:
                     self._attend(about, f"{what} failed: {_cause(exc)}; run `opendom reconcile`")
                     return
                 self._attend(about, f"{what} waits for the ledger: {_cause(exc)}")
-                await workflow.sleep(LEDGER_RETRY)
+                await workflow.sleep(pause)
+                pause = min(pause * 2, LEDGER_RETRY_AT_MOST)  # days of retries, not weeks
                 continue
-            self._attention.pop(about, None)
+            self._resolve(about)
             return
 
     async def _compensate_if_moved(self, shipment: Shipment) -> None:
@@ -717,8 +728,9 @@ class OrderWorkflow:
         answer = await self._cancel_at_node(shipment, reason)
         if answer == NodeCancelStatus.TOO_LATE:  # it had shipped: a real shipment after all
             # Only once the move has released its stock, or the reconciliation finds nothing.
-            await workflow.wait_condition(lambda: shipment.status in MOVED_SHIPMENT_STATUSES)
-            self._reconcile_late_shipment(shipment)
+            await workflow.wait_condition(lambda: shipment.status not in OPEN_SHIPMENT_STATUSES)
+            if shipment.status in MOVED_SHIPMENT_STATUSES:  # not reconciled by its `shipped`
+                self._reconcile_late_shipment(shipment)
 
     async def _kept_as_shipped(self, shipment: Shipment, move: ShipmentMove) -> None:
         """The node answered the cancel: too late, it has shipped. The move does not happen:
@@ -955,13 +967,23 @@ class OrderWorkflow:
 
     @workflow.update(name=OrderUpdate.ACKNOWLEDGE)
     async def acknowledge(self, request: AcknowledgeInput) -> AcknowledgeResult:
-        self._note("acknowledged", f"{'; '.join(self._attention.values())}: {request.reason}")
-        self._attention.clear()
+        done = [about for about in self._attention if about not in self._waits_on_person]
+        seen = "; ".join(self._attention[about] for about in done)
+        self._note("acknowledged", f"{seen}: {request.reason}")
+        for about in done:
+            self._resolve(about)
         await self._publish(self._summary_of_waits())
         return AcknowledgeResult(order_id=self._state.order.order_id, status=self._state.status)
 
     @acknowledge.validator
     def _validate_acknowledge(self, request: AcknowledgeInput) -> None:
+        if self._waits_on_person and set(self._attention) <= self._waits_on_person:
+            raise ApplicationError(
+                "the order waits on a person: resolve the wait (retry, mark shipped, reallocate "
+                "or cancel with force) rather than acknowledge it",
+                type="AcknowledgeRefused",
+                non_retryable=True,
+            )
         if not self._attention:
             raise ApplicationError(
                 "nothing on this order needs attention",
@@ -1061,12 +1083,20 @@ class OrderWorkflow:
             detail = detail.replace("\x00", "")
         self._state.timeline.append(TimelineEntry(at=workflow.now(), event=event, detail=detail))
 
-    def _attend(self, about: str, why: str) -> None:
-        """A person must act (NeedsAttention): in the timeline, the state and the UI details."""
+    def _attend(self, about: str, why: str, waiting: bool = False) -> None:
+        """A person must act (NeedsAttention): in the timeline, the state and the UI details.
+        `waiting`: the order waits on that person with no deadline, so the flag stays until
+        the wait ends (acknowledging it would leave the order waiting silently)."""
         why = why.replace("\x00", "")
+        if waiting:
+            self._waits_on_person.add(about)
         if self._attention.get(about) != why:
             self._attention[about] = why
             self._note("attention", why)
+
+    def _resolve(self, about: str) -> None:
+        self._attention.pop(about, None)
+        self._waits_on_person.discard(about)
 
     def _set_deadline(self, what: str, after: timedelta | None) -> None:
         if not self._audited:

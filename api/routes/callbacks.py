@@ -169,5 +169,6 @@ async def _record_after_close(engine: Engine, order_id: str, sender: str, event:
         event.event,
         event.reason,
         event.tracking_number,
+        event.occurred_at,
     )
     return "read_model"

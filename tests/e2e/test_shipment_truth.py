@@ -216,6 +216,10 @@ async def test_a_shipment_late_after_its_label_needs_attention_until_support_mar
     assert await _needs_attention_in_temporal(stack, order_id)
     refused = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "x"})
     assert refused.status_code == 409 and "labelled" in refused.json()["message"]
+    not_by_acknowledging = await stack.http.post(
+        f"/v1/orders/{order_id}/acknowledge", json={"reason": "seen"}
+    )
+    assert not_by_acknowledging.status_code == 409  # the wait needs an action, not a nod
 
     marked = await stack.http.post(
         f"/v1/orders/{order_id}/shipments/{s1}/mark-shipped",
