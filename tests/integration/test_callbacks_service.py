@@ -1,13 +1,10 @@
 """services.callbacks on SQLite and PostgreSQL: what a callback names, as the read model knows it,
 and the events of an order whose workflow has closed, kept in the read model (audit M2, M9)."""
 
-from datetime import UTC, datetime
-
 from sqlalchemy import Engine
 
 from domain.orders import (
     NodeEventType,
-    Order,
     OrderState,
     OrderStatus,
     Shipment,
@@ -16,32 +13,14 @@ from domain.orders import (
 from ledger import orders_view
 from ledger.db import transaction
 from services.callbacks import record_after_close, shipment_ref
-from tests.support.network import CUSTOMER
+from tests.support.orders_api import ledger_order
 
 ORDER_ID = "order-web-late-1"
 SHIPMENT_ID = f"{ORDER_ID}-S1"
 
 
 def _completed_order(engine: Engine) -> None:
-    order = Order(
-        order_id=ORDER_ID,
-        channel="web",
-        external_id="late-1",
-        order_type="dtc",
-        priority=5,
-        customer={"customer_id": "C-1", "email": "ada@example.com"},
-        ship_to={
-            "name": "Ada Lovelace",
-            "line1": "1 Place Bellecour",
-            "city": "Lyon",
-            "postal_code": "69002",
-            "country": "FR",
-            "location": dict(CUSTOMER),
-        },
-        delivery_method="home",
-        lines=[{"line_no": 1, "sku": "TEE", "quantity": 1}],
-        submitted_at=datetime.now(UTC),
-    )
+    order = ledger_order("late-1", ["TEE"])
     shipment = Shipment(
         shipment_id=SHIPMENT_ID,
         node_id="WH-1",

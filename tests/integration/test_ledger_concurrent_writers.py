@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, event
 
-from domain.orders import Order, OrderState, OrderStatus, Shipment, ShipmentStatus
+from domain.orders import OrderState, OrderStatus, Shipment, ShipmentStatus
 from ledger import orders_view, stock
 from ledger.audit import ledger_imbalances
 from ledger.db import transaction
@@ -23,6 +23,7 @@ from ledger.feeds import DeltaLine, apply_deltas
 from ledger.tables import OrderView, StockPosition
 from services.orders import record_delivery_scan
 from tests.support.ledger_fixtures import position, seed
+from tests.support.orders_api import ledger_order
 
 ON_POSTGRES = pytest.mark.parametrize(
     "ledger_engine", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -98,25 +99,7 @@ def test_a_delta_batch_and_a_reservation_on_the_same_positions_both_commit(
 
 
 def _order_with_two_shipped_parcels() -> dict:
-    order = Order(
-        order_id="order-web-scan",
-        channel="web",
-        external_id="scan",
-        order_type="dtc",
-        priority=5,
-        customer={"customer_id": "C-1", "email": "ada@example.com"},
-        ship_to={
-            "name": "Ada Lovelace",
-            "line1": "1 Place Bellecour",
-            "city": "Lyon",
-            "postal_code": "69002",
-            "country": "FR",
-            "location": {"lat": 45.76, "lon": 4.83},
-        },
-        delivery_method="home",
-        lines=[{"line_no": i, "sku": f"SKU-{i}", "quantity": 1} for i in (1, 2)],
-        submitted_at=datetime.now(UTC),
-    )
+    order = ledger_order("scan", ["SKU-1", "SKU-2"])
     shipments = [
         Shipment(
             shipment_id=f"order-web-scan-S{i}",

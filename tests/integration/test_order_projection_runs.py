@@ -9,33 +9,16 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from domain.orders import Order, OrderState, OrderStatus, Shipment, ShipmentStatus
+from domain.orders import OrderState, OrderStatus, Shipment, ShipmentStatus
 from ledger import orders_view
 from ledger.db import transaction
+from tests.support.orders_api import ledger_order
 
 ORDER_ID = "order-web-reset"
 
 
 def _document(version: int, run_id: str | None, status: OrderStatus) -> dict:
-    order = Order(
-        order_id=ORDER_ID,
-        channel="web",
-        external_id="reset",
-        order_type="dtc",
-        priority=5,
-        customer={"customer_id": "C-1", "email": "ada@example.com"},
-        ship_to={
-            "name": "Ada Lovelace",
-            "line1": "1 Place Bellecour",
-            "city": "Lyon",
-            "postal_code": "69002",
-            "country": "FR",
-            "location": {"lat": 45.76, "lon": 4.83},
-        },
-        delivery_method="home",
-        lines=[{"line_no": 1, "sku": "TEE", "quantity": 1}],
-        submitted_at=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
-    )
+    order = ledger_order("reset", ["TEE"], datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     shipment = Shipment(
         shipment_id=f"{ORDER_ID}-S1",
         node_id="N1",

@@ -2,7 +2,9 @@
 
 import itertools
 import uuid
+from datetime import UTC, datetime
 
+from domain.orders import Order
 from tests.support.network import CUSTOMER, TestNetwork
 
 _numbers = itertools.count(1)
@@ -37,3 +39,27 @@ def order_payload(
     }
     payload.update(overrides)
     return payload
+
+
+def ledger_order(external_id: str, skus: list[str], submitted_at: datetime | None = None) -> Order:
+    """An order of one unit of each SKU, for ledger tests that need no network: the same
+    customer and address as `order_payload`."""
+    return Order(
+        order_id=f"order-web-{external_id}",
+        channel="web",
+        external_id=external_id,
+        order_type="dtc",
+        priority=5,
+        customer={"customer_id": "C-1", "email": "ada@example.com"},
+        ship_to={
+            "name": "Ada Lovelace",
+            "line1": "1 Place Bellecour",
+            "city": "Lyon",
+            "postal_code": "69002",
+            "country": "FR",
+            "location": dict(CUSTOMER),
+        },
+        delivery_method="home",
+        lines=[{"line_no": i, "sku": sku, "quantity": 1} for i, sku in enumerate(skus, start=1)],
+        submitted_at=submitted_at or datetime.now(UTC),
+    )
