@@ -89,6 +89,8 @@ def _allocation_request(request: AllocateInput) -> AllocationRequest:
         pickup_node_id=request.pickup_node_id,
         excluded_nodes=request.excluded_nodes,
         first_shipment_seq=request.first_shipment_seq,
+        delivery_option=request.delivery_option,
+        promised_date=request.promised_date,
     )
 
 
@@ -115,9 +117,15 @@ def _allocate_result(done: Allocation) -> AllocateResult:
                 lines=s.lines,
                 distance_km=s.distance_km,
                 sla=s.sla,
+                carrier=s.carrier,
+                service=s.service,
+                ship_by=s.ship_by,
+                promised_date=s.promised_date,
             )
             for s in done.shipments
         ],
         explanation=done.explanation,
         backordered=done.backordered,
+        promised_date=done.promised_date,
+        promise_at_risk=done.promise_at_risk,
     )

@@ -3,14 +3,14 @@
 These are what a workflow history records. They own their fields: an activity maps them to a
 connector's wire model, so a partner's API changing does not change a history."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
 
 from domain.geo import GeoPoint
-from domain.orders import Address, DeliveryMethod, OrderLine
+from domain.orders import Address, DeliveryMethod, DeliveryOptionCode, OrderLine
 from domain.sla import NodeSla
 
 
@@ -25,6 +25,9 @@ class AllocateInput(BaseModel):
     pickup_node_id: str | None = None
     excluded_nodes: list[str] = []
     first_shipment_seq: int = 1
+    # The option the order was sold with and the date it promised (None: sourced by priority).
+    delivery_option: DeliveryOptionCode | None = None
+    promised_date: date | None = None
 
 
 class AllocatedShipment(BaseModel):
@@ -34,12 +37,20 @@ class AllocatedShipment(BaseModel):
     lines: list[OrderLine]
     distance_km: float
     sla: NodeSla
+    # The plan's carrier service and dates (None in results recorded before promises were).
+    carrier: str | None = None
+    service: str | None = None
+    ship_by: date | None = None
+    promised_date: date | None = None
 
 
 class AllocateResult(BaseModel):
     shipments: list[AllocatedShipment] = []
     explanation: str
     backordered: bool = False
+    # The latest of the shipments' dates, and whether it is later than the order's promise.
+    promised_date: date | None = None
+    promise_at_risk: bool = False
 
 
 class NodeIncident(BaseModel):
@@ -66,6 +77,10 @@ class FulfilReservationsInput(BaseModel):
     order_id: str
     shipment_id: str
     shipped_at: datetime | None = None  # the node's time of `shipped`; None: now
+    # The shipment's ship-by date: shipped later, the node's lateness against promise counts in
+    # its health (None: no promise recorded).
+    node_id: str | None = None
+    ship_by: date | None = None
 
 
 class FulfilReservationsResult(BaseModel):

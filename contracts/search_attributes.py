@@ -11,7 +11,21 @@ FULFILLMENT_NODES = SearchAttributeKey.for_keyword_list("FulfillmentNodes")
 # `NeedsAttention = true` in the Temporal UI.
 NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
 
-ALL = (ORDER_STATUS, CHANNEL, ORDER_TYPE, PRIORITY, FULFILLMENT_NODES, NEEDS_ATTENTION)
+# The promise as dates (midnight UTC of the day): `PromisedBy < "2026-12-04T00:00:00Z" AND
+# OrderStatus != "COMPLETED"` lists the orders late against their promise.
+PROMISED_BY = SearchAttributeKey.for_datetime("PromisedBy")
+SHIP_BY = SearchAttributeKey.for_datetime("ShipBy")
+
+ALL = (
+    ORDER_STATUS,
+    CHANNEL,
+    ORDER_TYPE,
+    PRIORITY,
+    FULFILLMENT_NODES,
+    NEEDS_ATTENTION,
+    PROMISED_BY,
+    SHIP_BY,
+)
 
 
 def server_flags() -> list[str]:
@@ -23,6 +37,8 @@ def server_flags() -> list[str]:
         PRIORITY: "Int",
         FULFILLMENT_NODES: "KeywordList",
         NEEDS_ATTENTION: "Bool",
+        PROMISED_BY: "Datetime",
+        SHIP_BY: "Datetime",
     }
     return [
         arg for key, kind in kinds.items() for arg in ("--search-attribute", f"{key.name}={kind}")

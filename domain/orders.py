@@ -1,6 +1,6 @@
 """Orders, lines, shipments and their statuses: the shared vocabulary of intake, workflow and API."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -18,6 +18,14 @@ class OrderType(StrEnum):
 class DeliveryMethod(StrEnum):
     HOME = "home"
     PICKUP = "pickup"
+
+
+class DeliveryOptionCode(StrEnum):
+    """A delivery option the checkout offers, and the sourcing scenario it is planned under."""
+
+    HOME_FAST = "home_fast"  # fastest, by express
+    HOME_ECONOMY = "home_economy"  # cheapest
+    PICKUP = "pickup"  # local: collected in a store near the customer
 
 
 class OrderStatus(StrEnum):
@@ -113,6 +121,10 @@ class Order(BaseModel):
     lines: list[OrderLine]
     hold_id: str | None = None  # a checkout hold to convert into this order's reservations
     submitted_at: datetime
+    # The checkout's option the customer chose and the date it promised: allocation plans under
+    # that option's scenario and keeps that date, or records the promise at risk.
+    delivery_option: DeliveryOptionCode | None = None
+    promised_date: date | None = None
 
 
 class Shipment(BaseModel):
@@ -126,6 +138,12 @@ class Shipment(BaseModel):
     tracking_number: str | None = None
     label_id: str | None = None
     reason: str | None = None
+    # The promise this shipment carries: hand it to the carrier by `ship_by`, at the customer's
+    # by `promised_date` (None for shipments planned before promises were recorded).
+    ship_by: date | None = None
+    promised_date: date | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -150,12 +168,26 @@ class OrderState(BaseModel):
     # shipment late after its label, a compensation that failed, a ledger step that cannot succeed.
     attention: str | None = None
     timeline: list[TimelineEntry] = []
+    promise: "OrderPromise | None" = None
 
     def fulfilment_nodes(self) -> list[str]:
         """The nodes serving the order: the `FulfillmentNodes` search attribute's value."""
         return sorted(
             {s.node_id for s in self.shipments if s.status not in _CLOSED_WITHOUT_SHIPPING}
         )
+
+
+class OrderPromise(BaseModel):
+    """The order's promise: what the customer was told, and what the current plan can keep.
+
+    `promised_date` is the checkout's date when the order brought one, else the first plan's;
+    `planned_date` and `ship_by` follow the current plan. At risk: the plan arrives later."""
+
+    option: DeliveryOptionCode | None = None
+    promised_date: date
+    ship_by: date
+    planned_date: date
+    at_risk: bool = False
 
 
 _CLOSED_WITHOUT_SHIPPING = frozenset(

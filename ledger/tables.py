@@ -1,7 +1,7 @@
 """SQL tables. Counters on stock positions are only ever changed by conditional UPDATEs
 (see ledger.stock); reservations are rows keyed by order, line and node so retries are idempotent."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, UniqueConstraint
@@ -88,6 +88,8 @@ class Channel(SQLModel, table=True):
     default_scenario: str | None = Field(default=None, max_length=20)
     # What the promise does when not every line can go now (an order may override it).
     fulfilment_policy: str = Field(default="ship_partial", max_length=20)
+    # Source with the inventory-aware bid prices the schedule refreshes (sourcing.bid_prices).
+    inventory_aware: bool = False
     active: bool = True
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -197,6 +199,10 @@ class CheckoutHold(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
     order_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # The checkout option held and the date it promised: an order submitted with the hold and
+    # without an option of its own carries these.
+    option: str | None = Field(default=None, max_length=20)
+    promised_date: date | None = None
 
 
 class HoldLine(SQLModel, table=True):

@@ -25,7 +25,7 @@ from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
 from domain.lifecycle import IncidentKind
 from domain.network import CandidateNode
-from domain.orders import DeliveryMethod, OrderLine
+from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, stock
 from ledger.availability import channel_pool, lock_positions, positions_for
@@ -34,8 +34,17 @@ from ledger.db import transaction
 from ledger.errors import InsufficientStock
 from ledger.order_turns import take_allocation_turn
 from ledger.tables import CheckoutHold, Node, Reservation
+from services.sourcing_policy import policy_for
 from sourcing import ChosenPlan, choose_sources
-from sourcing.model import DEFAULT_CALENDAR, NodeProfile, ProcessingCalendar
+from sourcing.allocation import ChosenShipment, date_shipments, sourcing_order
+from sourcing.model import (
+    DEFAULT_CALENDAR,
+    NodeProfile,
+    ProcessingCalendar,
+    Ruleset,
+    SourcingPolicy,
+)
+from sourcing.optimizer import DEFAULT_POLICY
 
 log = logging.getLogger(__name__)
 # Where re-planning and unused holds are logged: this module's logger, or the caller's (an
@@ -60,6 +69,8 @@ class AllocationRequest:
     pickup_node_id: str | None = None
     excluded_nodes: list[str] = field(default_factory=list)
     first_shipment_seq: int = 1
+    delivery_option: DeliveryOptionCode | None = None
+    promised_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,10 @@ class ReservedShipment:
     lines: list[OrderLine]
     distance_km: float
     sla: NodeSla
+    carrier: str | None = None
+    service: str | None = None
+    ship_by: date | None = None
+    promised_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +92,9 @@ class Allocation:
     explanation: str
     shipments: list[ReservedShipment] = field(default_factory=list)
     backordered: bool = False
+    promised_date: date | None = None
+    # Arrives later than the order's promised date (the explanation says by when).
+    promise_at_risk: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +122,12 @@ def allocate(
         with Session(engine) as reading:
             if held := _held_for(reading, request):
                 return _result(
-                    sla_policy, partial(reading.get, Node), held, request, ALREADY_RECORDED
+                    sla_policy,
+                    partial(reading.get, Node),
+                    held,
+                    request,
+                    ALREADY_RECORDED,
+                    _date_reserved(reading, request, held),
                 )
             try:
                 plan = _plan(reading, request)
@@ -116,12 +139,18 @@ def allocate(
                 take_allocation_turn(session, request.order_id)
                 if held := _held_for(session, request):  # an earlier attempt got there first
                     return _result(
-                        sla_policy, partial(session.get, Node), held, request, ALREADY_RECORDED
+                        sla_policy,
+                        partial(session.get, Node),
+                        held,
+                        request,
+                        ALREADY_RECORDED,
+                        _date_reserved(session, request, held),
                     )
                 wanted = _reservation_requests(request, plan)
                 _still_visible(session, request.channel, wanted)
                 stock.reserve(session, wanted)
-            return _result(sla_policy, nodes.get, wanted, request, plan.explanation)
+            dates = _plan_dates(request, plan)
+            return _result(sla_policy, nodes.get, wanted, request, plan.explanation, dates)
         except InsufficientStock as exc:
             logger.info("re-planning %s: %s", request.order_id, exc)
     raise InsufficientStock(node_id="*", sku="*", quantity=0)
@@ -138,7 +167,8 @@ def _allocate_with_hold(
                 take_allocation_turn(session, request.order_id)
                 node_of = partial(session.get, Node)
                 if held := _held_for(session, request):
-                    return _result(sla_policy, node_of, held, request, ALREADY_RECORDED)
+                    dates = _date_reserved(session, request, held)
+                    return _result(sla_policy, node_of, held, request, ALREADY_RECORDED, dates)
                 converted = _convert_hold(session, sla_policy, request, logger)
                 if converted is not None:
                     return converted
@@ -150,7 +180,8 @@ def _allocate_with_hold(
                 wanted = _reservation_requests(request, plan)
                 _still_visible(session, request.channel, wanted)
                 stock.reserve(session, wanted)
-                return _result(sla_policy, node_of, wanted, request, plan.explanation)
+                dates = _plan_dates(request, plan)
+                return _result(sla_policy, node_of, wanted, request, plan.explanation, dates)
         except InsufficientStock as exc:
             logger.info("re-planning %s: %s", request.order_id, exc)
     raise InsufficientStock(node_id="*", sku="*", quantity=0)
@@ -159,8 +190,61 @@ def _allocate_with_hold(
 def _plan(session: Session, request: AllocationRequest) -> ChosenPlan:
     skus = {ln.sku for ln in request.lines}
     candidates = stock.candidate_nodes(session, skus, channel_pool(session, request.channel))
-    profiles, now = _with_calendars(session, candidates, datetime.now(UTC))
-    return choose_sources(request, profiles, request.priority, now)
+    profiles, now = with_calendars(session, candidates, datetime.now(UTC))
+    return plan_allocation(request, profiles, now, policy_for(session, request.channel))
+
+
+def plan_allocation(
+    request: AllocationRequest,
+    profiles: Sequence[NodeProfile],
+    now: datetime,
+    policy: SourcingPolicy = DEFAULT_POLICY,
+    ruleset: Ruleset | None = None,
+) -> ChosenPlan:
+    """The allocation's decision on what it read: the channel's candidates with their calendars
+    (`with_calendars`), `now` on their clock, and the channel's policy. Pure; the sourcing
+    benchmark calls it as allocation does. Raises NoSourceAvailable."""
+    return choose_sources(request, profiles, request.priority, now, policy, ruleset)
+
+
+def _plan_dates(request: AllocationRequest, plan: ChosenPlan) -> dict[str, ChosenShipment]:
+    return {
+        f"{request.order_id}-S{request.first_shipment_seq + offset}": shipment
+        for offset, shipment in enumerate(plan.shipments)
+    }
+
+
+def _date_reserved(
+    session: Session,
+    request: AllocationRequest,
+    rows: Sequence[Reservation | stock.ReservationRequest],
+) -> dict[str, ChosenShipment]:
+    """Dates for reservations made without a plan in hand (a converted hold, an earlier
+    attempt's), by the allocation's arithmetic on the nodes' calendars as they are now."""
+    by_shipment: dict[str, list[OrderLine]] = {}
+    node_of_shipment: dict[str, str] = {}
+    for r in sorted(rows, key=lambda r: (r.shipment_id, r.line_no)):
+        by_shipment.setdefault(r.shipment_id, []).append(
+            OrderLine(line_no=r.line_no, sku=r.sku, quantity=r.quantity)
+        )
+        node_of_shipment[r.shipment_id] = r.node_id
+    nodes = {}
+    for node_id in set(node_of_shipment.values()):
+        row = session.get(Node, node_id)
+        assert row is not None  # reservations reference their node
+        nodes[node_id] = CandidateNode(
+            row.node_id, row.node_type, _location(row), row.can_ship, row.can_pickup, row.priority
+        )  # fmt: skip
+    profiles, now = with_calendars(session, list(nodes.values()), datetime.now(UTC))
+    profile_of = {p.node_id: p for p in profiles}
+    order = sourcing_order(request, request.priority, now)
+    ids = sorted(by_shipment)
+    dated = date_shipments(
+        order,
+        [(profile_of[node_of_shipment[i]], by_shipment[i]) for i in ids],
+        policy_for(session, request.channel),
+    )
+    return dict(zip(ids, dated, strict=True))
 
 
 # Calendars by their stored columns, shared between nodes that work the same way: the optimizer
@@ -177,7 +261,7 @@ _CALENDAR_COLUMNS = (
 )
 
 
-def _with_calendars(
+def with_calendars(
     session: Session, candidates: Sequence[CandidateNode], now: datetime
 ) -> tuple[list[NodeProfile], datetime]:
     """Each candidate with its node's working calendar (one query), and `now` on the nodes'
@@ -273,6 +357,7 @@ def _convert_hold(
         reserved,
         request,
         f"converted checkout hold {hold_id} at {', '.join(nodes)}",
+        _date_reserved(session, request, reserved),
     )
 
 
@@ -282,6 +367,7 @@ def _result(
     rows: Sequence[Reservation | stock.ReservationRequest],
     request: AllocationRequest,
     explanation: str,
+    dates: dict[str, ChosenShipment],
 ) -> Allocation:
     by_shipment: dict[str, list[Reservation | stock.ReservationRequest]] = {}
     for row in sorted(rows, key=lambda r: (r.shipment_id, r.line_no)):
@@ -290,6 +376,8 @@ def _result(
     for shipment_id, lines in sorted(by_shipment.items()):
         node = node_of(lines[0].node_id)
         assert node is not None  # reservations reference their node
+        dated = dates.get(shipment_id)
+        carrier = dated.carrier if dated is not None else None
         shipments.append(
             ReservedShipment(
                 shipment_id=shipment_id,
@@ -298,9 +386,23 @@ def _result(
                 lines=[OrderLine(line_no=r.line_no, sku=r.sku, quantity=r.quantity) for r in lines],
                 distance_km=round(distance_km(_location(node), request.destination), 1),
                 sla=sla_for(sla_policy, node),
+                carrier=carrier.carrier if carrier is not None else None,
+                service=carrier.service if carrier is not None else None,
+                ship_by=dated.ship_by if dated is not None else None,
+                promised_date=dated.promised_date if dated is not None else None,
             )
         )
-    return Allocation(shipments=shipments, explanation=explanation)
+    arrives = max((s.promised_date for s in shipments if s.promised_date), default=None)
+    promise = request.promised_date
+    at_risk = promise is not None and arrives is not None and arrives > promise
+    if at_risk and "promise at risk" not in explanation:
+        explanation = f"{explanation}; promise at risk: arrives {arrives}, promised {promise}"
+    return Allocation(
+        shipments=shipments,
+        explanation=explanation,
+        promised_date=arrives,
+        promise_at_risk=at_risk,
+    )
 
 
 def sla_for(sla_policy: SlaPolicy, node: Node) -> NodeSla:

@@ -1,23 +1,38 @@
-"""The allocation policy: the scenario an order is sourced under, and whole orders only.
+"""The allocation policy: the scenario an order is sourced under, whole orders only, and the
+promise the order was sold with.
 
-The scenario follows the order: click & collect is local, a priority of EXPRESS_PRIORITY (7) or
-more (paid express, VIP) is fastest, everything else is cheapest. The optimizer may leave lines
-unfilled; an order is reserved whole, so a plan with unfilled lines counts as no plan.
+The scenario follows the checkout option the customer chose (fast = fastest by express, economy
+= cheapest, pickup = local); an order without one follows its own kind: click & collect is local,
+a priority of EXPRESS_PRIORITY (7) or more (paid express, VIP) is fastest, everything else is
+cheapest. The optimizer may leave lines unfilled; an order is reserved whole, so a plan with
+unfilled lines counts as no plan.
+
+The promise: an order that brings a promised date is planned with it as its requested date, so
+the plan the checkout quoted (same scenario, same candidates, same costs) is found again while
+stock allows. When stock moved and the plan under the scenario arrives later, the fastest plan
+is tried; if it keeps the date it is taken (upgraded to express), else the promise is at risk
+and the plan says by when it can arrive.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
-from domain.carriers import EXPRESS_PRIORITY
+from domain.carriers import EXPRESS_PRIORITY, CarrierService
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint
 from domain.network import CandidateNode
-from domain.orders import DeliveryMethod, OrderLine
+from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from sourcing.errors import NoFeasiblePlan
-from sourcing.model import Scenario, SourcingOrder
-from sourcing.optimizer import optimize
+from sourcing.model import NodeProfile, Plan, Ruleset, Scenario, SourcingOrder, SourcingPolicy
+from sourcing.optimizer import DEFAULT_POLICY, optimize
+
+OPTION_SCENARIOS = {
+    DeliveryOptionCode.HOME_FAST: Scenario.FASTEST,
+    DeliveryOptionCode.HOME_ECONOMY: Scenario.CHEAPEST,
+    DeliveryOptionCode.PICKUP: Scenario.LOCAL,
+}
 
 
 class OrderToSource(Protocol):
@@ -37,21 +52,35 @@ class OrderToSource(Protocol):
     def excluded_nodes(self) -> list[str]: ...
     @property
     def channel(self) -> str: ...
+    @property
+    def delivery_option(self) -> DeliveryOptionCode | None: ...
+    @property
+    def promised_date(self) -> date | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class ChosenShipment:
     node_id: str
     lines: list[OrderLine]
+    carrier: CarrierService | None = None
+    ship_by: date | None = None
+    promised_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ChosenPlan:
     shipments: list[ChosenShipment]
     explanation: str
+    promised_date: date | None = None
+    # Later than the order's promised date: no plan could keep it.
+    at_risk: bool = False
 
 
-def scenario_for(priority: int, delivery_method: DeliveryMethod) -> Scenario:
+def scenario_for(
+    priority: int, delivery_method: DeliveryMethod, option: DeliveryOptionCode | None = None
+) -> Scenario:
+    if option is not None:
+        return OPTION_SCENARIOS[option]
     if delivery_method == DeliveryMethod.PICKUP:
         return Scenario.LOCAL
     if priority >= EXPRESS_PRIORITY:
@@ -59,29 +88,108 @@ def scenario_for(priority: int, delivery_method: DeliveryMethod) -> Scenario:
     return Scenario.CHEAPEST
 
 
-def choose_sources(
-    request: OrderToSource, candidates: Sequence[CandidateNode], priority: int, now: datetime
-) -> ChosenPlan:
-    """Raises NoSourceAvailable (naming the lines) when the order cannot be served whole."""
-    order = SourcingOrder(
+def sourcing_order(
+    request: OrderToSource, priority: int, now: datetime, scenario: Scenario | None = None
+) -> SourcingOrder:
+    return SourcingOrder(
         order_id=request.order_id,
         lines=request.lines,
         destination=request.destination,
         delivery_method=request.delivery_method,
         pickup_node_id=request.pickup_node_id,
-        scenario=scenario_for(priority, request.delivery_method),
+        scenario=scenario
+        or scenario_for(priority, request.delivery_method, request.delivery_option),
         priority=priority,
         excluded_nodes=request.excluded_nodes,
+        requested_date=request.promised_date,
         now=now,
         channel=request.channel or None,
     )
+
+
+def choose_sources(
+    request: OrderToSource,
+    candidates: Sequence[NodeProfile | CandidateNode],
+    priority: int,
+    now: datetime,
+    policy: SourcingPolicy = DEFAULT_POLICY,
+    ruleset: Ruleset | None = None,
+) -> ChosenPlan:
+    """Raises NoSourceAvailable (naming the lines) when the order cannot be served whole."""
+    order = sourcing_order(request, priority, now)
+    plan = _whole(order, candidates, policy, ruleset)
+    promise = request.promised_date
+    if promise is None or _keeps(plan, promise):
+        return _chosen(plan, plan.explanation, at_risk=False)
+    if order.scenario != Scenario.FASTEST:
+        fastest = order.model_copy(update={"scenario": Scenario.FASTEST})
+        try:
+            quick = _whole(fastest, candidates, policy, ruleset)
+        except NoSourceAvailable:
+            quick = None
+        if quick is not None and _keeps(quick, promise):
+            why = f"{quick.explanation}; by express to keep the promised date {promise}"
+            return _chosen(quick, why, at_risk=False)
+    why = f"{plan.explanation}; promise at risk: arrives {plan.promised_date}, promised {promise}"
+    return _chosen(plan, why, at_risk=True)
+
+
+def date_shipments(
+    order: SourcingOrder,
+    shipments: Sequence[tuple[NodeProfile, list[OrderLine]]],
+    policy: SourcingPolicy = DEFAULT_POLICY,
+) -> list[ChosenShipment]:
+    """Dates for shipments already chosen (a converted hold, an earlier attempt's reservations),
+    by the optimizer's own arithmetic: each node priced alone for its lines."""
+    dated = []
+    for profile, lines in shipments:
+        need: dict[str, int] = {}
+        for line in lines:
+            need[line.sku] = need.get(line.sku, 0) + line.quantity
+        node = profile.node
+        alone = CandidateNode(
+            node.node_id, node.node_type, node.location, True, node.can_pickup, node.priority,
+            need,
+        )  # fmt: skip
+        # Dated as it stands: excluded nodes, capacity and rules decided at planning, not here.
+        one = order.model_copy(update={"lines": lines, "excluded_nodes": []})
+        single = profile.model_copy(update={"node": alone, "daily_capacity": None})
+        plan = optimize(one, [single], policy)
+        shipment = plan.shipments[0]
+        dated.append(
+            ChosenShipment(
+                node.node_id, lines, shipment.carrier, shipment.ship_by, shipment.promised_date
+            )
+        )
+    return dated
+
+
+def _whole(
+    order: SourcingOrder,
+    candidates: Sequence[NodeProfile | CandidateNode],
+    policy: SourcingPolicy,
+    ruleset: Ruleset | None,
+) -> Plan:
     try:
-        plan = optimize(order, candidates)
+        plan = optimize(order, candidates, policy, ruleset)
     except NoFeasiblePlan as exc:
-        raise NoSourceAvailable(lines=request.lines, excluded_nodes=request.excluded_nodes) from exc
+        raise NoSourceAvailable(lines=order.lines, excluded_nodes=order.excluded_nodes) from exc
     if plan.unfilled_lines:
-        raise NoSourceAvailable(lines=plan.unfilled_lines, excluded_nodes=request.excluded_nodes)
+        raise NoSourceAvailable(lines=plan.unfilled_lines, excluded_nodes=order.excluded_nodes)
+    return plan
+
+
+def _keeps(plan: Plan, promise: date) -> bool:
+    return plan.promised_date is not None and plan.promised_date <= promise
+
+
+def _chosen(plan: Plan, explanation: str, at_risk: bool) -> ChosenPlan:
     return ChosenPlan(
-        shipments=[ChosenShipment(s.node_id, s.lines) for s in plan.shipments],
-        explanation=plan.explanation,
+        shipments=[
+            ChosenShipment(s.node_id, s.lines, s.carrier, s.ship_by, s.promised_date)
+            for s in plan.shipments
+        ],
+        explanation=explanation,
+        promised_date=plan.promised_date,
+        at_risk=at_risk,
     )

@@ -12,7 +12,6 @@ decision from where it lives.
 """
 
 from datetime import date, datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, computed_field
 
@@ -20,7 +19,7 @@ from domain.carriers import COLLECT_CARRIER, CarrierService
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
 from domain.network import CandidateNode
-from domain.orders import DeliveryMethod, OrderLine
+from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from sourcing.model import ProcessingCalendar, TransitBand, TransitTable
 from sourcing.nearest import PlannedShipment, SourcingRequest, plan_nearest_node
 from sourcing.promise import add_carrier_days, ship_date, transit_days
@@ -48,12 +47,6 @@ CHECKOUT_TRANSIT = TransitTable(
         TransitBand(max_km=1e9, days=4),
     ],
 )
-
-
-class DeliveryOptionCode(StrEnum):
-    HOME_FAST = "home_fast"
-    HOME_ECONOMY = "home_economy"
-    PICKUP = "pickup"
 
 
 # The service each option is dated with; a collection is ready the day the store hands it over.

@@ -275,6 +275,8 @@ class SourcedShipment(BaseModel):
     carrier: CarrierService
     promised_date: date
     cost: CostBreakdown
+    # The day the node hands the parcel over (its calendar's ship date): the shipment's ship-by.
+    ship_by: date | None = None
 
 
 class Alternative(BaseModel):

@@ -22,7 +22,7 @@ from datetime import date
 
 import numpy as np
 
-from domain.carriers import LONG_HAUL_KM, CarrierService, choose_carrier_service
+from domain.carriers import EXPRESS_PRIORITY, LONG_HAUL_KM, CarrierService, choose_carrier_service
 from domain.geo import EARTH_RADIUS_KM, GeoPoint
 from domain.network import CandidateNode
 from domain.orders import DeliveryMethod, OrderLine
@@ -71,6 +71,7 @@ class _Candidates:
     collect: np.ndarray
     carriers: list[CarrierService]
     promised: list[date]
+    ship_by: list[date]
     package: CostTerms  # of arrays, one entry per candidate
     rates: UnitRates  # of arrays
 
@@ -85,6 +86,7 @@ class _Candidates:
             collect=self.collect[keep],
             carriers=[self.carriers[i] for i in keep],
             promised=[self.promised[i] for i in keep],
+            ship_by=[self.ship_by[i] for i in keep],
             package=CostTerms(*(term[keep] for term in self.package)),
             rates=UnitRates(*(rate[keep] for rate in self.rates)),
         )
@@ -214,7 +216,7 @@ def _priced(
 ) -> _Candidates:
     weights = policy.weights(order.scenario)
     carriers = _carriers(order, km, collect)
-    promised = _promised(order, kept, policy, km, carriers)
+    ship_by, promised = _promised(order, kept, policy, km, carriers)
     today = order.now.date()
     to_deliver = np.array([(d - today).days for d in promised], dtype=float)
     late = np.zeros(len(kept))
@@ -246,6 +248,7 @@ def _priced(
         collect=collect,
         carriers=carriers,
         promised=promised,
+        ship_by=ship_by,
         package=CostTerms(*(np.broadcast_to(t, km.shape).astype(float) for t in package)),
         rates=UnitRates(*(np.broadcast_to(r, km.shape).astype(float) for r in rates)),
     )
@@ -255,12 +258,15 @@ def _carriers(order: SourcingOrder, km: np.ndarray, collect: np.ndarray) -> list
     """The domain's carrier choice, asked once per kind of shipment rather than per node."""
     seen: dict[tuple[bool, bool], CarrierService] = {}
     carriers = []
+    # The fastest scenario goes by express, whatever the order's priority: it is what the
+    # checkout's fast option sells (orders sourced fastest by priority are express already).
+    priority = order.priority
+    if order.scenario == Scenario.FASTEST:
+        priority = max(priority, EXPRESS_PRIORITY)
     for distance, at_store in zip(km.tolist(), collect.tolist(), strict=True):
         key = (distance > LONG_HAUL_KM, at_store)
         if key not in seen:
-            seen[key] = choose_carrier_service(
-                order.priority, distance, order.delivery_method, at_store
-            )
+            seen[key] = choose_carrier_service(priority, distance, order.delivery_method, at_store)
         carriers.append(seen[key])
     return carriers
 
@@ -271,8 +277,9 @@ def _promised(
     policy: SourcingPolicy,
     km: np.ndarray,
     carriers: list[CarrierService],
-) -> list[date]:
-    """Ship date per calendar, carrier days per service, each worked out once per order."""
+) -> tuple[list[date], list[date]]:
+    """Ship dates and promised dates: ship date per calendar, carrier days per service, each
+    worked out once per order."""
     days = np.zeros(len(kept), dtype=int)
     for carrier in {id(c): c for c in carriers}.values():
         same = np.array([c is carrier for c in carriers], dtype=bool)
@@ -280,6 +287,7 @@ def _promised(
     starts: dict[int, date] = {}
     arrivals: dict[tuple[date, int], date] = {}
     promised = []
+    ship_by = []
     for (_, profile), transit in zip(kept, days.tolist(), strict=True):
         calendar = profile.calendar if profile is not None else DEFAULT_CALENDAR
         start = starts.get(id(calendar))
@@ -289,7 +297,8 @@ def _promised(
         if arrival is None:
             arrival = arrivals[(start, transit)] = add_carrier_days(start, transit)
         promised.append(arrival)
-    return promised
+        ship_by.append(start)
+    return ship_by, promised
 
 
 def _local_pickup(order: SourcingOrder, candidates: _Candidates) -> _Candidates:
@@ -437,6 +446,7 @@ def _shipments(
                 distance_km=round(float(candidates.km[cand]), 1),
                 carrier=candidates.carriers[cand],
                 promised_date=candidates.promised[cand],
+                ship_by=candidates.ship_by[cand],
                 cost=CostBreakdown(**{k: round(v, 4) for k, v in terms._asdict().items()}),
             )
         )

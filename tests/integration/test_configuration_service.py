@@ -344,10 +344,10 @@ def test_allocation_reads_cut_offs_on_the_nodes_clock_when_they_share_one(
 
     with Session(ledger_engine) as session:
         candidates = stock.candidate_nodes(session, ["TEE"])
-        _, european = allocation._with_calendars(
+        _, european = allocation.with_calendars(
             session, [c for c in candidates if c.node_id != "NEW-YORK"], now
         )
-        _, mixed = allocation._with_calendars(session, candidates, now)
+        _, mixed = allocation.with_calendars(session, candidates, now)
 
     assert len(candidates) == 3
     assert (european, european.utcoffset()) == (now, timedelta(hours=2))  # the same instant

@@ -22,6 +22,7 @@ from ledger.audit import ledger_imbalances
 from ledger.db import SchemaOutOfDate, create_schema, make_engine, transaction
 from ledger.tables import (
     ApiClient,
+    Channel,
     CheckoutHold,
     FeedSource,
     HoldLine,
@@ -326,3 +327,33 @@ def test_two_processes_migrating_one_sqlite_file_at_once_both_succeed(tmp_path: 
     assert version(engine) == migrations.head()
     assert differences(engine) == []
     engine.dispose()
+
+
+def test_a_0002_database_upgrades_with_holds_and_channels_kept_and_no_promise_yet(fresh) -> None:
+    engine = fresh.engine()
+    with engine.begin() as connection:
+        migrations.upgrade(connection, "0002")
+        connection.execute(
+            text(
+                "insert into checkouthold (hold_id, channel, status, expires_at, created_at)"
+                " values ('H1', 'web', 'active', '2026-11-30 10:10:00', '2026-11-30 09:40:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "insert into channel (channel, name, channel_type, fulfilment_policy, active,"
+                " updated_at) values ('web', 'Web', 'dtc', 'ship_partial', true,"
+                " '2026-11-30 08:00:00')"
+            )
+        )
+
+    create_schema(engine)
+
+    assert version(engine) == migrations.head()
+    with transaction(engine) as session:
+        hold = session.get(CheckoutHold, "H1")
+        assert hold is not None and hold.channel == "web"
+        assert (hold.option, hold.promised_date) == (None, None)
+        channel = session.get(Channel, "web")
+        assert channel is not None and channel.name == "Web"
+        assert channel.inventory_aware is False

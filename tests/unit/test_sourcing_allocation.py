@@ -2,14 +2,14 @@
 all."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint
-from domain.orders import DeliveryMethod, OrderLine
-from sourcing import ChosenPlan, ChosenShipment, Scenario, choose_sources, scenario_for
+from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
+from sourcing import Scenario, choose_sources, scenario_for
 from tests.support.candidates import HOME, lines, node
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -24,6 +24,8 @@ class Order:
     pickup_node_id: str | None = None
     excluded_nodes: list[str] = field(default_factory=list)
     channel: str = ""
+    delivery_option: DeliveryOptionCode | None = None
+    promised_date: date | None = None
 
 
 @pytest.mark.parametrize(
@@ -45,8 +47,11 @@ def test_a_whole_order_is_planned_at_the_node_that_holds_it() -> None:
     order = Order(lines(("TEE", 2)))
     plan = choose_sources(order, [node("N1", 10, {"TEE": 5})], 5, NOW)
 
-    assert plan == ChosenPlan([ChosenShipment("N1", order.lines)], plan.explanation)
-    assert plan.explanation
+    assert [(s.node_id, s.lines) for s in plan.shipments] == [("N1", order.lines)]
+    assert plan.explanation and not plan.at_risk
+    # Tuesday 10:00 before the cut-off: handed over today, one ground day for 10 km.
+    assert plan.shipments[0].ship_by == date(2026, 11, 25)
+    assert plan.promised_date == plan.shipments[0].promised_date == date(2026, 11, 26)
 
 
 def test_an_order_that_cannot_be_served_whole_has_no_plan() -> None:
@@ -61,3 +66,43 @@ def test_an_order_that_cannot_be_served_whole_has_no_plan() -> None:
 def test_an_order_no_node_can_serve_at_all_has_no_plan() -> None:
     with pytest.raises(NoSourceAvailable):
         choose_sources(Order(lines(("TEE", 2))), [], 5, NOW)
+
+
+@pytest.mark.parametrize(
+    ("option", "scenario"),
+    [
+        (DeliveryOptionCode.HOME_FAST, Scenario.FASTEST),
+        (DeliveryOptionCode.HOME_ECONOMY, Scenario.CHEAPEST),
+        (DeliveryOptionCode.PICKUP, Scenario.LOCAL),
+    ],
+)
+def test_the_scenario_follows_the_checkout_option_over_the_priority(
+    option: DeliveryOptionCode, scenario: Scenario
+) -> None:
+    assert scenario_for(9, DeliveryMethod.HOME, option) == scenario
+
+
+def test_a_promise_the_plan_keeps_is_not_at_risk() -> None:
+    order = Order(lines(("TEE", 1)), promised_date=date(2026, 11, 26))
+    plan = choose_sources(order, [node("N1", 10, {"TEE": 5})], 5, NOW)
+
+    assert plan.promised_date == date(2026, 11, 26) and not plan.at_risk
+
+
+def test_a_promise_only_express_can_keep_is_kept_by_express() -> None:
+    # 600 km: ground takes 3 days, express 1; the economy promise was quoted from a node nearby.
+    order = Order(lines(("TEE", 1)), promised_date=date(2026, 11, 26))
+    plan = choose_sources(order, [node("FAR", 600, {"TEE": 5})], 5, NOW)
+
+    assert plan.promised_date == date(2026, 11, 26) and not plan.at_risk
+    assert plan.shipments[0].carrier is not None
+    assert plan.shipments[0].carrier.service == "express"
+    assert "keep the promised date" in plan.explanation
+
+
+def test_a_promise_no_plan_can_keep_is_recorded_at_risk_with_the_new_date() -> None:
+    order = Order(lines(("TEE", 1)), promised_date=date(2026, 11, 25))
+    plan = choose_sources(order, [node("N1", 10, {"TEE": 5})], 5, NOW)
+
+    assert plan.at_risk and plan.promised_date == date(2026, 11, 26)
+    assert "promise at risk" in plan.explanation
