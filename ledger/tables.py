@@ -344,3 +344,32 @@ class NodeStatusChange(SQLModel, table=True):
     reason: str
     automatic: bool = False
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class BidPriceRun(SQLModel, table=True):
+    """One re-solve of the inventory-aware bid prices (services.bid_prices): what it counted,
+    how long the LP took, and whether it succeeded. The latest `ok` run's prices are in force."""
+
+    run_id: str = Field(primary_key=True, max_length=64)
+    solved_at: datetime = Field(default_factory=utcnow, index=True)
+    window_start: datetime
+    window_end: datetime
+    orders_counted: int = 0
+    nodes: int = 0
+    skus: int = 0
+    solve_seconds: float = 0.0
+    status: str = Field(default="ok", max_length=20)  # ok | failed
+    error: str | None = None
+
+
+class BidPrice(SQLModel, table=True):
+    """Opportunity cost of one unit of a SKU at a node, from one run; only positive prices are
+    stored (a missing row is a price of zero)."""
+
+    __table_args__ = (UniqueConstraint("run_id", "node_id", "sku"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="bidpricerun.run_id", index=True, max_length=64)
+    node_id: str = Field(max_length=64)
+    sku: str = Field(max_length=64)
+    price: float

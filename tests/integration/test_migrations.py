@@ -357,3 +357,43 @@ def test_a_0002_database_upgrades_with_holds_and_channels_kept_and_no_promise_ye
         channel = session.get(Channel, "web")
         assert channel is not None and channel.name == "Web"
         assert channel.inventory_aware is False
+
+
+def test_a_0003_database_upgrades_to_bid_prices_with_its_channels_kept_and_no_run_yet(
+    fresh,
+) -> None:
+    # Local imports: the module's import block is shared with other helpers' appended tests.
+    from datetime import UTC, datetime
+
+    from ledger.tables import BidPrice, BidPriceRun
+
+    engine = fresh.engine()
+    with engine.begin() as connection:
+        migrations.upgrade(connection, "0003")
+        connection.execute(
+            text(
+                "insert into channel (channel, name, channel_type, fulfilment_policy,"
+                " inventory_aware, active, updated_at) values ('web', 'Web', 'dtc',"
+                " 'ship_partial', true, true, '2026-11-30 08:00:00')"
+            )
+        )
+
+    create_schema(engine)
+
+    assert version(engine) == migrations.head()
+    with transaction(engine) as session:
+        channel = session.get(Channel, "web")
+        assert channel is not None and channel.inventory_aware is True
+        assert session.exec(select(BidPriceRun)).all() == []
+        session.add(
+            BidPriceRun(
+                run_id="r1",
+                window_start=datetime(2026, 11, 1, tzinfo=UTC),
+                window_end=datetime(2026, 11, 29, tzinfo=UTC),
+            )
+        )
+        session.flush()
+        session.add(BidPrice(run_id="r1", node_id="dc", sku="tee", price=1.5))
+    with transaction(engine) as session:
+        prices = session.exec(select(BidPrice)).all()
+        assert [(p.node_id, p.sku, p.price) for p in prices] == [("dc", "tee", 1.5)]
