@@ -25,6 +25,7 @@ from api.routes import (
     network,
     network_files,
     orders,
+    promise,
 )
 from api.security import KeyCache, install_http_hardening
 from config import Settings, load_settings
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = T
     app.include_router(catalogue.router)
     app.include_router(clients.router)
     app.include_router(network_files.router)
+    app.include_router(promise.router)
 
     @app.get("/healthz", tags=["ops"])
     async def health() -> dict[str, str]:

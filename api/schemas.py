@@ -272,3 +272,46 @@ class Reconciliation(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     message: str
+
+
+# --- promise kept (api/routes/promise.py) ---
+
+
+class PromiseFiguresPublic(BaseModel):
+    """Of the shipments with a promise due in the window: shipped by the ship-by date, delivered
+    by the promised date (dates compared in UTC). Shares are of what shipped (was delivered),
+    null while nothing has; averages are over the late ones."""
+
+    shipments: int = Field(description="shipments with a promise due in the window")
+    shipped: int = Field(description="shipped, with the time the node reported")
+    shipped_on_time: int
+    shipped_late: int
+    shipped_on_time_share: float | None
+    average_days_late_shipping: float | None
+    overdue: int = Field(description="not shipped yet and past the ship-by date")
+    delivered: int = Field(description="delivered, with the time the carrier reported")
+    delivered_on_time: int
+    delivered_late: int
+    delivered_on_time_share: float | None
+    average_days_late_delivery: float | None
+    shipped_undated: int = Field(description="shipped, the time not recorded: in no share")
+    delivered_undated: int = Field(description="delivered, the time not recorded: in no share")
+
+
+class ChannelPromiseKept(PromiseFiguresPublic):
+    channel: str
+
+
+class NodePromiseKept(PromiseFiguresPublic):
+    node_id: str
+
+
+class PromiseKeptReport(BaseModel):
+    since: date = Field(description="first ship-by date measured")
+    until: date | None = Field(description="last ship-by date measured; null: no end")
+    channel: str | None
+    node_id: str | None
+    as_of: date = Field(description="the day unshipped shipments are overdue against (UTC)")
+    overall: PromiseFiguresPublic
+    channels: list[ChannelPromiseKept] = Field(description="by channel, sorted")
+    nodes: list[NodePromiseKept] = Field(description="by node, sorted")
