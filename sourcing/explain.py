@@ -22,6 +22,9 @@ def explain(
             f"line(s) {_nos(unfilled_line_nos)} unfilled: no eligible node holds them whole"
         )
     parts.append(f"total cost {total_cost:.2f}")
+    opportunity = _opportunity(shipments)
+    if opportunity:
+        parts.append(opportunity)
     parts.append(_runner_up(alternatives))
     if skipped_at_capacity:
         parts.append(_skipped(skipped_at_capacity))
@@ -55,6 +58,18 @@ def _runner_up(alternatives: list[Alternative]) -> str:
         if best.cost_difference > 0
         else f"runner-up {nodes} costs the same ({best.total_cost:.2f}); ties go to fewer packages"
     )
+
+
+def _opportunity(shipments: list[SourcedShipment]) -> str:
+    """The bid prices' share of the cost: what the units taken are worth to the orders still to
+    come (inventory-aware policy). Named so an operator sees why a nearer node was passed over
+    or why this plan costs more than its shipping."""
+    charged = [(s.node_id, s.cost.opportunity) for s in shipments if s.cost.opportunity > 0]
+    if not charged:
+        return ""
+    total = sum(cost for _, cost in charged)
+    nodes = ", ".join(f"{node} {cost:.2f}" for node, cost in charged)
+    return f"includes opportunity cost {total:.2f} of scarce stock (bid prices: {nodes})"
 
 
 def _skipped(skipped: dict[str, str]) -> str:

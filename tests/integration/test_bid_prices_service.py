@@ -1,0 +1,144 @@
+"""services.bid_prices and services.sourcing_policy on real SQLite and PostgreSQL: a refresh
+counts the recorded orders of its window and stores the prices the fluid LP gives for them; an
+inventory-aware channel's allocation pays (and explains) the opportunity cost; a channel without
+the switch plans exactly as before."""
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from domain.geo import GeoPoint, distance_km
+from domain.orders import DeliveryMethod, OrderLine, OrderState, OrderStatus
+from domain.sla import uniform_sla_policy
+from ledger import bid_prices as store
+from ledger import stock
+from ledger.db import transaction
+from ledger.orders_view import project
+from ledger.tables import BidPrice, BidPriceRun, Channel, Node, Sku
+from services import allocation
+from services.allocation import AllocationRequest
+from services.bid_prices import refresh_bid_prices
+from services.sourcing_policy import forget_cached_policies, policy_for
+from sourcing.optimizer import DEFAULT_POLICY
+from tests.support.orders_api import ledger_order
+
+SLA = uniform_sla_policy(60)
+NOW = datetime.now(UTC)
+# Two warehouses on the equator, 10 degrees (1,112 km) apart; customers gather near the first.
+NEAR = GeoPoint(lat=0.0, lon=0.0)
+FAR = GeoPoint(lat=0.0, lon=10.0)
+CUSTOMERS = GeoPoint(lat=0.5, lon=0.5)
+
+
+def _network(engine: Engine, near_units: int, far_units: int) -> None:
+    with transaction(engine) as session:
+        session.add(Sku(sku="TEE", name="TEE"))
+        for node_id, at in (("WH-NEAR", NEAR), ("WH-FAR", FAR)):
+            session.add(
+                Node(node_id=node_id, name=node_id, node_type="warehouse", lat=at.lat, lon=at.lon,
+                     system_url="http://sim")
+            )  # fmt: skip
+        for channel, aware in (("web", True), ("b2b", False)):
+            session.add(Channel(channel=channel, name=channel, channel_type="dtc",
+                                inventory_aware=aware))  # fmt: skip
+        session.flush()
+        stock.open_position(session, "WH-NEAR", "TEE", near_units)
+        stock.open_position(session, "WH-FAR", "TEE", far_units)
+    forget_cached_policies()  # a fresh database per test
+
+
+def _record_orders(engine: Engine, count: int, submitted_at: datetime, prefix: str) -> None:
+    """Orders as the workflow projects them into the read model."""
+    with transaction(engine) as session:
+        for i in range(count):
+            order = ledger_order(f"{prefix}-{i}", ["TEE"], submitted_at=submitted_at)
+            order.ship_to.location = CUSTOMERS
+            state = OrderState(order=order, status=OrderStatus.ALLOCATED)
+            project(session, state.model_dump(mode="json"))
+
+
+def _request(order_id: str, channel: str) -> AllocationRequest:
+    return AllocationRequest(
+        order_id=order_id,
+        lines=[OrderLine(line_no=1, sku="TEE", quantity=1)],
+        destination=CUSTOMERS,
+        delivery_method=DeliveryMethod.HOME,
+        channel=channel,
+    )
+
+
+def _predicted_near_price() -> float:
+    """The LP's dual: 20 orders expected this week (80 over the 4-week window) and 5 units near,
+    so the marginal unit near saves shipping the 6th customer from far: the lanes' difference."""
+    per_km = DEFAULT_POLICY.unit_cost_per_km
+    return per_km * (distance_km(FAR, CUSTOMERS) - distance_km(NEAR, CUSTOMERS))
+
+
+def test_a_refresh_stores_the_prices_the_lp_gives_for_the_windows_orders(
+    ledger_engine: Engine,
+) -> None:
+    _network(ledger_engine, near_units=5, far_units=200)
+    _record_orders(ledger_engine, 80, NOW - timedelta(days=3), "recent")
+    _record_orders(ledger_engine, 500, NOW - timedelta(days=40), "old")  # outside the window
+
+    refreshed = refresh_bid_prices(ledger_engine, NOW)
+
+    assert (refreshed.status, refreshed.orders_counted) == ("ok", 80)
+    assert (refreshed.regions, refreshed.classes, refreshed.nodes, refreshed.skus) == (1, 1, 2, 1)
+    with transaction(ledger_engine) as session:
+        prices = store.prices_of(session, refreshed.run_id)
+        run = session.get(BidPriceRun, refreshed.run_id)
+        assert run is not None and run.orders_counted == 80 and run.solve_seconds >= 0
+    assert set(prices) == {("WH-NEAR", "TEE")}  # the far one has stock to spare: no price
+    assert abs(prices[("WH-NEAR", "TEE")] - _predicted_near_price()) < 1e-5
+
+
+def test_a_refresh_replaces_the_previous_prices_and_an_empty_history_stores_none(
+    ledger_engine: Engine,
+) -> None:
+    _network(ledger_engine, near_units=5, far_units=200)
+    _record_orders(ledger_engine, 80, NOW - timedelta(days=30), "month-ago")
+    first = refresh_bid_prices(ledger_engine, NOW - timedelta(days=2))
+
+    second = refresh_bid_prices(ledger_engine, NOW + timedelta(days=2))  # those orders aged out
+
+    assert first.prices == 1
+    assert (second.status, second.orders_counted, second.prices) == ("ok", 0, 0)
+    with transaction(ledger_engine) as session:
+        assert session.exec(select(BidPrice)).all() == []
+        assert store.latest_run_id(session) == second.run_id
+        assert policy_for(session, "web") == DEFAULT_POLICY
+
+
+def test_an_inventory_aware_channels_allocation_explains_the_opportunity_cost(
+    ledger_engine: Engine,
+) -> None:
+    _network(ledger_engine, near_units=5, far_units=200)
+    _record_orders(ledger_engine, 80, NOW - timedelta(days=3), "recent")
+    refresh_bid_prices(ledger_engine, NOW)
+    price = _predicted_near_price()
+
+    result = allocation.allocate(ledger_engine, SLA, _request("o-web", "web"))
+
+    # The near node is still the cheaper one (its price is exactly the lanes' difference, and
+    # ties go to the plan found first), and its unit carries the opportunity cost.
+    assert [s.node_id for s in result.shipments] == ["WH-NEAR"]
+    assert f"includes opportunity cost {price:.2f} of scarce stock" in result.explanation
+    assert f"WH-NEAR {price:.2f}" in result.explanation
+
+
+def test_a_channel_without_the_switch_plans_as_before(ledger_engine: Engine) -> None:
+    _network(ledger_engine, near_units=5, far_units=200)
+    _record_orders(ledger_engine, 80, NOW - timedelta(days=3), "recent")
+    before = allocation.allocate(ledger_engine, SLA, _request("o-before", "b2b"))
+    refresh_bid_prices(ledger_engine, NOW)
+
+    after = allocation.allocate(ledger_engine, SLA, _request("o-after", "b2b"))
+
+    with transaction(ledger_engine) as session:
+        assert policy_for(session, "b2b") is DEFAULT_POLICY
+        assert policy_for(session, "web").bid_price("WH-NEAR", "TEE") > 0
+    assert [s.node_id for s in after.shipments] == [s.node_id for s in before.shipments]
+    assert "opportunity" not in after.explanation
+    assert after.explanation.replace("o-after", "") == before.explanation.replace("o-before", "")
