@@ -7,14 +7,22 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.geo import GeoPoint
 from domain.node_status import NodeStatus
-from domain.orders import Address, Customer, DeliveryMethod, NodeEventType, OrderLine, OrderType
+from domain.orders import (
+    Address,
+    Customer,
+    DeliveryMethod,
+    DeliveryOptionCode,
+    NodeEventType,
+    OrderLine,
+    OrderType,
+)
 from ledger.tables import utcnow
 from services.feeds import FeedMode
-from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode
+from sourcing.checkout import CheckoutAnswer
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
@@ -46,6 +54,24 @@ class OrderSubmission(Strict):
     hold_id: str | None = Field(
         default=None, max_length=64, description="from the checkout check: converts the hold"
     )
+    delivery_option: DeliveryOptionCode | None = Field(
+        default=None,
+        description="the checkout option the customer chose (with a hold: the hold's by default)",
+    )
+    promised_date: date | None = Field(
+        default=None, description="the date that option promised: allocation keeps it or says"
+    )
+
+    @model_validator(mode="after")
+    def _option_matches_the_delivery_method(self) -> "OrderSubmission":
+        option = self.delivery_option
+        if option is not None and (option == DeliveryOptionCode.PICKUP) != (
+            self.delivery_method == DeliveryMethod.PICKUP
+        ):
+            raise ValueError(
+                f"delivery_option {option} does not match delivery_method {self.delivery_method}"
+            )
+        return self
 
 
 class OrderAccepted(BaseModel):

@@ -145,6 +145,8 @@ class AvailabilityCache:
         self._network = _NO_NETWORK
         self._retired_skus: frozenset[str] = frozenset()
         self._retired_channels: frozenset[str] = frozenset()
+        self._inventory_aware_channels: frozenset[str] = frozenset()
+        self._calendar_columns: dict[str, tuple[list[int], list[str], str, str, int]] = {}
         self._views: dict[tuple[str, str], _SkuView] = {}
         self._tail = movement_tail.Tail()
         self._network_loaded_at = 0.0
@@ -245,6 +247,23 @@ class AvailabilityCache:
             self._retired_channels = frozenset(
                 c.execute(select(Channel.channel).where(col(Channel.active).is_(False))).scalars()
             )
+            # Bid prices are not kept in memory: these channels' carts are checked in the database.
+            self._inventory_aware_channels = frozenset(
+                c.execute(
+                    select(Channel.channel).where(col(Channel.inventory_aware).is_(True))
+                ).scalars()
+            )
+        # The calendar columns sourcing dates shipments with (services.sourcing_inputs).
+        self._calendar_columns = {
+            node_id: (
+                list(n.working_days),
+                list(n.holidays),
+                n.cutoff_time,
+                n.timezone,
+                n.processing_days,
+            )
+            for node_id, n in nodes.items()
+        }
         for node_id in nodes:
             self._number(node_id)
         node_ids = list(self._node_numbers)  # in number order
@@ -287,6 +306,14 @@ class AvailabilityCache:
     def sells_for(self, channel: str) -> bool:
         """False for a channel deactivated in its configuration: the database refuses it."""
         return channel not in self._retired_channels
+
+    def prices_by_default(self, channel: str) -> bool:
+        """False for a channel sourced with bid prices, which the cache does not hold."""
+        return channel not in self._inventory_aware_channels
+
+    def calendar_columns(self) -> dict[str, tuple[list[int], list[str], str, str, int]]:
+        """Each node's calendar columns as of the last network reload (never mutated)."""
+        return self._calendar_columns
 
     def candidates(self, skus: Iterable[str], channel: str) -> list[CandidateNode]:
         """Same answer as ledger.stock.candidate_nodes, from memory."""

@@ -7,7 +7,7 @@ reservations in the same transaction (no window in which another buyer can take 
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -72,13 +72,22 @@ def place_hold(
     lines: list[HoldRequestLine],
     expires_at: datetime,
     limit: HoldLimit | None = None,
+    option: str | None = None,
+    promised_date: date | None = None,
 ) -> CheckoutHold:
     """Hold every line or raise InsufficientStock, or HoldLimitExceeded when the channel's
-    holds would pass `limit`. Placing the same hold id again is a no-op."""
+    holds would pass `limit`. Placing the same hold id again is a no-op. `option` and
+    `promised_date`: the checkout option held and its date, for the order that converts it."""
     existing = session.get(CheckoutHold, hold_id)
     if existing is not None:
         return existing
-    hold = CheckoutHold(hold_id=hold_id, channel=channel, expires_at=expires_at)
+    hold = CheckoutHold(
+        hold_id=hold_id,
+        channel=channel,
+        expires_at=expires_at,
+        option=option,
+        promised_date=promised_date,
+    )
     session.add(hold)
     session.flush()
     for line in sorted(lines, key=lambda ln: (ln.node_id, ln.sku, ln.line_no)):

@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from domain.availability import visible_to_channel
 from domain.errors import NoSourceAvailable
@@ -29,18 +28,16 @@ from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, stock
 from ledger.availability import channel_pool, lock_positions, positions_for
-from ledger.catalogue import CHUNK
 from ledger.db import transaction
 from ledger.errors import InsufficientStock
 from ledger.order_turns import take_allocation_turn
 from ledger.tables import CheckoutHold, Node, Reservation
+from services.sourcing_inputs import with_calendars
 from services.sourcing_policy import policy_for
 from sourcing import ChosenPlan, choose_sources
 from sourcing.allocation import ChosenShipment, date_shipments, sourcing_order
 from sourcing.model import (
-    DEFAULT_CALENDAR,
     NodeProfile,
-    ProcessingCalendar,
     Ruleset,
     SourcingPolicy,
 )
@@ -245,73 +242,6 @@ def _date_reserved(
         policy_for(session, request.channel),
     )
     return dict(zip(ids, dated, strict=True))
-
-
-# Calendars by their stored columns, shared between nodes that work the same way: the optimizer
-# works out a ship date once per calendar object. Bounded: cleared when it grows past this.
-_CALENDARS: dict[tuple[object, ...], ProcessingCalendar] = {}
-MAX_CALENDARS = 10_000
-_CALENDAR_COLUMNS = (
-    col(Node.node_id),
-    col(Node.working_days),
-    col(Node.holidays),
-    col(Node.cutoff_time),
-    col(Node.timezone),
-    col(Node.processing_days),
-)
-
-
-def with_calendars(
-    session: Session, candidates: Sequence[CandidateNode], now: datetime
-) -> tuple[list[NodeProfile], datetime]:
-    """Each candidate with its node's working calendar (one query), and `now` on the nodes'
-    clock (sourcing.promise reads the cut-off and the day from `now`).
-
-    The optimizer applies one `now` to every calendar: when the candidates' time zones keep one
-    clock at this instant (Paris, Berlin and Rome do), `now` is given in it and every cut-off is
-    exact; when they do not (a network across the US), in UTC, each cut-off then read as UTC."""
-    by_node: dict[str, tuple[ProcessingCalendar, str]] = {}
-    ids = [c.node_id for c in candidates]
-    for start in range(0, len(ids), CHUNK):
-        rows = session.exec(
-            select(*_CALENDAR_COLUMNS).where(col(Node.node_id).in_(ids[start : start + CHUNK]))
-        )
-        for node_id, working_days, holidays, cutoff_time, timezone, processing_days in rows:
-            calendar = _calendar(working_days, holidays, cutoff_time, processing_days)
-            by_node[node_id] = (calendar, timezone)
-    profiles = []
-    for candidate in candidates:
-        profile = NodeProfile.of(candidate)
-        calendar = by_node.get(candidate.node_id, (DEFAULT_CALENDAR, "UTC"))[0]
-        if calendar is not DEFAULT_CALENDAR:
-            profile = profile.model_copy(update={"calendar": calendar})
-        profiles.append(profile)
-    zones = {ZoneInfo(timezone) for _, timezone in by_node.values()}
-    if len({now.astimezone(zone).utcoffset() for zone in zones}) == 1:
-        now = now.astimezone(zones.pop())
-    return profiles, now
-
-
-def _calendar(
-    working_days: list[int], holidays: list[str], cutoff_time: str, processing_days: int
-) -> ProcessingCalendar:
-    key = (tuple(working_days), tuple(holidays), cutoff_time, processing_days)
-    calendar = _CALENDARS.get(key)
-    if calendar is None:
-        if len(_CALENDARS) >= MAX_CALENDARS:
-            _CALENDARS.clear()
-        calendar = ProcessingCalendar(
-            # Whole hours: a 14:30 cut-off counts from 14:00, so a promise is never earlier
-            # than the node can keep.
-            cutoff_hour=int(cutoff_time.split(":")[0]),
-            working_days=working_days,
-            holidays=[date.fromisoformat(day) for day in holidays],
-            processing_days=processing_days,
-        )
-        if calendar == DEFAULT_CALENDAR:
-            calendar = DEFAULT_CALENDAR
-        _CALENDARS[key] = calendar
-    return calendar
 
 
 def _convert_hold(

@@ -2,10 +2,11 @@
 database in one transaction that can also hold the stock the chosen option relies on; and give a
 hold back.
 
-The cache's answer is the API's hot path: it reads only memory (ledger.availability_cache, which
-sourcing.checkout's `relevant_candidates` prunes) and decides with sourcing.checkout, nothing
-more. Anything it cannot answer for certain (a hold, the cache still loading, a SKU it does not
-know) goes to the database, which never oversells."""
+Both paths decide with sourcing.checkout over what allocation reads: the channel's candidates,
+their calendars (services.sourcing_inputs) and the channel's policy (services.sourcing_policy).
+The cache's answer is the API's hot path: it reads only memory (ledger.availability_cache).
+Anything it cannot answer for certain (a hold, the cache still loading, a SKU it does not know, a
+channel sourced with bid prices) goes to the database, which never oversells."""
 
 import uuid
 from collections.abc import Callable
@@ -26,7 +27,10 @@ from ledger.stock import candidate_nodes
 from ledger.tables import CheckoutHold
 from services.catalogue import refuse_unsellable_skus
 from services.references import refuse_retired_channel
-from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart, relevant_candidates
+from services.sourcing_inputs import profiles_with_calendars, with_calendars
+from services.sourcing_policy import policy_for
+from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
+from sourcing.optimizer import DEFAULT_POLICY
 
 
 class OptionUnavailable(DomainError):
@@ -88,12 +92,13 @@ def answer_from_cache(
     """The answer without a hold, from the availability cache (it trails the ledger by a
     moment); None when the database must answer (the cache still loading, or a SKU it does not
     know, which may be unknown altogether)."""
-    if not cache.ready or not cache.sells_for(channel):
+    if not cache.ready or not cache.sells_for(channel) or not cache.prices_by_default(channel):
         return None
     if not all(cache.knows(ln.sku) for ln in lines):
         return None
-    relevant, totals = cache.checkout_view(lines, destination, channel, relevant_candidates)
-    return check_cart(lines, destination, relevant, now, totals)
+    candidates = cache.candidates([ln.sku for ln in lines], channel)
+    profiles, local_now = profiles_with_calendars(candidates, cache.calendar_columns(), now)
+    return check_cart(lines, destination, profiles, local_now, DEFAULT_POLICY, channel=channel)
 
 
 def check_in_database(
@@ -130,7 +135,9 @@ def run_checkout_check(
     again is a no-op), a new id if None."""
     pool = channel_pool(session, channel)
     candidates = candidate_nodes(session, {ln.sku for ln in lines}, pool)
-    answer = check_cart(lines, destination, candidates, now)
+    profiles, local_now = with_calendars(session, candidates, now)
+    policy = policy_for(session, channel)
+    answer = check_cart(lines, destination, profiles, local_now, policy, channel=channel)
     if hold is None:
         return answer, None
     option = next((o for o in answer.options if o.code == hold.option), None)
@@ -142,7 +149,16 @@ def run_checkout_check(
         for ln in shipment.lines
     ]
     hold_id = hold_id or f"H-{uuid.uuid4().hex[:16]}"
-    placed = holds.place_hold(session, hold_id, channel, hold_lines, now + hold.ttl, hold.limit)
+    placed = holds.place_hold(
+        session,
+        hold_id,
+        channel,
+        hold_lines,
+        now + hold.ttl,
+        hold.limit,
+        option=hold.option,
+        promised_date=option.promised_date,
+    )
     return answer, PlacedHold(placed.hold_id, placed.expires_at, hold.option)
 
 

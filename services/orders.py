@@ -5,11 +5,13 @@ The rules a schema cannot express (domain.validation) and the references the net
 every SKU, the checkout hold it converts, the pickup node. The workflow re-checks the rules, so an
 order started by another client is held to the same ones."""
 
+from datetime import date
+
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from domain.errors import DomainError, UnknownReference
-from domain.orders import DeliveryMethod, OrderLine, OrderState
+from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine, OrderState
 from domain.validation import order_problems
 from ledger import orders_view
 from ledger.db import transaction
@@ -77,6 +79,17 @@ def admit_order(
         return existing
     refuse_invalid_order(session, lines, delivery_method, pickup_node_id, hold_id, channel)
     return None
+
+
+def promise_of_hold(
+    session: Session, hold_id: str
+) -> tuple[DeliveryOptionCode | None, date | None]:
+    """The option a checkout hold was placed on and the date it promised (None, None for a hold
+    placed before holds kept them, or none at all): what an order converting it was sold with."""
+    hold = session.get(CheckoutHold, hold_id)
+    if hold is None or hold.option is None:
+        return None, None
+    return DeliveryOptionCode(hold.option), hold.promised_date
 
 
 def record_delivery_scan(engine: Engine, order_id: str, shipment_id: str, carrier: str) -> None:

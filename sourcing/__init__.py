@@ -4,12 +4,13 @@ One room for the checkout's quote and the allocation's plan, so that the rules a
 arithmetic they rely on can be compared, tested and changed in one place. Pure functions: no
 Temporal, no database, no HTTP, no clock; the caller passes everything in, including `now`.
 
-    answer = check_cart(lines, destination, candidates, now)  # the checkout's options
+    answer = check_cart(lines, destination, profiles, now, policy)  # the checkout's options
     plan = optimize(order, [NodeProfile(node=c) for c in candidates], policy, ruleset)
 
-Modules: checkout (the checkout check: availability per line, delivery options, their dates),
-allocation (the allocation policy: the scenario an order is sourced under, and whole orders only),
-nearest (the nearest-node policy the checkout sources with), model (the optimizer's inputs and
+Modules: checkout (the checkout check: availability per line, and the delivery options as the
+optimizer's scenarios), allocation (the allocation policy: the scenario an order is sourced
+under, whole orders only, the promise kept or at risk), nearest (the nearest-node rule, a
+baseline the benchmarks compare with), model (the optimizer's inputs and
 outputs), rules (ruleset selection and node filters), costs (the cost model), promise (promised
 dates, for the checkout and the optimizer alike), search (the exact search and its greedy
 fallback), optimizer (puts them together), explain (the operator's sentence), bid_prices
@@ -34,8 +35,9 @@ from sourcing.checkout import (
     DeliveryOption,
     DeliveryOptionCode,
     LineAvailability,
+    QuotedShipment,
     check_cart,
-    relevant_candidates,
+    pickup_store,
     shippable_totals,
 )
 from sourcing.errors import NoFeasiblePlan
@@ -86,6 +88,7 @@ __all__ = [
     "Plan",
     "PlannedShipment",
     "ProcessingCalendar",
+    "QuotedShipment",
     "Reliability",
     "Rule",
     "Ruleset",
@@ -102,9 +105,9 @@ __all__ = [
     "choose_sources",
     "compute_bid_prices",
     "optimize",
+    "pickup_store",
     "plan_nearest_node",
     "promised_date",
-    "relevant_candidates",
     "scenario_for",
     "select_ruleset",
     "ship_date",

@@ -1,60 +1,28 @@
-"""The checkout check: can this cart be sold, and how fast can it arrive?
+"""The checkout check: can this cart be sold, how fast can it arrive, and from where?
 
-Pure: given the channel's view of candidate nodes, it answers per line and offers delivery options
-(home fast, home economy, pickup in a store near the customer), each with a promised date and the
-sourcing plan behind it, so a hold can be placed on exactly the stock the promise relies on.
-
-It lives in the sourcing room so that every sourcing and promise decision has one home: the
-options are sourced with the nearest-node policy (`sourcing.nearest`) and dated by
-`sourcing.promise`, the arithmetic the optimizer dates its shipments with, here with the
-checkout's own calendar and transit table. Which policy the checkout sources with is a separate
-decision from where it lives.
+Pure. The delivery options are the optimizer's scenarios over the candidates allocation sees —
+the same candidates, costs, node calendars and transit model: home fast is the fastest plan (by
+express), home economy the cheapest, pickup the local plan at the nearest store within
+PICKUP_RADIUS_KM that holds the whole cart. Each option carries the plan behind it, shipment by
+shipment with its carrier service, ship-by and promised dates, so that a hold reserves exactly
+that plan, and an order sold with the option is allocated under the same scenario
+(sourcing.allocation) and finds the same plan again while stock allows.
 """
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from pydantic import BaseModel, computed_field
 
-from domain.carriers import COLLECT_CARRIER, CarrierService
-from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
 from domain.network import CandidateNode
 from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
-from sourcing.model import ProcessingCalendar, TransitBand, TransitTable
-from sourcing.nearest import PlannedShipment, SourcingRequest, plan_nearest_node
-from sourcing.promise import add_carrier_days, ship_date, transit_days
+from sourcing.allocation import OPTION_SCENARIOS
+from sourcing.errors import NoFeasiblePlan
+from sourcing.model import NodeProfile, Plan, Ruleset, SourcingOrder, SourcingPolicy
+from sourcing.optimizer import DEFAULT_POLICY, optimize
 
 PICKUP_RADIUS_KM = 50.0
-
-# The checkout's promise: every node hands a parcel over the day the order arrives if that is a
-# weekday before 14:00 UTC, else the next weekday; then ground takes 1 to 5 carrier days by distance
-# and express one day less (never under one). Not the optimizer's default table (`TransitTable()`):
-# the checkout and the allocation still quote with different figures, and choosing one set is a
-# separate decision from sharing the arithmetic.
-CHECKOUT_CALENDAR = ProcessingCalendar(
-    cutoff_hour=14, working_days=[0, 1, 2, 3, 4], processing_days=0, holidays=[]
-)
-CHECKOUT_TRANSIT = TransitTable(
-    ground=[
-        TransitBand(max_km=150, days=1),
-        TransitBand(max_km=800, days=2),
-        TransitBand(max_km=2000, days=3),
-        TransitBand(max_km=1e9, days=5),
-    ],
-    express=[
-        TransitBand(max_km=800, days=1),
-        TransitBand(max_km=2000, days=2),
-        TransitBand(max_km=1e9, days=4),
-    ],
-)
-
-
-# The service each option is dated with; a collection is ready the day the store hands it over.
-OPTION_SERVICES = {
-    DeliveryOptionCode.HOME_FAST: CarrierService(carrier="SIMEX", service="express"),
-    DeliveryOptionCode.HOME_ECONOMY: CarrierService(carrier="SIMEX", service="ground"),
-    DeliveryOptionCode.PICKUP: CarrierService(carrier=COLLECT_CARRIER, service="collect-in-store"),
-}
 
 
 class LineAvailability(BaseModel):
@@ -65,11 +33,23 @@ class LineAvailability(BaseModel):
     units_available: int
 
 
+class QuotedShipment(BaseModel):
+    node_id: str
+    node_type: str
+    lines: list[OrderLine]
+    distance_km: float
+    carrier: str
+    service: str
+    ship_by: date  # the day the node hands it over
+    promised_date: date
+
+
 class DeliveryOption(BaseModel):
     code: DeliveryOptionCode
     promised_date: date
-    shipments: list[PlannedShipment]
+    shipments: list[QuotedShipment]
     pickup_node_id: str | None = None
+    explanation: str = ""
 
 
 class CheckoutAnswer(BaseModel):
@@ -85,15 +65,20 @@ class CheckoutAnswer(BaseModel):
 def check_cart(
     lines: list[OrderLine],
     destination: GeoPoint,
-    candidates: list[CandidateNode],
+    nodes: Sequence[NodeProfile | CandidateNode],
     now: datetime,
+    policy: SourcingPolicy = DEFAULT_POLICY,
     shippable_units: dict[str, int] | None = None,
+    ruleset: Ruleset | None = None,
+    channel: str | None = None,
 ) -> CheckoutAnswer:
-    """`shippable_units` (per SKU, over every shipping node) lets a caller pass only the
-    candidates that can matter (see `relevant_candidates`) and still report true totals."""
+    """`nodes`: the channel's candidates with their calendars, `now` on their clock (as
+    allocation reads them). `shippable_units` (per SKU, over every shipping node) lets a caller
+    pass fewer nodes and still report true totals."""
+    candidates = [n.node if isinstance(n, NodeProfile) else n for n in nodes]
     totals = shippable_units or shippable_totals(candidates)
-    # The models below are built from values already validated or computed here, so they are
-    # constructed without validating them again (the checkout check is a hot path).
+    # Built from values already validated or computed here: constructed without validating them
+    # again (the checkout check is a hot path).
     answers = [
         LineAvailability.model_construct(
             line_no=ln.line_no,
@@ -104,15 +89,22 @@ def check_cart(
         )
         for ln in lines
     ]
-    handover = ship_date(now, CHECKOUT_CALENDAR)  # the same for every option: computed once
-    options = _home_options(lines, destination, candidates, handover)
-    pickup = _pickup_option(lines, destination, candidates, handover)
-    if pickup is not None:
-        options.append(pickup)
+    options = []
+    for code in (DeliveryOptionCode.HOME_FAST, DeliveryOptionCode.HOME_ECONOMY):
+        order = _order(lines, destination, now, code, channel)
+        option = _option(code, order, nodes, policy, ruleset)
+        if option is not None:
+            options.append(option)
+    store = pickup_store(lines, destination, candidates)
+    if store is not None:
+        order = _order(lines, store.location, now, DeliveryOptionCode.PICKUP, channel, store)
+        option = _option(DeliveryOptionCode.PICKUP, order, nodes, policy, ruleset)
+        if option is not None:
+            options.append(option)
     return CheckoutAnswer.model_construct(lines=answers, options=options)
 
 
-def shippable_totals(candidates: list[CandidateNode]) -> dict[str, int]:
+def shippable_totals(candidates: Sequence[CandidateNode]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for c in candidates:
         if c.can_ship:
@@ -121,75 +113,83 @@ def shippable_totals(candidates: list[CandidateNode]) -> dict[str, int]:
     return totals
 
 
-def relevant_candidates(
-    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode]
-) -> list[CandidateNode]:
-    """The candidates that can change `check_cart`'s answer. When some node holds every line,
-    the home options use the nearest such node(s) and pickup the nearest such store: every other
-    node is irrelevant, and dropping them makes the check independent of network size."""
-    whole = [c for c in candidates if all(c.can_serve(ln.sku, ln.quantity) for ln in lines)]
-    shipping = [c for c in whole if c.can_ship]
-    if not shipping:
-        return candidates  # a split may be needed: the planner must see everyone
-    km = {c.node_id: distance_km(c.location, destination) for c in whole}
-    keep: dict[str, CandidateNode] = {}
-    for group in (shipping, [c for c in whole if c.can_pickup]):
-        if group:
-            nearest = min(km[c.node_id] for c in group)
-            keep.update((c.node_id, c) for c in group if km[c.node_id] == nearest)
-    return list(keep.values())
-
-
-def option_date(handover: date, code: DeliveryOptionCode, distance_km: float) -> date:
-    """The date an option promises, from the nodes' handover day (`ship_date` with
-    `CHECKOUT_CALENDAR`) and the distance of the farthest shipment."""
-    return add_carrier_days(
-        handover, transit_days(CHECKOUT_TRANSIT, OPTION_SERVICES[code], distance_km)
-    )
-
-
-def _home_options(
-    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode], handover: date
-) -> list[DeliveryOption]:
-    try:
-        plan = plan_nearest_node(SourcingRequest(lines=lines, destination=destination), candidates)
-    except NoSourceAvailable:
-        return []
-    farthest = max(s.distance_km for s in plan.shipments)
-    return [
-        DeliveryOption.model_construct(
-            code=code,
-            promised_date=option_date(handover, code, farthest),
-            shipments=plan.shipments,
-        )
-        for code in (DeliveryOptionCode.HOME_FAST, DeliveryOptionCode.HOME_ECONOMY)
-    ]
-
-
-def _pickup_option(
-    lines: list[OrderLine], destination: GeoPoint, candidates: list[CandidateNode], handover: date
-) -> DeliveryOption | None:
+def pickup_store(
+    lines: list[OrderLine], destination: GeoPoint, candidates: Sequence[CandidateNode]
+) -> CandidateNode | None:
+    """The store a pickup is offered at: the nearest within PICKUP_RADIUS_KM holding the cart."""
     stores = sorted(
         (
-            (distance_km(c.location, destination), c)
+            (distance_km(c.location, destination), c.node_id, c)
             for c in candidates
             if c.can_pickup and all(c.can_serve(ln.sku, ln.quantity) for ln in lines)
         ),
-        key=lambda pair: (pair[0], pair[1].node_id),
+        key=lambda found: found[:2],
     )
     if not stores or stores[0][0] > PICKUP_RADIUS_KM:
         return None
-    store = stores[0][1]
-    request = SourcingRequest(
+    return stores[0][2]
+
+
+def _order(
+    lines: list[OrderLine],
+    destination: GeoPoint,
+    now: datetime,
+    code: DeliveryOptionCode,
+    channel: str | None,
+    store: CandidateNode | None = None,
+) -> SourcingOrder:
+    return SourcingOrder.model_construct(
+        order_id="",
         lines=lines,
-        destination=store.location,
-        delivery_method=DeliveryMethod.PICKUP,
-        pickup_node_id=store.node_id,
+        destination=destination,
+        delivery_method=DeliveryMethod.PICKUP if store else DeliveryMethod.HOME,
+        pickup_node_id=store.node_id if store else None,
+        scenario=OPTION_SCENARIOS[code],
+        priority=5,  # allocation's default: the option, not the priority, sets the scenario
+        allow_split=True,
+        max_splits=None,
+        excluded_nodes=[],
+        requested_date=None,
+        now=now,
+        channel=channel,
+        order_type=None,
+        unit_prices={},
     )
-    plan = plan_nearest_node(request, [store])
+
+
+def _option(
+    code: DeliveryOptionCode,
+    order: SourcingOrder,
+    nodes: Sequence[NodeProfile | CandidateNode],
+    policy: SourcingPolicy,
+    ruleset: Ruleset | None,
+) -> DeliveryOption | None:
+    try:
+        plan = optimize(order, nodes, policy, ruleset)
+    except NoFeasiblePlan:
+        return None
+    if plan.unfilled_lines or plan.promised_date is None:
+        return None  # orders are reserved whole: an option must serve every line
     return DeliveryOption.model_construct(
-        code=DeliveryOptionCode.PICKUP,
-        promised_date=option_date(handover, DeliveryOptionCode.PICKUP, 0.0),
-        shipments=plan.shipments,
-        pickup_node_id=store.node_id,
+        code=code,
+        promised_date=plan.promised_date,
+        shipments=_quoted(plan),
+        pickup_node_id=order.pickup_node_id,
+        explanation=plan.explanation,
     )
+
+
+def _quoted(plan: Plan) -> list[QuotedShipment]:
+    return [
+        QuotedShipment.model_construct(
+            node_id=s.node_id,
+            node_type=str(s.node_type),
+            lines=s.lines,
+            distance_km=s.distance_km,
+            carrier=s.carrier.carrier,
+            service=s.carrier.service,
+            ship_by=s.ship_by,
+            promised_date=s.promised_date,
+        )
+        for s in plan.shipments
+    ]

@@ -42,9 +42,9 @@ from contracts.order import (
     RetryResult,
 )
 from contracts.starters import query_order_state, start_order
-from domain.orders import Order, OrderState, OrderStatus
+from domain.orders import DeliveryMethod, DeliveryOptionCode, Order, OrderState, OrderStatus
 from ledger import orders_view
-from services.orders import acknowledge_closed_order, admit_order
+from services.orders import acknowledge_closed_order, admit_order, promise_of_hold
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -76,7 +76,14 @@ async def submit_order(
         # Accepted before: its run may be gone from Temporal (retention), the read model is not.
         response.status_code = status.HTTP_200_OK
         return _accepted(order_id, existing.status, duplicate=True)
-    order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **submission.model_dump())
+    sold = submission.model_dump()
+    if submission.hold_id and submission.delivery_option is None:
+        option, promised = await off_loop(session, promise_of_hold, submission.hold_id)
+        if option is not None and (option == DeliveryOptionCode.PICKUP) == (
+            submission.delivery_method == DeliveryMethod.PICKUP
+        ):
+            sold.update(delivery_option=option, promised_date=submission.promised_date or promised)
+    order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **sold)
     try:
         duplicate = not await start_order(temporal, order, settings.task_queue)
     except RPCError as exc:

@@ -19,7 +19,7 @@ from ledger.availability_cache import AvailabilityCache
 from ledger.db import transaction
 from ledger.errors import UnknownPosition
 from ledger.tables import ChannelPool, Node, Sku, StockPosition
-from sourcing.checkout import check_cart, relevant_candidates
+from services.checkout import answer_from_cache, run_checkout_check
 
 TYPES = [t.value for t in NodeType]
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -137,10 +137,9 @@ def assert_same_answers(engine: Engine, cache: AvailabilityCache, rng: random.Ra
         assert summary(cache.candidates(set(picked), channel)) == summary(
             [c for c in from_db if c.available]
         )
-        relevant, totals = cache.checkout_view(lines, destination, channel, relevant_candidates)
-        assert check_cart(lines, destination, relevant, NOW, totals) == check_cart(
-            lines, destination, from_db, NOW
-        )
+        with transaction(engine) as session:
+            from_database, _ = run_checkout_check(session, channel, lines, destination, NOW)
+        assert answer_from_cache(cache, channel, lines, destination, NOW) == from_database
         checked += 1
     return checked
 
@@ -170,20 +169,6 @@ def test_checkout_from_the_cache_equals_checkout_from_the_database(ledger_engine
     assert assert_same_answers(ledger_engine, cache, rng) == 150
 
 
-def test_the_fast_path_finds_the_nearest_holder_among_many_nodes(ledger_engine: Engine) -> None:
-    """Only a few candidates are built, yet the answer is the full one."""
-    rng = random.Random(8)
-    seed_network(ledger_engine, rng)
-    cache = AvailabilityCache(ledger_engine)
-    cache.load()
-    lines = [OrderLine(line_no=1, sku="S1", quantity=1)]
-    destination = GeoPoint(lat=40.5, lon=-74.5)
-
-    relevant, _ = cache.checkout_view(lines, destination, "web", relevant_candidates)
-
-    assert 1 <= len(relevant) < len(cache.candidates({"S1"}, "web"))
-
-
 def test_stock_seen_before_its_node_is_an_answer_with_no_candidate(ledger_engine: Engine) -> None:
     """A node and its stock created within one network refresh: the positions are tailed at once,
     the node only at the next reload. Until then the cart has no candidate, not a crash."""
@@ -198,16 +183,15 @@ def test_stock_seen_before_its_node_is_an_answer_with_no_candidate(ledger_engine
     cache.refresh()  # within NETWORK_REFRESH_SECONDS: the stock, not yet the node
     lines = [OrderLine(line_no=1, sku="NEW", quantity=1)]
 
-    relevant, _ = cache.checkout_view(
-        lines, GeoPoint(lat=40.5, lon=-74.5), "web", relevant_candidates
-    )
+    destination = GeoPoint(lat=40.5, lon=-74.5)
+    answer = answer_from_cache(cache, "web", lines, destination, NOW)
 
-    assert relevant == []
+    assert cache.candidates({"NEW"}, "web") == []
+    assert answer is not None and answer.options == [] and not answer.sellable
     cache._load_network()
-    relevant, _ = cache.checkout_view(
-        lines, GeoPoint(lat=40.5, lon=-74.5), "web", relevant_candidates
-    )
-    assert [c.node_id for c in relevant] == ["NEW-DC"]
+    answer = answer_from_cache(cache, "web", lines, destination, NOW)
+    assert [c.node_id for c in cache.candidates({"NEW"}, "web")] == ["NEW-DC"]
+    assert answer is not None and answer.options[0].shipments[0].node_id == "NEW-DC"
 
 
 def test_a_retired_sku_is_not_answered_from_the_cache(ledger_engine: Engine) -> None:

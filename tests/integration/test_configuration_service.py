@@ -21,7 +21,7 @@ from ledger import stock
 from ledger.config_audit import changes_of
 from ledger.db import transaction
 from ledger.tables import CarrierServiceRow, Channel, ChannelPool, Node, Sku, StockPosition
-from services import allocation, configuration, network
+from services import allocation, configuration, network, sourcing_inputs
 from services.configuration import DuplicateSpec, UnknownPoolNodes, ValueTooLong
 
 ACTOR = "cli:tester"
@@ -344,10 +344,10 @@ def test_allocation_reads_cut_offs_on_the_nodes_clock_when_they_share_one(
 
     with Session(ledger_engine) as session:
         candidates = stock.candidate_nodes(session, ["TEE"])
-        _, european = allocation.with_calendars(
+        _, european = sourcing_inputs.with_calendars(
             session, [c for c in candidates if c.node_id != "NEW-YORK"], now
         )
-        _, mixed = allocation.with_calendars(session, candidates, now)
+        _, mixed = sourcing_inputs.with_calendars(session, candidates, now)
 
     assert len(candidates) == 3
     assert (european, european.utcoffset()) == (now, timedelta(hours=2))  # the same instant

@@ -1,184 +1,125 @@
-"""The checkout check (sourcing.checkout), called directly: no Temporal, no database.
-
-Its dates come from sourcing.promise since the checkout moved into the sourcing room; the rule
-they replaced (the domain package's own promise module, now removed) is kept below as the oracle,
-so any drift in the promise a customer is shown fails here rather than in production."""
+"""The checkout check: its delivery options are the optimizer's scenarios over the candidates
+allocation sees, and an order sold with an option is allocated to the same plan and date."""
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
-import numpy as np
+import pytest
 
-from domain.carriers import COLLECT_CARRIER, CarrierService
+from domain.geo import GeoPoint
 from domain.network import NodeType
-from sourcing.checkout import (
-    CHECKOUT_CALENDAR,
-    CHECKOUT_TRANSIT,
-    DeliveryOptionCode,
-    check_cart,
-    option_date,
-    relevant_candidates,
-    shippable_totals,
-)
-from sourcing.model import TransitTable
-from sourcing.promise import ship_date, transit_days, transit_days_many
+from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
+from sourcing import NodeProfile, Scenario, SourcingOrder, check_cart, choose_sources, optimize
+from sourcing.checkout import PICKUP_RADIUS_KM
 from tests.support.candidates import HOME, lines, node
 
-MONDAY = datetime(2026, 11, 23, 0, tzinfo=UTC)
-TWO_WEEKS_HOURLY = [MONDAY + timedelta(hours=h) for h in range(14 * 24)]
-BAND_EDGES = [edge + d for edge in (150, 800, 2000) for d in (-0.1, 0.0, 0.1)]
-# Dates depend on distance only through the band, so the band edges are what matter most.
-DISTANCES_KM = sorted({*map(float, range(0, 5001, 25)), *BAND_EDGES})
+TUESDAY_10 = datetime(2026, 11, 24, 10, tzinfo=UTC)
 
 
-# The checkout's promise rule as the domain package wrote it before the move: the oracle.
-def _old_next_working_day(day: date) -> date:
-    day += timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
+@dataclass(frozen=True)
+class SoldOrder:
+    """An order as allocation reads it, sold with a checkout option."""
+
+    lines: list[OrderLine]
+    destination: GeoPoint
+    delivery_option: DeliveryOptionCode | None
+    promised_date: date | None
+    delivery_method: DeliveryMethod = DeliveryMethod.HOME
+    pickup_node_id: str | None = None
+    order_id: str = "o-1"
+    excluded_nodes: list[str] = field(default_factory=list)
+    channel: str = "web"
 
 
-def _old_handover_day(now: datetime) -> date:
-    today = now.date()
-    if today.weekday() < 5 and now.hour < 14:
-        return today
-    return _old_next_working_day(today)
-
-
-def _old_transit_days(distance_km: float, service: str) -> int:
-    bands = ((150, 1), (800, 2), (2000, 3))
-    ground = next((days for limit, days in bands if distance_km <= limit), None)
-    ground = ground if ground is not None else 5
-    if service == "express":
-        return max(1, ground - 1)
-    return ground
-
-
-def _old_promised_date(now: datetime, distance_km: float, service: str) -> date:
-    day = _old_handover_day(now)
-    for _ in range(_old_transit_days(distance_km, service)):
-        day = _old_next_working_day(day)
-    return day
-
-
-def _old_option_date(now: datetime, code: DeliveryOptionCode, distance_km: float) -> date:
-    if code == DeliveryOptionCode.PICKUP:
-        return _old_handover_day(now)  # the old collection_ready_date
-    service = "express" if code == DeliveryOptionCode.HOME_FAST else "ground"
-    return _old_promised_date(now, distance_km, service)
-
-
-def test_checkout_dates_match_the_old_promise_rule_every_hour_of_two_weeks_at_every_distance() -> (
-    None
-):
-    mismatches = []
-    for now in TWO_WEEKS_HOURLY:
-        handover = ship_date(now, CHECKOUT_CALENDAR)
-        if handover != _old_handover_day(now):
-            mismatches.append((now, "handover", handover))
-        for km in DISTANCES_KM:
-            for code in DeliveryOptionCode:
-                promised = option_date(handover, code, km)
-                if promised != _old_option_date(now, code, km):
-                    mismatches.append((now, code, km, promised))
-
-    assert mismatches == []
-
-
-def test_check_cart_dates_every_option_as_the_old_promise_rule_did() -> None:
-    store = node("store", 5, {"A": 3}, node_type=NodeType.STORE, can_ship=False, can_pickup=True)
-    warehouses = [node(f"w{km}", km, {"A": 3}) for km in (0, 100, 300, 900, 1900, 2600, 4000)]
-    cart = lines(("A", 1))
-    seen_codes = set()
-    for now in TWO_WEEKS_HOURLY:
-        for warehouse in warehouses:
-            answer = check_cart(cart, HOME, [warehouse, store], now)
-
-            for option in answer.options:
-                seen_codes.add(option.code)
-                farthest = max(s.distance_km for s in option.shipments)
-                assert option.promised_date == _old_option_date(now, option.code, farthest)
-
-    assert seen_codes == set(DeliveryOptionCode)
-
-
-def test_the_checkout_answer_keeps_its_nodes_dates_and_json_shape() -> None:
-    # The expected answer is the one the checkout gave before it left the domain package.
-    store = node("store", 5, {"A": 3}, node_type=NodeType.STORE, can_ship=False, can_pickup=True)
-    candidates = [node("near", 100, {"A": 1}), node("far", 900, {"A": 3, "B": 1}), store]
-    friday_after_cutoff = datetime(2026, 11, 27, 15, tzinfo=UTC)
-
-    answer = check_cart(lines(("A", 1)), HOME, candidates, friday_after_cutoff)
-
-    def shipment(node_id: str, node_type: str, km: float) -> dict:
-        return {
-            "node_id": node_id,
-            "node_type": node_type,
-            "lines": [{"line_no": 1, "sku": "A", "quantity": 1}],
-            "distance_km": km,
-        }
-
-    near = shipment("near", "warehouse", 100.2)
-    assert answer.model_dump(mode="json") == {
-        "lines": [
-            {"line_no": 1, "sku": "A", "quantity": 1, "available": True, "units_available": 4}
-        ],
-        "options": [
-            {
-                "code": "home_fast",
-                "promised_date": "2026-12-01",
-                "shipments": [near],
-                "pickup_node_id": None,
-            },
-            {
-                "code": "home_economy",
-                "promised_date": "2026-12-01",
-                "shipments": [near],
-                "pickup_node_id": None,
-            },
-            {
-                "code": "pickup",
-                "promised_date": "2026-11-30",
-                "shipments": [shipment("store", "store", 0.0)],
-                "pickup_node_id": "store",
-            },
-        ],
-        "sellable": True,
-    }
-
-
-def test_one_distance_falls_in_the_same_transit_band_as_the_optimizers_array_lookup() -> None:
-    services = [
-        CarrierService(carrier="SIMEX", service=s) for s in ("ground", "express", "store-transfer")
+def test_each_option_is_the_optimizers_plan_under_its_scenario() -> None:
+    candidates = [
+        node("STORE-NEAR", 5, {"TEE": 3}, node_type=NodeType.STORE, can_pickup=True),
+        node("WH-MID", 300, {"TEE": 50}),
+        node("WH-FAR", 1500, {"TEE": 50}),
     ]
-    services.append(CarrierService(carrier=COLLECT_CARRIER, service="collect-in-store"))
-    distances = np.array(sorted({*DISTANCES_KM, 300.0, 500.0, 1000.0, 2500.0, 1e9, 2e9}))
-    for table in (TransitTable(), CHECKOUT_TRANSIT):
-        for carrier in services:
-            many = transit_days_many(table, carrier, distances)
+    answer = check_cart(lines(("TEE", 1)), HOME, candidates, TUESDAY_10)
 
-            assert [transit_days(table, carrier, km) for km in distances] == many.tolist()
+    by_code = {o.code: o for o in answer.options}
+    assert set(by_code) == set(DeliveryOptionCode)
+    for code, scenario in (
+        (DeliveryOptionCode.HOME_FAST, Scenario.FASTEST),
+        (DeliveryOptionCode.HOME_ECONOMY, Scenario.CHEAPEST),
+    ):
+        plan = optimize(
+            SourcingOrder(lines=lines(("TEE", 1)), destination=HOME, scenario=scenario,
+                          now=TUESDAY_10),
+            candidates,
+        )  # fmt: skip
+        option = by_code[code]
+        assert [s.node_id for s in option.shipments] == plan.node_ids
+        assert option.promised_date == plan.promised_date
+    assert by_code[DeliveryOptionCode.HOME_FAST].shipments[0].service == "express"
+    pickup = by_code[DeliveryOptionCode.PICKUP]
+    assert pickup.pickup_node_id == "STORE-NEAR"
+    assert pickup.promised_date == pickup.shipments[0].ship_by == date(2026, 11, 24)
 
 
-def test_pruning_candidates_never_changes_the_checkout_answer() -> None:
-    rng = random.Random(5)
-    now = datetime(2026, 11, 25, 10, tzinfo=UTC)
-    for _ in range(200):
-        candidates = [
-            node(
-                f"n{i}",
-                rng.uniform(0, 400),
-                {s: rng.choice((0, 1, 3)) for s in "ABC"},
-                node_type=NodeType.STORE if i % 2 else NodeType.WAREHOUSE,
-                can_pickup=bool(i % 2),
+def test_no_pickup_is_offered_beyond_the_radius_or_without_the_whole_cart_in_store() -> None:
+    far_store = node(
+        "STORE-FAR", PICKUP_RADIUS_KM + 20, {"TEE": 3}, node_type=NodeType.STORE, can_pickup=True
+    )
+    thin_store = node("STORE-THIN", 2, {"TEE": 3}, node_type=NodeType.STORE, can_pickup=True)
+    warehouse = node("WH", 100, {"TEE": 5, "CAP": 5})
+
+    far = check_cart(lines(("TEE", 1)), HOME, [far_store, warehouse], TUESDAY_10)
+    thin = check_cart(lines(("TEE", 1), ("CAP", 1)), HOME, [thin_store, warehouse], TUESDAY_10)
+
+    assert DeliveryOptionCode.PICKUP not in {o.code for o in far.options}
+    assert DeliveryOptionCode.PICKUP not in {o.code for o in thin.options}
+
+
+def test_a_cart_no_node_can_serve_whole_is_not_sellable_and_has_no_option() -> None:
+    answer = check_cart(lines(("TEE", 9)), HOME, [node("WH", 10, {"TEE": 2})], TUESDAY_10)
+
+    assert not answer.sellable and answer.options == []
+    assert answer.lines[0].units_available == 2
+
+
+def test_a_node_calendar_moves_the_quoted_date_as_it_moves_the_allocation() -> None:
+    closed_today = NodeProfile.of(node("WH", 10, {"TEE": 5})).model_copy(
+        update={"calendar": NodeProfile.of(node("X", 0, {})).calendar.model_copy(
+            update={"working_days": [2, 3, 4]})}  # Wednesday to Friday
+    )  # fmt: skip
+    answer = check_cart(lines(("TEE", 1)), HOME, [closed_today], TUESDAY_10)
+
+    economy = next(o for o in answer.options if o.code == DeliveryOptionCode.HOME_ECONOMY)
+    assert economy.shipments[0].ship_by == date(2026, 11, 25)  # Wednesday
+    assert economy.promised_date == date(2026, 11, 26)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_order_sold_with_an_option_is_allocated_to_the_quoted_nodes_and_date(seed: int) -> None:
+    rng = random.Random(seed)
+    skus = [f"SKU{i}" for i in range(6)]
+    candidates = [
+        node(
+            f"N{n:02d}", rng.uniform(-900, 900), {s: rng.choice((0, 0, 1, 4)) for s in skus},
+            node_type=NodeType.STORE if n % 3 else NodeType.WAREHOUSE, can_pickup=n % 3 != 0,
+        )
+        for n in range(25)
+    ]  # fmt: skip
+    for _ in range(20):
+        cart = lines(*((s, 1) for s in rng.sample(skus, rng.choice((1, 2, 3)))))
+        destination = GeoPoint(lat=HOME.lat + rng.uniform(-2, 2), lon=HOME.lon)
+        answer = check_cart(cart, destination, candidates, TUESDAY_10)
+        for option in answer.options:
+            pickup = option.code == DeliveryOptionCode.PICKUP
+            sold = SoldOrder(
+                lines=cart,
+                destination=destination,
+                delivery_option=option.code,
+                promised_date=option.promised_date,
+                delivery_method=DeliveryMethod.PICKUP if pickup else DeliveryMethod.HOME,
+                pickup_node_id=option.pickup_node_id,
             )
-            for i in range(12)
-        ]
-        cart = lines(*[(s, rng.choice((1, 2))) for s in rng.sample("ABC", rng.choice((1, 2)))])
-        relevant = relevant_candidates(cart, HOME, candidates)
-
-        full = check_cart(cart, HOME, candidates, now)
-        pruned = check_cart(cart, HOME, relevant, now, shippable_totals(candidates))
-
-        assert pruned == full
+            plan = choose_sources(sold, candidates, 5, TUESDAY_10)
+            quoted = {(s.node_id, ln.line_no) for s in option.shipments for ln in s.lines}
+            allocated = {(s.node_id, ln.line_no) for s in plan.shipments for ln in s.lines}
+            assert allocated == quoted, (option.code, cart)
+            assert plan.promised_date == option.promised_date and not plan.at_risk
