@@ -19,6 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.bid_prices import BidPriceActivities
 from activities.fulfilment import FulfilmentActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
@@ -28,10 +29,11 @@ from connectors.carrier import CarrierConnector
 from connectors.erp import ErpFeedConnector
 from connectors.http import JsonHttpClient
 from connectors.nodes import NodeConnectors
-from contracts.starters import ensure_housekeeping_schedule
+from contracts.starters import ensure_bid_price_schedule, ensure_housekeeping_schedule
 from domain.node_health import NodeHealthRule
 from domain.sla import default_sla_policy
 from ledger.db import make_engine, prepare_schema
+from workflows.bid_prices import BidPriceRefreshWorkflow
 from workflows.housekeeping import InventoryHousekeepingWorkflow
 from workflows.order import OrderWorkflow
 from workflows.outage import NodeOutageWorkflow
@@ -96,7 +98,12 @@ async def connect(settings: Settings, wait_seconds: float = 120) -> Client:
             await asyncio.sleep(1)
 
 
-WORKFLOWS = (OrderWorkflow, InventoryHousekeepingWorkflow, NodeOutageWorkflow)
+WORKFLOWS = (
+    OrderWorkflow,
+    InventoryHousekeepingWorkflow,
+    NodeOutageWorkflow,
+    BidPriceRefreshWorkflow,
+)
 
 
 def activity_objects(
@@ -118,6 +125,7 @@ def activity_objects(
         ),
         HousekeepingActivities(engine, ErpFeedConnector()),
         OutageActivities(engine, client, health_rule),
+        BidPriceActivities(engine),
     )
 
 
@@ -177,6 +185,9 @@ async def main() -> None:
     async with order_worker(client, settings):
         await ensure_housekeeping_schedule(
             client, settings.task_queue, settings.housekeeping_every_seconds
+        )
+        await ensure_bid_price_schedule(
+            client, settings.task_queue, settings.bid_price_interval_seconds
         )
         logging.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         received = await stopping

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     support_update_timeout_seconds: float = Field(default=15, gt=0)
     # How often holds expire, polled feeds are pulled and availability events are published.
     housekeeping_every_seconds: float = Field(default=10, gt=0)
+    # How often the inventory-aware policy's bid prices are re-solved (services.bid_prices).
+    bid_price_interval_seconds: float = Field(default=3600, gt=0)
     # On SIGTERM the worker stops polling and gives in-flight activities this long to finish
     # before cancelling them; a container's stop grace period must be longer.
     worker_shutdown_seconds: float = Field(default=20, gt=0)

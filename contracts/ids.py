@@ -3,6 +3,8 @@ of intake (the same channel and external id never start a second order)."""
 
 HOUSEKEEPING_SCHEDULE_ID = "inventory-housekeeping"
 HOUSEKEEPING_RUN_ID = "inventory-housekeeping-run"
+BID_PRICE_SCHEDULE_ID = "bid-price-refresh"
+BID_PRICE_RUN_ID = "bid-price-refresh-run"
 
 
 def order_workflow_id(channel: str, external_id: str) -> str:

@@ -10,6 +10,7 @@ class WorkflowName(StrEnum):
     ORDER = "OrderWorkflow"
     NODE_OUTAGE = "NodeOutage"
     HOUSEKEEPING = "InventoryHousekeeping"
+    BID_PRICE_REFRESH = "BidPriceRefresh"
 
 
 class ActivityName(StrEnum):
@@ -34,6 +35,8 @@ class ActivityName(StrEnum):
     FIND_ORDERS_AT_NODE = "find_orders_at_node"
     MOVE_ORDER_AWAY = "move_order_away"
     DEGRADE_UNHEALTHY_NODES = "degrade_unhealthy_nodes"
+    # inventory-aware bid prices
+    REFRESH_BID_PRICES = "refresh_bid_prices"
 
 
 class OrderSignal(StrEnum):

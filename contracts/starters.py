@@ -26,8 +26,14 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from contracts import search_attributes as sa
+from contracts.bid_prices import BidPriceRefreshInput, BidPriceRefreshResult
 from contracts.housekeeping import HousekeepingInput, HousekeepingResult
-from contracts.ids import HOUSEKEEPING_RUN_ID, HOUSEKEEPING_SCHEDULE_ID
+from contracts.ids import (
+    BID_PRICE_RUN_ID,
+    BID_PRICE_SCHEDULE_ID,
+    HOUSEKEEPING_RUN_ID,
+    HOUSEKEEPING_SCHEDULE_ID,
+)
 from contracts.names import OrderQuery, OrderSignal, OrderUpdate, WorkflowName
 from contracts.order import NodeEvent, OrderWorkflowInput, TakeDeliveryResult
 from contracts.outage import NodeOutageInput
@@ -158,3 +164,38 @@ def _replaced_if_different(current: ScheduleUpdateInput, wanted: Schedule) -> Sc
         and existing.policy.overlap == wanted.policy.overlap
     )
     return None if same else ScheduleUpdate(schedule=wanted)
+
+
+async def run_bid_price_refresh_now(
+    client: Client, workflow_id: str, task_queue: str
+) -> BidPriceRefreshResult:
+    """One bid-price refresh now, through the worker, instead of waiting for its Schedule."""
+    return await client.execute_workflow(
+        WorkflowName.BID_PRICE_REFRESH,
+        BidPriceRefreshInput(),
+        id=workflow_id,
+        task_queue=task_queue,
+        result_type=BidPriceRefreshResult,
+    )
+
+
+async def ensure_bid_price_schedule(client: Client, task_queue: str, every_seconds: float) -> None:
+    """The bid-price refresh's Schedule, created when a worker starts and brought to its task
+    queue and interval, like the housekeeping's. Overlaps are skipped: a slow LP must not
+    queue a second solve of the same demand behind it."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            WorkflowName.BID_PRICE_REFRESH,
+            BidPriceRefreshInput(),
+            id=BID_PRICE_RUN_ID,
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(BID_PRICE_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(BID_PRICE_SCHEDULE_ID).update(
+            lambda current: _replaced_if_different(current, schedule)
+        )

@@ -88,6 +88,7 @@ class Stack:
             "OPENDOM_SIMULATOR_TIMEOUT_RATE": str(s.simulator_timeout_rate),
             "OPENDOM_SIMULATOR_DUPLICATE_RATE": str(s.simulator_duplicate_rate),
             "OPENDOM_HOUSEKEEPING_EVERY_SECONDS": str(s.housekeeping_every_seconds),
+            "OPENDOM_BID_PRICE_INTERVAL_SECONDS": str(s.bid_price_interval_seconds),
             "OPENDOM_WORKFLOW_SANDBOX": str(s.workflow_sandbox).lower(),
             "OPENDOM_WORKER_SHUTDOWN_SECONDS": str(s.worker_shutdown_seconds),
         } | ({} if s.simulator_seed is None else {"OPENDOM_SIMULATOR_SEED": str(s.simulator_seed)})
