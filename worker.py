@@ -114,6 +114,7 @@ def activity_objects(
         window_seconds=settings.node_health_window_seconds,
         min_incidents=settings.node_health_min_incidents,
         max_incident_share=settings.node_health_max_incident_share,
+        max_late_share=settings.node_health_max_late_share,
     )
     return (
         LedgerActivities(engine, default_sla_policy(settings.sla_scale)),

@@ -58,7 +58,12 @@ class LedgerActivities:
     @activity.defn(name=ActivityName.FULFIL_RESERVATIONS)
     def fulfil_reservations(self, request: FulfilReservationsInput) -> FulfilReservationsResult:
         units = allocation.fulfil_reservations(
-            self._engine, request.order_id, request.shipment_id, request.shipped_at
+            self._engine,
+            request.order_id,
+            request.shipment_id,
+            request.shipped_at,
+            node_id=request.node_id,
+            ship_by=request.ship_by,
         )
         return FulfilReservationsResult(units_shipped=units)
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     node_health_window_seconds: float = Field(default=900, gt=0)
     node_health_min_incidents: int = Field(default=3, ge=1)
     node_health_max_incident_share: float = Field(default=0.5, gt=0, le=1)
+    # ... and one that shipped at least `min_incidents` and this share of them after their
+    # ship-by date (a node that is never late is judged as before).
+    node_health_max_late_share: float = Field(default=0.5, gt=0, le=1)
     # How much of one SKU a channel's active checkout holds may keep: the greater of this share
     # of its sellable units and the units below (ledger.holds.HoldLimit; a hold beyond it is a
     # 409 hold_limit_exceeded).

@@ -208,6 +208,8 @@ class IncidentKind(StrEnum):
 
     REJECTED = "rejected"
     TIMED_OUT = "timed_out"
+    # Shipped, but after its ship-by date (UTC): the promise is broken though the parcel left.
+    LATE = "late"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,17 @@
 A node that rejects or misses SLAs on a large share of what it was given is costing every order
 sent there a round trip and a reallocation. The rule needs both a minimum count (one bad shipment
 at a quiet store is noise) and a share of the node's recent shipments (five rejections at a DC
-shipping thousands an hour is normal)."""
+shipping thousands an hour is normal).
+
+A node that ships most of its parcels after their ship-by date breaks the customer's promise
+even though every parcel leaves: lateness is counted on its own (late, of the shipments
+handled), with the same minimum count, so a node that is never late is judged as before and
+a late parcel is not weighed like a rejected one."""
 
 from dataclasses import dataclass
+from datetime import date, datetime
+
+from domain.promise_kept import days_late, utc_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,29 +21,50 @@ class NodeHealthRule:
     window_seconds: float = 900.0
     min_incidents: int = 3
     max_incident_share: float = 0.5
+    # Degraded when at least `min_incidents` of its shipments in the window left after their
+    # ship-by date and they are at least this share of what it handled.
+    max_late_share: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class NodeRecord:
-    """What a node did in the window: shipments it handled and how many of them it failed."""
+    """What a node did in the window: shipments it handled, how many of them it failed
+    (rejected or missed an SLA), and how many it shipped after their ship-by date."""
 
     node_id: str
     shipments: int
     incidents: int
     rejections: int
     missed_slas: int
+    late: int = 0
 
 
 def degradation_reason(record: NodeRecord, rule: NodeHealthRule) -> str | None:
     """Why the node should be degraded now, or None while it is within the rule."""
+    minutes = f"{rule.window_seconds / 60:g} min"
     handled = max(record.shipments, record.incidents)
-    if record.incidents < rule.min_incidents or handled == 0:
+    if record.incidents >= rule.min_incidents and (
+        record.incidents / handled >= rule.max_incident_share
+    ):
+        return (
+            f"automatically degraded: {record.incidents} of its last {handled} shipments "
+            f"failed ({record.rejections} rejected, {record.missed_slas} missed an SLA) in "
+            f"{minutes}, above the {rule.max_incident_share:.0%} threshold"
+        )
+    shipped = max(record.shipments, record.late)
+    if record.late >= rule.min_incidents and record.late / shipped >= rule.max_late_share:
+        return (
+            f"automatically degraded: {record.late} of its last {shipped} shipments left after "
+            f"their ship-by date in {minutes}, above the {rule.max_late_share:.0%} threshold"
+        )
+    return None
+
+
+def late_shipment_reason(shipped_at: datetime, ship_by: date) -> str | None:
+    """Why a shipment that left at `shipped_at` counts against its node's health (its UTC date
+    is after the ship-by date), or None: it left in time."""
+    late = days_late(shipped_at, ship_by)
+    if not late:
         return None
-    share = record.incidents / handled
-    if share < rule.max_incident_share:
-        return None
-    return (
-        f"automatically degraded: {record.incidents} of its last {handled} shipments failed "
-        f"({record.rejections} rejected, {record.missed_slas} missed an SLA) in "
-        f"{rule.window_seconds / 60:g} min, above the {rule.max_incident_share:.0%} threshold"
-    )
+    days = "day" if late == 1 else "days"
+    return f"shipped {utc_date(shipped_at)}, {late} {days} after its ship-by date {ship_by}"

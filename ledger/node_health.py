@@ -1,4 +1,5 @@
-"""Node incidents (rejections, missed SLAs) and what the node-health rule reads of them."""
+"""Node incidents (rejections, missed SLAs, shipments late against their ship-by date) and what
+the node-health rule reads of them."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ def records_of_up_nodes(session: Session, since: datetime) -> list[NodeRecord]:
                 col(Reservation.node_id) == node_id, col(Reservation.updated_at) >= start
             )
         ).one()
+        late = kinds.pop(IncidentKind.LATE, 0)  # shipped all the same: not a failure
         records.append(
             NodeRecord(
                 node_id=node_id,
@@ -63,6 +65,7 @@ def records_of_up_nodes(session: Session, since: datetime) -> list[NodeRecord]:
                 incidents=sum(kinds.values()),
                 rejections=kinds.get(IncidentKind.REJECTED, 0),
                 missed_slas=kinds.get(IncidentKind.TIMED_OUT, 0),
+                late=late,
             )
         )
     return records

@@ -24,6 +24,7 @@ from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
 from domain.lifecycle import IncidentKind
 from domain.network import CandidateNode
+from domain.node_health import late_shipment_reason
 from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from domain.sla import NodeSla, SlaPolicy
 from ledger import holds, node_health, stock
@@ -371,12 +372,26 @@ def release_reservations(
 
 
 def fulfil_reservations(
-    engine: Engine, order_id: str, shipment_id: str, shipped_at: datetime | None = None
+    engine: Engine,
+    order_id: str,
+    shipment_id: str,
+    shipped_at: datetime | None = None,
+    node_id: str | None = None,
+    ship_by: date | None = None,
 ) -> int:
     """The shipment left its node (at `shipped_at`, the node's word; None: now): its reserved
-    units leave on hand. Idempotent."""
+    units leave on hand. Left after its ship-by date (in UTC), it counts against the node's
+    health: a LATE incident in the same transaction, so the units and the lateness are
+    recorded together or not at all. Idempotent, the incident too (one per shipment)."""
     with transaction(engine) as session:
-        return stock.fulfil(session, order_id, shipment_id, shipped_at)
+        units = stock.fulfil(session, order_id, shipment_id, shipped_at)
+        if node_id is not None and ship_by is not None:
+            reason = late_shipment_reason(shipped_at or datetime.now(UTC), ship_by)
+            if reason is not None:
+                node_health.record_incident(
+                    session, order_id, node_id, shipment_id, IncidentKind.LATE, reason
+                )
+        return units
 
 
 def _still_visible(session: Session, channel: str, wanted: list[stock.ReservationRequest]) -> None:

@@ -225,4 +225,4 @@ def test_support_moves_are_sourced_again_order_cancels_are_not_neither_blames_th
 
 
 def test_incident_kinds_are_the_stored_strings() -> None:
-    assert [str(k) for k in IncidentKind] == ["rejected", "timed_out"]
+    assert [str(k) for k in IncidentKind] == ["rejected", "timed_out", "late"]
