@@ -14,18 +14,26 @@ Decisions, in one place:
   other nodes ship to the store. In the local scenario the pickup store alone serves the order
   when it holds every line.
 - The search is exact within a budget of evaluations (see search.py), then greedy.
+
+How it is fast (the checkout asks three scenarios per cart over a couple of hundred nodes): the
+nodes are read once into arrays (`NodeArrays`), every rule filter, distance, carrier, date and
+cost is worked out for all of them at once, and the search runs on the exact shortlist of
+`search.shortlist` — the handful of nodes it can ever pick — rather than on every candidate.
+The plans are the same as the per-node loops of commit fbe1241 gave
+(tests/unit/test_optimizer_equivalence.py compares them with a frozen copy).
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from operator import attrgetter
 
 import numpy as np
 
 from domain.carriers import EXPRESS_PRIORITY, LONG_HAUL_KM, CarrierService, choose_carrier_service
 from domain.geo import EARTH_RADIUS_KM, GeoPoint
-from domain.network import CandidateNode
-from domain.orders import DeliveryMethod, OrderLine
+from domain.network import CandidateNode, NodeType
+from domain.orders import DeliveryMethod
 from sourcing.costs import (
     CostTerms,
     UnitRates,
@@ -42,6 +50,8 @@ from sourcing.model import (
     CostBreakdown,
     NodeProfile,
     Plan,
+    ProcessingCalendar,
+    Reliability,
     Rule,
     Ruleset,
     Scenario,
@@ -52,7 +62,7 @@ from sourcing.model import (
 )
 from sourcing.promise import add_carrier_days, ship_date, transit_days_many
 from sourcing.rules import DEFAULT_RULESET, distance_rejection, rejection, shipment_limit
-from sourcing.search import UNFILLED, SearchProblem, Solution, search
+from sourcing.search import UNFILLED, SearchProblem, Solution, search, shortlist
 
 DEFAULT_POLICY = SourcingPolicy()
 DEFAULT_BUDGET = SearchBudget()
@@ -60,33 +70,85 @@ DEFAULT_BUDGET = SearchBudget()
 # serving comes first and cost second (see SourcingPolicy.ration_stock).
 SERVE_FIRST = 1e6
 
+NODE_TYPES = list(NodeType)
+_TYPE_CODE = {t: i for i, t in enumerate(NODE_TYPES)}
+STORE_CODE = _TYPE_CODE[NodeType.STORE]
+_NO_RELIABILITY = Reliability()
+# What a bare CandidateNode is costed with: NodeProfile's defaults.
+_NO_PROFILE = (None, None, None, 0, _NO_RELIABILITY, DEFAULT_CALENDAR)
+_NODE_FIELDS = attrgetter("node_id", "node_type", "location", "can_ship", "can_pickup", "available")
+_PROFILE_FIELDS = attrgetter(
+    "handling_cost_per_unit",
+    "store_penalty_per_unit",
+    "daily_capacity",
+    "current_load",
+    "reliability",
+    "calendar",
+)
+_LAT_LON = attrgetter("lat", "lon")
+
+
+@dataclass
+class NodeArrays:
+    """Every node optimize is given, one entry per node in tie-break order (priority, node id),
+    with what sourcing reads of it as arrays. `stock` columns are the order's SKUs, sorted.
+
+    Built from NodeProfile / CandidateNode objects by `node_arrays`, or directly by a caller that
+    keeps its network as arrays (the checkout's availability cache)."""
+
+    ids: list[str]
+    types: np.ndarray  # index into NODE_TYPES
+    lat: np.ndarray
+    lon: np.ndarray
+    can_ship: np.ndarray
+    can_pickup: np.ndarray
+    stock: np.ndarray  # (node, sku)
+    handling: np.ndarray  # per-unit override, NaN: the policy's figure for the type
+    store_penalty: np.ndarray  # likewise
+    capacity: np.ndarray  # shipments per day, inf: none
+    load: np.ndarray
+    rejection_rate: np.ndarray
+    lateness_rate: np.ndarray
+    calendars: list[ProcessingCalendar]
+    calendar: np.ndarray  # index into calendars
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
 
 @dataclass
 class _Candidates:
     """The nodes left for one rule, as arrays: every candidate is priced at once."""
 
-    nodes: list[CandidateNode]
+    at: np.ndarray  # index into the NodeArrays
+    ids: list[str]
+    types: np.ndarray
     stock: np.ndarray  # (candidate, sku of the order in sorted order)
     km: np.ndarray
     collect: np.ndarray
-    carriers: list[CarrierService]
-    promised: list[date]
-    ship_by: list[date]
+    carrier: np.ndarray  # index into services
+    services: list[CarrierService]
+    promised: np.ndarray  # date ordinals
+    ship_by: np.ndarray
     package: CostTerms  # of arrays, one entry per candidate
     rates: UnitRates  # of arrays
 
     def __len__(self) -> int:
-        return len(self.nodes)
+        return len(self.ids)
 
-    def only(self, keep: list[int]) -> "_Candidates":
+    def only(self, keep: Sequence[int] | np.ndarray) -> "_Candidates":
+        keep = np.asarray(keep, dtype=int)
         return _Candidates(
-            nodes=[self.nodes[i] for i in keep],
+            at=self.at[keep],
+            ids=[self.ids[i] for i in keep.tolist()],
+            types=self.types[keep],
             stock=self.stock[keep],
             km=self.km[keep],
             collect=self.collect[keep],
-            carriers=[self.carriers[i] for i in keep],
-            promised=[self.promised[i] for i in keep],
-            ship_by=[self.ship_by[i] for i in keep],
+            carrier=self.carrier[keep],
+            services=self.services,
+            promised=self.promised[keep],
+            ship_by=self.ship_by[keep],
             package=CostTerms(*(term[keep] for term in self.package)),
             rates=UnitRates(*(rate[keep] for rate in self.rates)),
         )
@@ -110,17 +172,15 @@ def optimize(
         (n.node, n) if isinstance(n, NodeProfile) else (n, None) for n in nodes
     ]
     entries.sort(key=lambda e: (e[0].priority, e[0].node_id))
-    point = _delivery_point(order, entries)
+    arrays = node_arrays(entries, _skus(order))
+    point = _delivery_point(order, arrays)
     partial: list[Plan] = []
-    reasons: dict[str, list[str]] = {}
     for position, rule in enumerate(ruleset.rules):
-        candidates, rejected = _candidates(order, entries, policy, rule, point)
-        for node_id, reason in rejected.items():
-            reasons.setdefault(node_id, []).append(reason)
+        candidates, at_capacity = _candidates(order, arrays, policy, rule, point)
         if not len(candidates):
             continue
         earlier = [r.name for r in ruleset.rules[:position]]
-        plan = _best_plan(order, candidates, policy, rule, budget, rejected, earlier)
+        plan = _best_plan(order, candidates, policy, rule, budget, at_capacity, earlier)
         if not plan.unfilled_lines:
             return plan
         partial.append(plan)
@@ -129,124 +189,224 @@ def optimize(
         raise NoFeasiblePlan(
             lines=list(order.lines),
             excluded_nodes=list(order.excluded_nodes),
-            rejected_nodes={node: "; ".join(dict.fromkeys(r)) for node, r in reasons.items()},
+            rejected_nodes=_reasons(
+                order, entries, ruleset, _distances_km(arrays.lat, arrays.lon, point)
+            ),
             ruleset=ruleset.name,
         )
     return min(served, key=lambda p: (p.unfilled_units, round(p.total_cost, 6)))
 
 
-def _delivery_point(order: SourcingOrder, entries: list[_Entry]) -> GeoPoint:
+def node_arrays(entries: Sequence[_Entry], skus: list[str]) -> NodeArrays:
+    """The nodes read once, attribute by attribute (C-level getters, not a Python loop body)."""
+    if not entries:
+        return _empty_arrays(len(skus))
+    ids, types, locations, ship, pickup, available = zip(
+        *map(_NODE_FIELDS, (n for n, _ in entries)), strict=True
+    )
+    profiles = [_NO_PROFILE if p is None else _PROFILE_FIELDS(p) for _, p in entries]
+    handling, store, capacity, load, reliability, calendars = zip(*profiles, strict=True)
+    lat_lon = np.array(list(map(_LAT_LON, locations)), dtype=float).reshape(len(entries), 2)
+    stock = np.array(
+        [[units.get(sku, 0) for units in available] for sku in skus], dtype=float
+    ).reshape(len(skus), len(entries))
+    distinct_reliability = {id(r): r for r in reliability}
+    if len(distinct_reliability) == 1:
+        only = next(iter(distinct_reliability.values()))
+        rejection_rate = np.full(len(entries), float(only.rejection_rate))
+        lateness_rate = np.full(len(entries), float(only.lateness_rate))
+    else:
+        rejection_rate = np.array([r.rejection_rate for r in reliability], dtype=float)
+        lateness_rate = np.array([r.lateness_rate for r in reliability], dtype=float)
+    calendar_index: dict[int, int] = {}
+    distinct_calendars: list[ProcessingCalendar] = []
+    for calendar in calendars:
+        if id(calendar) not in calendar_index:
+            calendar_index[id(calendar)] = len(distinct_calendars)
+            distinct_calendars.append(calendar)
+    return NodeArrays(
+        ids=list(ids),
+        types=np.array([_TYPE_CODE[t] for t in types], dtype=int),
+        lat=lat_lon[:, 0],
+        lon=lat_lon[:, 1],
+        can_ship=np.array(ship, dtype=bool),
+        can_pickup=np.array(pickup, dtype=bool),
+        stock=stock.T,
+        handling=np.array(handling, dtype=float),  # None becomes NaN
+        store_penalty=np.array(store, dtype=float),
+        capacity=np.array([np.inf if c is None else c for c in capacity], dtype=float),
+        load=np.array(load, dtype=float),
+        rejection_rate=rejection_rate,
+        lateness_rate=lateness_rate,
+        calendars=distinct_calendars,
+        calendar=np.array([calendar_index[id(c)] for c in calendars], dtype=int),
+    )
+
+
+def _empty_arrays(n_skus: int) -> NodeArrays:
+    empty = np.zeros(0)
+    return NodeArrays(
+        ids=[], types=np.zeros(0, dtype=int), lat=empty, lon=empty,
+        can_ship=np.zeros(0, dtype=bool), can_pickup=np.zeros(0, dtype=bool),
+        stock=np.zeros((0, n_skus)), handling=empty, store_penalty=empty, capacity=empty,
+        load=empty, rejection_rate=empty, lateness_rate=empty, calendars=[],
+        calendar=np.zeros(0, dtype=int),
+    )  # fmt: skip
+
+
+def _pickup_index(order: SourcingOrder, arrays: NodeArrays) -> int | None:
+    if order.delivery_method != DeliveryMethod.PICKUP:
+        return None
+    return next((i for i, n in enumerate(arrays.ids) if n == order.pickup_node_id), None)
+
+
+def _delivery_point(order: SourcingOrder, arrays: NodeArrays) -> GeoPoint:
     """Where parcels go: the customer, or for click & collect the pickup store (when the caller
     passed it among the nodes; otherwise `destination` is taken to be the store's address)."""
     if order.delivery_method == DeliveryMethod.PICKUP:
-        store = next((n for n, _ in entries if n.node_id == order.pickup_node_id), None)
+        store = next((i for i, n in enumerate(arrays.ids) if n == order.pickup_node_id), None)
         if store is not None:
-            return store.location
+            return GeoPoint.model_construct(
+                lat=float(arrays.lat[store]), lon=float(arrays.lon[store])
+            )
     return order.destination
+
+
+def _distances_km(lat: np.ndarray, lon: np.ndarray, point: GeoPoint) -> np.ndarray:
+    """Haversine, as domain.geo.distance_km, for many nodes at once."""
+    lat = np.radians(lat)
+    lon = np.radians(lon)
+    lat0, lon0 = np.radians(point.lat), np.radians(point.lon)
+    h = np.sin((lat0 - lat) / 2) ** 2 + np.cos(lat) * np.cos(lat0) * np.sin((lon0 - lon) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))
 
 
 def _candidates(
     order: SourcingOrder,
-    entries: list[_Entry],
+    arrays: NodeArrays,
     policy: SourcingPolicy,
     rule: Rule,
     point: GeoPoint,
 ) -> tuple[_Candidates, dict[str, str]]:
-    pickup_id = order.pickup_node_id if order.delivery_method == DeliveryMethod.PICKUP else None
-    kept, rows, rejected = _eligible(order, entries, rule, pickup_id)
-    stock = np.array(rows, dtype=float).reshape(len(kept), len(_skus(order)))
-    km = _distances_km([n.location for n, _ in kept], point)
-    is_pickup = np.array([n.node_id == pickup_id for n, _ in kept], dtype=bool)
+    """The rule's candidates, priced, and the nodes it skipped for being at daily capacity."""
+    kept, at_capacity = _eligible(order, arrays, rule)
+    km = _distances_km(arrays.lat[kept], arrays.lon[kept], point)
+    pickup = _pickup_index(order, arrays)
+    is_pickup = kept == pickup if pickup is not None else np.zeros(len(kept), dtype=bool)
     km[is_pickup] = 0.0  # the parcel is already where it is going
     if rule.max_distance_km is not None:
-        too_far = (km > rule.max_distance_km) & ~is_pickup
-        for i in np.flatnonzero(too_far):
-            rejected[kept[i][0].node_id] = distance_rejection(rule, float(km[i]))
-        near = np.flatnonzero(~too_far)
-        kept, km, is_pickup = [kept[i] for i in near], km[near], is_pickup[near]
-        stock = stock[near]
-    collect = is_pickup & np.array([n.can_pickup for n, _ in kept], dtype=bool)
-    candidates = _priced(order, kept, policy, km, collect, stock)
-    return _local_pickup(order, candidates), rejected
+        near = ~((km > rule.max_distance_km) & ~is_pickup)
+        kept, km, is_pickup = kept[near], km[near], is_pickup[near]
+    collect = is_pickup & arrays.can_pickup[kept]
+    candidates = _priced(order, arrays, kept, policy, km, collect)
+    skipped = {
+        arrays.ids[i]: f"at daily capacity ({int(arrays.load[i])}/{int(arrays.capacity[i])})"
+        for i in at_capacity.tolist()
+    }
+    return _local_pickup(order, candidates), skipped
 
 
 def _eligible(
-    order: SourcingOrder, entries: list[_Entry], rule: Rule, pickup_id: str | None
-) -> tuple[list[_Entry], list[list[int]], dict[str, str]]:
-    """The nodes the rule leaves, with their stock of the order's SKUs (in `_skus` order)."""
-    kept: list[_Entry] = []
-    stock: list[list[int]] = []
-    rejected: dict[str, str] = {}
+    order: SourcingOrder, arrays: NodeArrays, rule: Rule
+) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes the rule leaves (distance aside), and those it turns away for being at daily
+    capacity: `sourcing.rules.rejection`'s tests, in its order, on every node at once."""
+    n = len(arrays)
+    pickup = _pickup_index(order, arrays)
+    is_pickup = np.zeros(n, dtype=bool)
+    if pickup is not None:
+        is_pickup[pickup] = True
+    excluded = np.zeros(n, dtype=bool)
+    if order.excluded_nodes:
+        banned = set(order.excluded_nodes)
+        excluded = np.array([i in banned for i in arrays.ids], dtype=bool)
+    full = arrays.load >= arrays.capacity
+    allowed = arrays.can_ship | (is_pickup & arrays.can_pickup)
+    if rule.node_types is not None:
+        codes = [_TYPE_CODE[t] for t in rule.node_types]
+        allowed = allowed & np.isin(arrays.types, codes)
+    if rule.node_ids is not None:
+        group = set(rule.node_ids)
+        allowed = allowed & np.array([i in group for i in arrays.ids], dtype=bool)
     skus = _skus(order)
-    wanted = [(skus.index(ln.sku), ln.quantity) for ln in order.lines]
-    for node, profile in entries:
-        reason = rejection(order, rule, node, profile, node.node_id == pickup_id)
-        if reason is not None:
-            rejected[node.node_id] = reason
-            continue
-        row = [node.available.get(sku, 0) for sku in skus]
-        if any(row[i] >= q for i, q in wanted):
-            kept.append((node, profile))
-            stock.append(row)
-        else:
-            rejected[node.node_id] = "holds none of the lines"
-    return kept, stock, rejected
+    line_sku = [skus.index(ln.sku) for ln in order.lines]
+    qty = np.array([ln.quantity for ln in order.lines], dtype=float)
+    holds_some = (arrays.stock[:, line_sku] >= qty[None, :]).any(axis=1)
+    kept = ~excluded & ~full & allowed & holds_some
+    return np.flatnonzero(kept), np.flatnonzero(~excluded & full)
+
+
+def _reasons(
+    order: SourcingOrder, entries: list[_Entry], ruleset: Ruleset, km: np.ndarray
+) -> dict[str, str]:
+    """Why each node was left out under each rule, for NoFeasiblePlan: the rare path, in plain
+    loops, node by node as `rules.rejection` words it."""
+    pickup_id = order.pickup_node_id if order.delivery_method == DeliveryMethod.PICKUP else None
+    reasons: dict[str, list[str]] = {}
+    for rule in ruleset.rules:
+        for (node, profile), distance in zip(entries, km.tolist(), strict=True):
+            is_pickup = node.node_id == pickup_id
+            reason = rejection(order, rule, node, profile, is_pickup)
+            if reason is None and not any(
+                node.can_serve(ln.sku, ln.quantity) for ln in order.lines
+            ):
+                reason = "holds none of the lines"
+            far = rule.max_distance_km is not None and not is_pickup
+            if reason is None and far and distance > rule.max_distance_km:
+                reason = distance_rejection(rule, distance)
+            if reason is not None:
+                reasons.setdefault(node.node_id, []).append(reason)
+    return {node: "; ".join(dict.fromkeys(r)) for node, r in reasons.items()}
 
 
 def _skus(order: SourcingOrder) -> list[str]:
     return sorted({ln.sku for ln in order.lines})
 
 
-def _distances_km(locations: list[GeoPoint], point: GeoPoint) -> np.ndarray:
-    """Haversine, as domain.geo.distance_km, for many nodes at once."""
-    lat = np.radians([p.lat for p in locations])
-    lon = np.radians([p.lon for p in locations])
-    lat0, lon0 = np.radians(point.lat), np.radians(point.lon)
-    h = np.sin((lat0 - lat) / 2) ** 2 + np.cos(lat) * np.cos(lat0) * np.sin((lon0 - lon) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))
-
-
 def _priced(
     order: SourcingOrder,
-    kept: list[_Entry],
+    arrays: NodeArrays,
+    kept: np.ndarray,
     policy: SourcingPolicy,
     km: np.ndarray,
     collect: np.ndarray,
-    stock: np.ndarray,
 ) -> _Candidates:
     weights = policy.weights(order.scenario)
-    carriers = _carriers(order, km, collect)
-    ship_by, promised = _promised(order, kept, policy, km, carriers)
-    today = order.now.date()
-    to_deliver = np.array([(d - today).days for d in promised], dtype=float)
+    carrier, services = _carriers(order, km, collect)
+    ship_by, promised = _promised(order, arrays, kept, policy, km, carrier, services)
+    today = order.now.date().toordinal()
+    to_deliver = (promised - today).astype(float)
     late = np.zeros(len(kept))
     if order.requested_date is not None:
-        late = np.array([max((d - order.requested_date).days, 0) for d in promised], dtype=float)
-    profiles = [p for _, p in kept]
-    handling = [
-        policy.handling_rate(n.node_type, p.handling_cost_per_unit if p else None) for n, p in kept
-    ]
-    store = [
-        policy.store_penalty_rate(n.node_type, p.store_penalty_per_unit if p else None)
-        for n, p in kept
-    ]
+        late = np.maximum(promised - order.requested_date.toordinal(), 0).astype(float)
+    types = arrays.types[kept]
+    by_type = np.array([policy.handling_rate(t) for t in NODE_TYPES], dtype=float)
+    handling = arrays.handling[kept]
+    handling = np.where(np.isnan(handling), by_type[types], handling)
+    store = arrays.store_penalty[kept]
+    store = np.where(
+        np.isnan(store), np.where(types == STORE_CODE, policy.store_penalty_per_unit, 0.0), store
+    )
     collected = collect.astype(float)
     package = package_terms(
         policy,
         weights,
         collected,
-        np.array([p.reliability.rejection_rate if p else 0.0 for p in profiles]),
-        np.array([p.reliability.lateness_rate if p else 0.0 for p in profiles]),
+        arrays.rejection_rate[kept],
+        arrays.lateness_rate[kept],
         to_deliver,
         late,
     )
-    rates = unit_rates(policy, weights, np.array(handling), np.array(store), km, collected)
+    rates = unit_rates(policy, weights, handling, store, km, collected)
     return _Candidates(
-        nodes=[n for n, _ in kept],
-        stock=stock,
+        at=kept,
+        ids=[arrays.ids[i] for i in kept.tolist()],
+        types=types,
+        stock=arrays.stock[kept],
         km=km,
         collect=collect,
-        carriers=carriers,
+        carrier=carrier,
+        services=services,
         promised=promised,
         ship_by=ship_by,
         package=CostTerms(*(np.broadcast_to(t, km.shape).astype(float) for t in package)),
@@ -254,67 +414,79 @@ def _priced(
     )
 
 
-def _carriers(order: SourcingOrder, km: np.ndarray, collect: np.ndarray) -> list[CarrierService]:
-    """The domain's carrier choice, asked once per kind of shipment rather than per node."""
-    seen: dict[tuple[bool, bool], CarrierService] = {}
-    carriers = []
+def _carriers(
+    order: SourcingOrder, km: np.ndarray, collect: np.ndarray
+) -> tuple[np.ndarray, list[CarrierService]]:
+    """The domain's carrier choice, asked once per kind of shipment (long haul or not, collected
+    or not) rather than per node: per candidate, an index into the services asked."""
     # The fastest scenario goes by express, whatever the order's priority: it is what the
     # checkout's fast option sells (orders sourced fastest by priority are express already).
     priority = order.priority
     if order.scenario == Scenario.FASTEST:
         priority = max(priority, EXPRESS_PRIORITY)
-    for distance, at_store in zip(km.tolist(), collect.tolist(), strict=True):
-        key = (distance > LONG_HAUL_KM, at_store)
-        if key not in seen:
-            seen[key] = choose_carrier_service(priority, distance, order.delivery_method, at_store)
-        carriers.append(seen[key])
-    return carriers
+    kind = (km > LONG_HAUL_KM).astype(int) * 2 + collect.astype(int)
+    services: list[CarrierService] = []
+    carrier = np.zeros(len(km), dtype=int)
+    for k in np.unique(kind).tolist():
+        same = kind == k
+        first = int(np.argmax(same))
+        carrier[same] = len(services)
+        services.append(
+            choose_carrier_service(
+                priority, float(km[first]), order.delivery_method, bool(collect[first])
+            )
+        )
+    return carrier, services
 
 
 def _promised(
     order: SourcingOrder,
-    kept: list[_Entry],
+    arrays: NodeArrays,
+    kept: np.ndarray,
     policy: SourcingPolicy,
     km: np.ndarray,
-    carriers: list[CarrierService],
-) -> tuple[list[date], list[date]]:
-    """Ship dates and promised dates: ship date per calendar, carrier days per service, each
-    worked out once per order."""
+    carrier: np.ndarray,
+    services: list[CarrierService],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ship dates and promised dates as day ordinals: ship date per calendar, carrier days per
+    service, each worked out once per order."""
     days = np.zeros(len(kept), dtype=int)
-    for carrier in {id(c): c for c in carriers}.values():
-        same = np.array([c is carrier for c in carriers], dtype=bool)
-        days[same] = transit_days_many(policy.transit, carrier, km[same])
-    starts: dict[int, date] = {}
-    arrivals: dict[tuple[date, int], date] = {}
-    promised = []
-    ship_by = []
-    for (_, profile), transit in zip(kept, days.tolist(), strict=True):
-        calendar = profile.calendar if profile is not None else DEFAULT_CALENDAR
-        start = starts.get(id(calendar))
-        if start is None:
-            start = starts[id(calendar)] = ship_date(order.now, calendar)
-        arrival = arrivals.get((start, transit))
-        if arrival is None:
-            arrival = arrivals[(start, transit)] = add_carrier_days(start, transit)
-        promised.append(arrival)
-        ship_by.append(start)
-    return ship_by, promised
+    for index, service in enumerate(services):
+        same = carrier == index
+        days[same] = transit_days_many(policy.transit, service, km[same])
+    calendar = arrays.calendar[kept]
+    starts = np.zeros(len(arrays.calendars), dtype=int)
+    for c in np.unique(calendar).tolist():
+        starts[c] = ship_date(order.now, arrays.calendars[c]).toordinal()
+    start = starts[calendar]
+    # One add_carrier_days per distinct (ship date, transit days) pair.
+    pair = start * (int(days.max(initial=0)) + 1) + days
+    _, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+    arrival = np.array(
+        [
+            add_carrier_days(date.fromordinal(int(start[i])), int(days[i])).toordinal()
+            for i in first.tolist()
+        ],
+        dtype=int,
+    )
+    return start, arrival[inverse.reshape(-1)]
 
 
 def _local_pickup(order: SourcingOrder, candidates: _Candidates) -> _Candidates:
     if order.scenario != Scenario.LOCAL or order.delivery_method != DeliveryMethod.PICKUP:
         return candidates
     store = next((i for i in range(len(candidates)) if candidates.collect[i]), None)
-    if store is not None and _holds_all(candidates.nodes[store], order.lines):
+    if store is not None and _holds_all(candidates, store, order):
         return candidates.only([store])
     return candidates
 
 
-def _holds_all(node: CandidateNode, lines: list[OrderLine]) -> bool:
-    need: dict[str, int] = {}
-    for line in lines:
-        need[line.sku] = need.get(line.sku, 0) + line.quantity
-    return all(node.available.get(sku, 0) >= qty for sku, qty in need.items())
+def _holds_all(candidates: _Candidates, at: int, order: SourcingOrder) -> bool:
+    skus = _skus(order)
+    need = np.zeros(len(skus))
+    for line in order.lines:
+        need[skus.index(line.sku)] += line.quantity
+    return bool((candidates.stock[at] >= need).all())
 
 
 def _best_plan(
@@ -323,12 +495,25 @@ def _best_plan(
     policy: SourcingPolicy,
     rule: Rule,
     budget: SearchBudget,
-    rejected: dict[str, str],
+    skipped: dict[str, str],
     earlier_rules: list[str],
 ) -> Plan:
     problem, surcharge = _problem(order, candidates, policy, rule)
     exact = len(order.lines) <= budget.max_exact_lines
-    result = search(problem, budget.alternatives + 1, budget.max_evaluations, exact)
+    keep = budget.alternatives + 1
+    result = None
+    if exact and len({ln.sku for ln in order.lines}) == len(order.lines):
+        # The search only ever picks among the exact shortlist (see search.shortlist), so it runs
+        # on those few nodes. A cart repeating a SKU keeps every node (see shortlist's docstring).
+        listed = shortlist(problem, keep)
+        if len(listed) < len(candidates):
+            result = search(_restricted(problem, listed), keep, budget.max_evaluations, exact)
+            if result.exhaustive:
+                candidates = candidates.only(listed)
+            else:
+                result = None  # the greedy fallback looks at every node: search them all again
+    if result is None:
+        result = search(problem, keep, budget.max_evaluations, exact)
     best, *others = [_without_surcharge(s, surcharge) for s in result.ranked]
     if not policy.ration_stock:
         # Turning away a line the chosen plan serves is no alternative an operator would take.
@@ -338,7 +523,6 @@ def _best_plan(
     unfilled_cost = sum(unserved_cost(policy, ln) for ln in unfilled)
     total = round(sum(s.cost.total for s in shipments) + unfilled_cost, 4)
     alternatives = [_alternative(order, candidates, best, other) for other in others]
-    skipped = {n: r for n, r in rejected.items() if r.startswith("at daily capacity")}
     return Plan(
         order_id=order.order_id,
         shipments=shipments,
@@ -361,6 +545,15 @@ def _best_plan(
         rule=rule.name,
         exhaustive=result.exhaustive,
         evaluated=result.evaluated,
+    )
+
+
+def _restricted(problem: SearchProblem, keep: np.ndarray) -> SearchProblem:
+    return replace(
+        problem,
+        package=problem.package[keep],
+        line_cost=problem.line_cost[keep],
+        stock=problem.stock[keep],
     )
 
 
@@ -403,11 +596,13 @@ def _problem(
 def _bids(order: SourcingOrder, candidates: _Candidates, policy: SourcingPolicy) -> np.ndarray:
     if not policy.bid_prices:
         return np.zeros((len(candidates), len(order.lines)))
+    none: dict[str, float] = {}
     return np.array(
         [
-            [policy.bid_price(node.node_id, ln.sku) for ln in order.lines]
-            for node in candidates.nodes
-        ]
+            [prices.get(ln.sku, 0.0) for ln in order.lines]
+            for prices in (policy.bid_prices.get(i, none) for i in candidates.ids)
+        ],
+        dtype=float,
     ).reshape(len(candidates), len(order.lines))
 
 
@@ -430,23 +625,21 @@ def _shipments(
     for cand, mask in best.groups:
         if cand == UNFILLED:
             continue
-        node = candidates.nodes[cand]
+        node_id = candidates.ids[cand]
         rates = candidates.rates.at(cand)
         lines = [ln for i, ln in enumerate(order.lines) if mask >> i & 1]
         terms = candidates.package.at(cand)
         for ln in lines:
-            terms = terms.plus(
-                line_terms(rates, ln.quantity, policy.bid_price(node.node_id, ln.sku))
-            )
+            terms = terms.plus(line_terms(rates, ln.quantity, policy.bid_price(node_id, ln.sku)))
         shipments.append(
             SourcedShipment(
-                node_id=node.node_id,
-                node_type=node.node_type,
+                node_id=node_id,
+                node_type=NODE_TYPES[int(candidates.types[cand])],
                 lines=lines,
                 distance_km=round(float(candidates.km[cand]), 1),
-                carrier=candidates.carriers[cand],
-                promised_date=candidates.promised[cand],
-                ship_by=candidates.ship_by[cand],
+                carrier=candidates.services[int(candidates.carrier[cand])],
+                promised_date=date.fromordinal(int(candidates.promised[cand])),
+                ship_by=date.fromordinal(int(candidates.ship_by[cand])),
                 cost=CostBreakdown(**{k: round(v, 4) for k, v in terms._asdict().items()}),
             )
         )
@@ -457,7 +650,7 @@ def _alternative(
     order: SourcingOrder, candidates: _Candidates, best: Solution, other: Solution
 ) -> Alternative:
     return Alternative(
-        node_ids=sorted(candidates.nodes[c].node_id for c in other.candidates),
+        node_ids=sorted(candidates.ids[c] for c in other.candidates),
         total_cost=round(other.cost, 4),
         cost_difference=round(other.cost - best.cost, 4),
         unfilled_line_nos=[

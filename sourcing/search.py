@@ -134,7 +134,7 @@ def search(problem: SearchProblem, keep: int, max_evaluations: int, exact: bool)
 def _branch_and_bound(problem: SearchProblem, ranking: _Ranking, max_evaluations: int) -> int:
     n = problem.n_lines
     full = (1 << n) - 1
-    choices = _group_choices(problem, k=max(ranking.size, 2))
+    choices = _group_choices(problem, k=_choices_per_group(ranking.size))
     lower_bound = _lower_bounds(problem)
     limit = problem.limit
     evaluated = 0
@@ -195,11 +195,18 @@ def _subset_matrix(n: int) -> np.ndarray:
 
 
 def _group_costs(problem: SearchProblem) -> np.ndarray:
-    """cost[c, g]: candidate c shipping group g in one package; inf where its stock cannot."""
+    """cost[c, g]: candidate c shipping group g in one package; inf where its stock cannot.
+
+    Summed line by line in line order, elementwise (not a matrix product, whose blocking could
+    depend on how many candidates there are): a candidate's figures are the same bits whether
+    it is priced among all candidates or among the shortlist."""
     n = problem.n_lines
     m = _subset_matrix(n)
     line_cost = np.where(np.isfinite(problem.line_cost), problem.line_cost, 0.0)
-    cost = problem.package[:, None] + line_cost @ m
+    lines_part = np.zeros((problem.n_candidates, 1 << n))
+    for line in range(n):
+        lines_part += line_cost[:, line : line + 1] * m[line][None, :]
+    cost = problem.package[:, None] + lines_part
     feasible = np.ones(cost.shape, dtype=bool)
     qty = np.asarray(problem.line_qty, dtype=float)
     skus = np.asarray(problem.line_sku)
@@ -210,15 +217,54 @@ def _group_costs(problem: SearchProblem) -> np.ndarray:
     return cost
 
 
+def _cheapest(cost: np.ndarray, k: int) -> np.ndarray:
+    """Per group (column), its k cheapest candidates, the lower index first among equal costs:
+    a stable sort, so that the same candidates come out of any subset that contains them."""
+    if cost.shape[0] <= k:
+        return np.broadcast_to(np.arange(cost.shape[0])[:, None], cost.shape)
+    return np.argsort(cost, axis=0, kind="stable")[:k]
+
+
+def shortlist(problem: SearchProblem, keep: int) -> np.ndarray:
+    """The candidates the exact search can ever look at, in index order: per group of lines its
+    k cheapest able to serve the whole group (k as `search` keeps, enough for `keep` ranked
+    plans), and per line the candidate with its cheapest line cost (the search's lower bound).
+
+    Exact: `_branch_and_bound` reads candidates only through `_group_choices` (those k per group)
+    and `_lower_bounds` (those per-line minima). Restricted to this shortlist, with indices kept in
+    the same order, every choice list, bound, threshold and tie-break is the same, so the search
+    ranks the same plans and counts the same evaluations. Searching any superset of the shortlist
+    gives the same shortlist again (the stable sort), which is what lets a caller prefilter.
+
+    Why k per group is enough for the best plan: in any plan, a group S at node n can move to S's
+    cheapest node m without raising the cost; if m already ships a group T, merging S into T's
+    package saves one package (the group cost is package + sum of line costs), and m can ship
+    S and T together as long as no SKU repeats across the order's lines (stock is checked per
+    SKU). A cart that repeats a SKU may need stock shared between lines at one node, so the
+    optimizer does not shortlist it. The greedy fallback (budget spent) looks at every candidate:
+    the optimizer searches them all when the shortlisted search is not exhaustive.
+    """
+    cost = _group_costs(problem)
+    top = _cheapest(cost, k=_choices_per_group(keep))
+    picked = np.take_along_axis(cost, top, axis=0)
+    listed = set(top[np.isfinite(picked)].tolist())
+    servable = np.isfinite(problem.line_cost) & _servable(problem)
+    per_line = np.where(servable, problem.line_cost, np.inf)
+    for line in range(problem.n_lines):
+        if servable[:, line].any():
+            listed.add(int(np.argmin(per_line[:, line])))
+    return np.array(sorted(listed), dtype=int)
+
+
+def _choices_per_group(keep: int) -> int:
+    return max(max(keep, 1), 2)
+
+
 def _group_choices(problem: SearchProblem, k: int) -> list[list[tuple[float, int]]]:
     """Per group: its k cheapest candidates and the unfilled option, cheapest first."""
     cost = _group_costs(problem)
-    n_cand = cost.shape[0]
     unfilled = problem.unfilled @ _subset_matrix(problem.n_lines)
-    if n_cand > k:
-        top = np.argpartition(cost, k - 1, axis=0)[:k]
-    else:
-        top = np.broadcast_to(np.arange(n_cand)[:, None], cost.shape)
+    top = _cheapest(cost, k)
     choices: list[list[tuple[float, int]]] = [[]]
     for group in range(1, cost.shape[1]):
         picked = [
