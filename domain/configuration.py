@@ -156,6 +156,8 @@ class ChannelSpec(Spec):
     ruleset: str | None = Field(default=None, max_length=64)
     default_scenario: SourcingScenario | None = None
     fulfilment_policy: FulfilmentPolicy = FulfilmentPolicy.SHIP_PARTIAL
+    # Source with the inventory-aware bid prices the Schedule refreshes (services.bid_prices).
+    inventory_aware: bool = False
     active: bool = True
     pool_node_types: list[NodeType] | None = None
     pool_node_ids: list[Identifier] | None = None

@@ -23,6 +23,7 @@ from ledger.catalogue import CHUNK, known_nodes
 from ledger.config_audit import field_changes, one_configuration_writer, record_change
 from ledger.safety import refresh_safety_stock
 from ledger.tables import CarrierServiceRow, Channel, ChannelPool, Node, utcnow
+from services.sourcing_policy import forget_cached_policies
 
 NODE = "node"
 CHANNEL = "channel"
@@ -188,6 +189,10 @@ def apply_channels(session: Session, specs: Sequence[ChannelSpec], actor: str) -
         record_change(session, CHANNEL, spec.channel, action, actor, changes)
         (applied.created if before is None else applied.updated).append(spec.channel)
     session.flush()
+    if applied.created or applied.updated:
+        # A changed inventory_aware switch: this process's next policy read sees it (others within
+        # services.sourcing_policy.CHECK_SECONDS).
+        forget_cached_policies()
     return applied
 
 
@@ -201,6 +206,7 @@ _CHANNEL_COLUMNS = (
     "ruleset",
     "default_scenario",
     "fulfilment_policy",
+    "inventory_aware",
     "active",
 )
 _POOL_FIELDS = {  # spec field -> ChannelPool column

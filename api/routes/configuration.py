@@ -108,6 +108,7 @@ class ChannelConfiguration(BaseModel):
     ruleset: str | None = None
     default_scenario: str | None = None
     fulfilment_policy: str
+    inventory_aware: bool = False
     active: bool
     pool_node_types: list[str] | None = None
     pool_node_ids: list[str] | None = None

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from domain.configuration import ChannelSpec
 from domain.geo import GeoPoint, distance_km
 from domain.orders import DeliveryMethod, OrderLine, OrderState, OrderStatus
 from domain.sla import uniform_sla_policy
@@ -16,7 +17,7 @@ from ledger import stock
 from ledger.db import transaction
 from ledger.orders_view import project
 from ledger.tables import BidPrice, BidPriceRun, Channel, Node, Sku
-from services import allocation
+from services import allocation, configuration
 from services.allocation import AllocationRequest
 from services.bid_prices import refresh_bid_prices
 from services.sourcing_policy import forget_cached_policies, policy_for
@@ -142,3 +143,22 @@ def test_a_channel_without_the_switch_plans_as_before(ledger_engine: Engine) -> 
     assert [s.node_id for s in after.shipments] == [s.node_id for s in before.shipments]
     assert "opportunity" not in after.explanation
     assert after.explanation.replace("o-after", "") == before.explanation.replace("o-before", "")
+
+
+def test_the_channel_configuration_turns_the_switch_on_and_policy_for_follows_at_once(
+    ledger_engine: Engine,
+) -> None:
+    _network(ledger_engine, near_units=5, far_units=200)
+    _record_orders(ledger_engine, 80, NOW - timedelta(days=3), "recent")
+    refresh_bid_prices(ledger_engine, NOW)
+    with transaction(ledger_engine) as session:
+        assert policy_for(session, "b2b") is DEFAULT_POLICY  # cached: switch off
+    spec = ChannelSpec(channel="b2b", name="b2b", channel_type="dtc", inventory_aware=True)
+
+    with transaction(ledger_engine) as session:
+        applied = configuration.apply_channels(session, [spec], "tests")
+
+    assert applied.updated == ["b2b"]
+    with transaction(ledger_engine) as session:
+        assert session.get(Channel, "b2b").inventory_aware is True  # type: ignore[union-attr]
+        assert policy_for(session, "b2b").bid_price("WH-NEAR", "TEE") > 0
