@@ -8,13 +8,13 @@ ledger database named by DATABASE_URL through the services, as the API does, and
 import argparse
 from types import ModuleType
 
-from cli import admin, catalogue, configuration, database, dev, network, promise
+from cli import admin, bid_prices, catalogue, configuration, database, dev, network, promise
 
 
 def command_modules() -> list[ModuleType]:
     """Each registers its sub-commands with `register(commands)`; each sub-command sets
     `run=<callable(args)>` as its default."""
-    return [admin, database, network, configuration, catalogue, promise, dev]
+    return [admin, database, network, configuration, catalogue, promise, bid_prices, dev]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,11 @@ counts the recorded orders of its window and stores the prices the fluid LP give
 inventory-aware channel's allocation pays (and explains) the opportunity cost; a channel without
 the switch plans exactly as before."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -14,7 +18,7 @@ from domain.orders import DeliveryMethod, OrderLine, OrderState, OrderStatus
 from domain.sla import uniform_sla_policy
 from ledger import bid_prices as store
 from ledger import stock
-from ledger.db import transaction
+from ledger.db import create_schema, make_engine, transaction
 from ledger.orders_view import project
 from ledger.tables import BidPrice, BidPriceRun, Channel, Node, Sku
 from services import allocation, configuration
@@ -162,3 +166,31 @@ def test_the_channel_configuration_turns_the_switch_on_and_policy_for_follows_at
     with transaction(ledger_engine) as session:
         assert session.get(Channel, "b2b").inventory_aware is True  # type: ignore[union-attr]
         assert policy_for(session, "b2b").bid_price("WH-NEAR", "TEE") > 0
+
+
+def test_opendom_bid_prices_refresh_then_show_prints_the_run_and_its_price(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    database = tmp_path / "ledger.db"
+    engine = make_engine(f"sqlite:///{database}")
+    create_schema(engine)
+    _network(engine, near_units=5, far_units=200)
+    _record_orders(engine, 80, datetime.now(UTC) - timedelta(days=3), "recent")
+    engine.dispose()
+    env = os.environ | {"DATABASE_URL": f"sqlite:///{database}"}
+
+    def opendom(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "bid-prices", *args],
+            cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+            timeout=120, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    refreshed = opendom("refresh")
+    shown = opendom("show")
+
+    assert ": ok; 80 orders in 1 regions (1 classes), 2 nodes x 1 SKUs; 1 positive prices" in (
+        refreshed
+    )
+    run_id = refreshed.split()[1].rstrip(":")
+    assert f"* {run_id}" in shown
+    assert "WH-NEAR                  TEE" in shown and f"{_predicted_near_price():.4f}" in shown
