@@ -22,6 +22,9 @@ class Patch(StrEnum):
     # a deadline or a NeedsAttention flag, deliveries are published, exclusions reset on retry,
     # collection codes are secret. Release 2026-12 (issue 12), stage: patched.
     ORDER_AUDIT_2026_12 = "order-audit-2026-12-shipment-truth"
+    # The promise as data (issue 13): the order's promised and ship-by dates are indexed as the
+    # PromisedBy and ShipBy search attributes. Release 2026-12 (issue 13), stage: patched.
+    ORDER_PROMISE_2026_12 = "order-promise-2026-12-indexed-dates"
 
 
 # Patch ids no workflow calls any more: kept so none is ever given to a different change.

@@ -152,6 +152,19 @@ class TimelineEntry(BaseModel):
     detail: str
 
 
+class OrderPromise(BaseModel):
+    """The order's promise: what the customer was told, and what the current plan can keep.
+
+    `promised_date` is the checkout's date when the order brought one, else the first plan's;
+    `planned_date` and `ship_by` follow the current plan. At risk: the plan arrives later."""
+
+    option: DeliveryOptionCode | None = None
+    promised_date: date
+    ship_by: date
+    planned_date: date
+    at_risk: bool = False
+
+
 class OrderState(BaseModel):
     """What the workflow knows about its order; queried by ops and projected to the read model."""
 
@@ -168,26 +181,13 @@ class OrderState(BaseModel):
     # shipment late after its label, a compensation that failed, a ledger step that cannot succeed.
     attention: str | None = None
     timeline: list[TimelineEntry] = []
-    promise: "OrderPromise | None" = None
+    promise: OrderPromise | None = None
 
     def fulfilment_nodes(self) -> list[str]:
         """The nodes serving the order: the `FulfillmentNodes` search attribute's value."""
         return sorted(
             {s.node_id for s in self.shipments if s.status not in _CLOSED_WITHOUT_SHIPPING}
         )
-
-
-class OrderPromise(BaseModel):
-    """The order's promise: what the customer was told, and what the current plan can keep.
-
-    `promised_date` is the checkout's date when the order brought one, else the first plan's;
-    `planned_date` and `ship_by` follow the current plan. At risk: the plan arrives later."""
-
-    option: DeliveryOptionCode | None = None
-    promised_date: date
-    ship_by: date
-    planned_date: date
-    at_risk: bool = False
 
 
 _CLOSED_WITHOUT_SHIPPING = frozenset(

@@ -299,9 +299,15 @@ class AvailabilityCache:
 
     # ---------------------------------------------------------------- reads
     def knows(self, sku: str) -> bool:
-        """Whether the cache may answer for the SKU: it holds its stock and the catalogue still
-        sells it (as of the last network reload)."""
-        return sku in self._stock and sku not in self._retired_skus
+        """Whether the cache may answer for the SKU: it holds its stock, the catalogue still
+        sells it (as of the last network reload), and every node holding it is in the network
+        snapshot (stock is tailed at once, a new node only at the next reload: until then the
+        cache would see the units but no node to ship them from)."""
+        found = self._stock.get(sku)
+        if found is None or sku in self._retired_skus:
+            return False
+        nodes = found[0]
+        return not nodes.size or int(nodes.max()) < len(self._network.templates)
 
     def sells_for(self, channel: str) -> bool:
         """False for a channel deactivated in its configuration: the database refuses it."""

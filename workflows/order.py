@@ -10,7 +10,7 @@ serve, the order waits BACKORDERED until support retries.
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -82,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
         OPEN_SHIPMENT_STATUSES,
         TERMINAL_ORDER_STATUSES,
         OrderLine,
+        OrderPromise,
         OrderState,
         OrderStatus,
         Shipment,
@@ -161,6 +162,8 @@ class OrderWorkflow:
         # sees the same answer; the marker is the history's first command.
         self._audited = workflow.patched(Patch.ORDER_AUDIT_2026_12)
         self._ledger = LEDGER if self._audited else _LEDGER_BEFORE_AUDIT
+        # Orders started on release 2026-12 (issue 13) or later index their promise.
+        self._promise_indexed = workflow.patched(Patch.ORDER_PROMISE_2026_12)
         self._attention: dict[str, str] = {}  # why a person must act, by what it is about
         self._waits_on_person: set[str] = set()  # the attention entries an open wait needs
         self._deadlines: dict[str, datetime] = {}  # when each timed wait ends, by what waits
@@ -178,6 +181,10 @@ class OrderWorkflow:
             list(started_with.get(sa.FULFILLMENT_NODES) or []),
         )
         self._indexed_attention = bool(started_with.get(sa.NEEDS_ATTENTION))
+        self._indexed_promise: tuple[datetime | None, datetime | None] = (
+            started_with.get(sa.PROMISED_BY),
+            started_with.get(sa.SHIP_BY),
+        )
 
     # ---------------------------------------------------------------- main line
     @workflow.run
@@ -275,7 +282,40 @@ class OrderWorkflow:
         self._note("allocated", result.explanation)
         for allocated in result.shipments:
             self._start_shipment(allocated)
+        self._keep_promise()
         await self._publish("the node(s) to accept the release")
+
+    def _keep_promise(self) -> None:
+        """The promise after an allocation: the customer's date (the checkout's, or the first
+        plan's), and the current plan's dates from the shipments still on their way. Later than
+        promised: at risk, said once in the timeline until the plan keeps it again."""
+        state = self._state
+        planned = [
+            s
+            for s in state.shipments
+            if s.promised_date is not None and s.status not in MOVED_SHIPMENT_STATUSES
+        ]
+        if not planned:
+            return  # an allocation recorded before promises were (no dates in its result)
+        arrives = max(s.promised_date for s in planned if s.promised_date is not None)
+        ship_by = max(s.ship_by or s.promised_date for s in planned if s.promised_date is not None)
+        before = state.promise
+        promised = (
+            before.promised_date if before is not None else state.order.promised_date or arrives
+        )
+        at_risk = arrives > promised
+        state.promise = OrderPromise(
+            option=state.order.delivery_option,
+            promised_date=promised,
+            ship_by=ship_by,
+            planned_date=arrives,
+            at_risk=at_risk,
+        )
+        was_at_risk = before is not None and before.at_risk
+        if at_risk and (not was_at_risk or before is None or before.planned_date != arrives):
+            self._note("promise at risk", f"arrives {arrives}, promised {promised}")
+        elif was_at_risk and not at_risk:
+            self._note("promise kept", f"arrives {arrives}, promised {promised}")
 
     async def _allocate_lines(self, lines: list[OrderLine]) -> AllocateResult:
         order = self._state.order
@@ -293,6 +333,13 @@ class OrderWorkflow:
                 pickup_node_id=order.pickup_node_id,
                 excluded_nodes=self._state.excluded_nodes,
                 first_shipment_seq=len(self._state.shipments) + 1,
+                delivery_option=order.delivery_option,
+                # The date the customer holds: a re-allocation keeps it, or says it is at risk.
+                promised_date=(
+                    self._state.promise.promised_date
+                    if self._state.promise is not None
+                    else order.promised_date
+                ),
             ),
             result_type=AllocateResult,
             **self._ledger,
@@ -360,6 +407,9 @@ class OrderWorkflow:
             order.delivery_method,
             from_pickup_store=allocated.node_id == order.pickup_node_id,
         )
+        if allocated.carrier and allocated.service:
+            # The plan's own service, the one its promised date was worked out with.
+            service = CarrierService(carrier=allocated.carrier, service=allocated.service)
         shipment = Shipment(
             shipment_id=allocated.shipment_id,
             node_id=allocated.node_id,
@@ -367,6 +417,8 @@ class OrderWorkflow:
             lines=allocated.lines,
             carrier=service.carrier,
             service=service.service,
+            ship_by=allocated.ship_by,
+            promised_date=allocated.promised_date,
         )
         self._state.shipments.append(shipment)
         self._slas[shipment.shipment_id] = allocated.sla
@@ -620,12 +672,14 @@ class OrderWorkflow:
         seen = self._events[sid]
         shipped = seen.get(NodeEventType.SHIPPED) or seen[NodeEventType.DELIVERED]
         shipment.status = ShipmentStatus.SHIPPED
+        shipment.shipped_at = shipped.occurred_at or workflow.now()
         shipment.tracking_number = shipped.tracking_number or shipment.tracking_number
         self._note(
             "shipped", f"{sid} shipped from {shipment.node_id}, tracking {shipment.tracking_number}"
         )
         if audited and NodeEventType.DELIVERED in seen:
             shipment.status = ShipmentStatus.DELIVERED
+            shipment.delivered_at = seen[NodeEventType.DELIVERED].occurred_at or workflow.now()
             self._note("delivered", f"{sid} delivered")
         await self._refresh_status()
 
@@ -645,6 +699,8 @@ class OrderWorkflow:
             order_id=self._state.order.order_id,
             shipment_id=shipment.shipment_id,
             shipped_at=shipped.occurred_at if shipped is not None else None,
+            node_id=shipment.node_id,
+            ship_by=shipment.ship_by,
         )
         what = f"the stock of {shipment.shipment_id} taken off {shipment.node_id}"
         await self._ledger_step(ActivityName.FULFIL_RESERVATIONS, request, what)
@@ -748,6 +804,7 @@ class OrderWorkflow:
         await self._fulfil_reserved(shipment)
         shipment.status = ShipmentStatus.SHIPPED
         shipped = self._events.get(sid, {}).get(NodeEventType.SHIPPED)
+        shipment.shipped_at = (shipped.occurred_at if shipped else None) or workflow.now()
         if shipped is not None and shipped.tracking_number:
             shipment.tracking_number = shipped.tracking_number
         await self._refresh_status()
@@ -784,6 +841,7 @@ class OrderWorkflow:
             ShipmentStatus.DELIVERED if NodeEventType.DELIVERED in seen else ShipmentStatus.SHIPPED
         )
         shipped = seen.get(NodeEventType.SHIPPED) or seen.get(NodeEventType.DELIVERED)
+        shipment.shipped_at = (shipped.occurred_at if shipped else None) or workflow.now()
         if shipped is not None and shipped.tracking_number:
             shipment.tracking_number = shipped.tracking_number
         covered = {line.line_no for line in shipment.lines}
@@ -879,6 +937,7 @@ class OrderWorkflow:
         self._events.setdefault(event.shipment_id, seen)[event.event] = event
         if event.event == NodeEventType.DELIVERED:
             shipment.status = ShipmentStatus.DELIVERED
+            shipment.delivered_at = event.occurred_at or workflow.now()
             self._note("delivered", f"{event.shipment_id} delivered")
             self._unpublished = True
 
@@ -918,6 +977,7 @@ class OrderWorkflow:
         if event.event == NodeEventType.DELIVERED:
             if shipment.status == ShipmentStatus.SHIPPED:
                 shipment.status = ShipmentStatus.DELIVERED
+                shipment.delivered_at = event.occurred_at or workflow.now()
                 self._note("delivered", f"{sid} delivered")
                 self._unpublished = True
             elif shipment.status in OPEN_SHIPMENT_STATUSES:
@@ -1138,6 +1198,13 @@ class OrderWorkflow:
                 [sa.ORDER_STATUS.value_set(indexed[0]), sa.FULFILLMENT_NODES.value_set(indexed[1])]
             )
             self._indexed = indexed
+        if self._promise_indexed and state.promise is not None:
+            promise = (_midnight(state.promise.promised_date), _midnight(state.promise.ship_by))
+            if promise != self._indexed_promise:
+                workflow.upsert_search_attributes(
+                    [sa.PROMISED_BY.value_set(promise[0]), sa.SHIP_BY.value_set(promise[1])]
+                )
+                self._indexed_promise = promise
         attention = ""
         if self._audited:
             open_waits = not self._finished()
@@ -1208,3 +1275,8 @@ def _transient(exc: FailureError) -> bool:
 def _cause(exc: FailureError) -> str:
     cause = exc.cause if isinstance(exc, ActivityError) else exc
     return str(cause) if cause is not None else str(exc)
+
+
+def _midnight(day: date) -> datetime:
+    """A date as the Datetime search attributes hold it: its first instant, in UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
