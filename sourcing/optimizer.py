@@ -62,7 +62,16 @@ from sourcing.model import (
 )
 from sourcing.promise import add_carrier_days, ship_date, transit_days_many
 from sourcing.rules import DEFAULT_RULESET, distance_rejection, rejection, shipment_limit
-from sourcing.search import UNFILLED, SearchProblem, Solution, search, shortlist
+from sourcing.search import (
+    UNFILLED,
+    SearchProblem,
+    Solution,
+    choices_per_group,
+    most_evaluations,
+    search,
+    shortlist,
+    with_group_costs,
+)
 
 DEFAULT_POLICY = SourcingPolicy()
 DEFAULT_BUDGET = SearchBudget()
@@ -157,6 +166,10 @@ class _Candidates:
 _Entry = tuple[CandidateNode, NodeProfile | None]
 
 
+class _NothingServed(Exception):
+    """No rule's plan serves any line: optimize words the NoFeasiblePlan."""
+
+
 def optimize(
     order: SourcingOrder,
     nodes: Sequence[NodeProfile | CandidateNode],
@@ -173,19 +186,10 @@ def optimize(
     ]
     entries.sort(key=lambda e: (e[0].priority, e[0].node_id))
     arrays = node_arrays(entries, _skus(order))
-    point = _delivery_point(order, arrays)
-    partial: list[Plan] = []
-    for position, rule in enumerate(ruleset.rules):
-        candidates, at_capacity = _candidates(order, arrays, policy, rule, point)
-        if not len(candidates):
-            continue
-        earlier = [r.name for r in ruleset.rules[:position]]
-        plan = _best_plan(order, candidates, policy, rule, budget, at_capacity, earlier)
-        if not plan.unfilled_lines:
-            return plan
-        partial.append(plan)
-    served = [p for p in partial if p.shipments]
-    if not served:
+    try:
+        return plan_over(order, arrays, policy, ruleset, budget)
+    except _NothingServed:
+        point = _delivery_point(order, arrays)
         raise NoFeasiblePlan(
             lines=list(order.lines),
             excluded_nodes=list(order.excluded_nodes),
@@ -193,8 +197,173 @@ def optimize(
                 order, entries, ruleset, _distances_km(arrays.lat, arrays.lon, point)
             ),
             ruleset=ruleset.name,
-        )
+        ) from None
+
+
+def plan_over(
+    order: SourcingOrder,
+    arrays: NodeArrays,
+    policy: SourcingPolicy,
+    ruleset: Ruleset,
+    budget: SearchBudget,
+) -> Plan:
+    """`optimize` over nodes already read into arrays (in tie-break order)."""
+    context = _OrderPass(order, arrays)
+    partial: list[Plan] = []
+    for position, rule in enumerate(ruleset.rules):
+        candidates = context.candidates(policy, rule)
+        if not len(candidates):
+            continue
+        earlier = [r.name for r in ruleset.rules[:position]]
+        plan = _best_plan(order, candidates, policy, rule, budget, context.skipped(), earlier)
+        if not plan.unfilled_lines:
+            return plan
+        partial.append(plan)
+    served = [p for p in partial if p.shipments]
+    if not served:
+        raise _NothingServed
     return min(served, key=lambda p: (p.unfilled_units, round(p.total_cost, 6)))
+
+
+def relevant_nodes(
+    orders: Sequence[SourcingOrder],
+    arrays: NodeArrays,
+    policy: SourcingPolicy = DEFAULT_POLICY,
+    ruleset: Ruleset | None = None,
+    budget: SearchBudget = DEFAULT_BUDGET,
+) -> np.ndarray | None:
+    """The nodes (indices into `arrays`, which must be in tie-break order) that `optimize`
+    needs to answer each of `orders` as it would over all of them; None when it needs them all.
+
+    For a caller that holds its network as arrays (the checkout's availability cache): it builds
+    node objects for these few only. `optimize` over any set of nodes that contains these and is
+    part of `arrays` gives the same plan, field by field, because per rule the candidates are
+    filtered node by node, and `search.shortlist` of a superset of a shortlist is that shortlist
+    again. Kept besides: the pickup store (the delivery point) and the nodes at daily capacity
+    (the explanation names them). None for orders the shortlist does not cover: more lines than
+    the exact search takes, a repeated SKU, or enough lines that the search budget could run out
+    (the greedy fallback looks at every node); the failure of an order no node can serve is
+    worded from every node, so a caller must not rely on NoFeasiblePlan's reasons either.
+    """
+    ruleset = ruleset or DEFAULT_RULESET
+    keep = np.zeros(len(arrays), dtype=bool)
+    passes: dict[tuple[object, ...], _OrderPass] = {}
+    for order in orders:
+        if not _shortlisted(order, budget):
+            return None
+        key = (
+            order.delivery_method,
+            order.pickup_node_id,
+            order.destination.lat,
+            order.destination.lon,
+            tuple(order.excluded_nodes),
+        )
+        context = passes.get(key)
+        if context is None or context.order.lines != order.lines:
+            context = passes[key] = _OrderPass(order, arrays)
+        else:
+            context = context.for_order(order)
+        if context.pickup is not None:
+            keep[context.pickup] = True
+        keep |= context.at_capacity_mask
+        for rule in ruleset.rules:
+            candidates = context.candidates(policy, rule)
+            if len(candidates) <= choices_per_group(budget.alternatives + 1):
+                keep[candidates.at] = True
+                continue
+            problem, _ = _problem(order, candidates, policy, rule)
+            keep[candidates.at[shortlist(problem, budget.alternatives + 1)]] = True
+    return np.flatnonzero(keep)
+
+
+def _shortlisted(order: SourcingOrder, budget: SearchBudget) -> bool:
+    """Whether the search runs on the exact shortlist and can never spend its budget."""
+    lines = len(order.lines)
+    if lines > budget.max_exact_lines or len({ln.sku for ln in order.lines}) < lines:
+        return False
+    return most_evaluations(lines, choices_per_group(budget.alternatives + 1)) <= (
+        budget.max_evaluations
+    )
+
+
+class _OrderPass:
+    """What one order works out once over the nodes, whatever the rule: where parcels go, the
+    distances, which nodes hold some line, which are excluded or at daily capacity."""
+
+    def __init__(self, order: SourcingOrder, arrays: NodeArrays) -> None:
+        self.order = order
+        self.arrays = arrays
+        n = len(arrays)
+        self.pickup = _pickup_index(order, arrays)
+        self.is_pickup = np.zeros(n, dtype=bool)
+        if self.pickup is not None:
+            self.is_pickup[self.pickup] = True
+        point = _delivery_point(order, arrays)
+        self.km = _distances_km(arrays.lat, arrays.lon, point)
+        self.km[self.is_pickup] = 0.0  # the parcel is already where it is going
+        self.collect = self.is_pickup & arrays.can_pickup
+        self.excluded = np.zeros(n, dtype=bool)
+        if order.excluded_nodes:
+            banned = set(order.excluded_nodes)
+            self.excluded = np.array([i in banned for i in arrays.ids], dtype=bool)
+        self.full = arrays.load >= arrays.capacity
+        self.at_capacity_mask = ~self.excluded & self.full
+        self.holds_some = self._holds_some()
+        self._eligible: dict[int, np.ndarray] = {}
+
+    def for_order(self, order: SourcingOrder) -> "_OrderPass":
+        """The same pass for another order to the same place with the same lines (another
+        scenario or priority): everything here depends on neither."""
+        other = object.__new__(_OrderPass)
+        other.__dict__.update(self.__dict__)
+        other.order = order
+        return other
+
+    def _holds_some(self) -> np.ndarray:
+        skus = _skus(self.order)
+        line_sku = [skus.index(ln.sku) for ln in self.order.lines]
+        qty = np.array([ln.quantity for ln in self.order.lines], dtype=float)
+        return (self.arrays.stock[:, line_sku] >= qty[None, :]).any(axis=1)
+
+    def skipped(self) -> dict[str, str]:
+        """The nodes at daily capacity, as the explanation names them."""
+        arrays = self.arrays
+        if not self.at_capacity_mask.any():
+            return {}
+        return {
+            arrays.ids[i]: f"at daily capacity ({int(arrays.load[i])}/{int(arrays.capacity[i])})"
+            for i in np.flatnonzero(self.at_capacity_mask).tolist()
+        }
+
+    def eligible(self, rule: Rule) -> np.ndarray:
+        """`sourcing.rules.rejection`'s tests and the rule's distance, on every node at once."""
+        kept = self._eligible.get(id(rule))
+        if kept is not None:
+            return kept
+        arrays = self.arrays
+        allowed = arrays.can_ship | (self.is_pickup & arrays.can_pickup)
+        if rule.node_types is not None:
+            wanted = np.zeros(len(NODE_TYPES), dtype=bool)
+            wanted[[_TYPE_CODE[t] for t in rule.node_types]] = True
+            allowed = allowed & wanted[arrays.types]
+        if rule.node_ids is not None:
+            group = set(rule.node_ids)
+            allowed = allowed & np.array([i in group for i in arrays.ids], dtype=bool)
+        mask = allowed & self.holds_some & ~self.excluded & ~self.full
+        if rule.max_distance_km is not None:
+            mask &= (self.km <= rule.max_distance_km) | self.is_pickup
+        kept = self._eligible[id(rule)] = np.flatnonzero(mask)
+        return kept
+
+    def candidates(self, policy: SourcingPolicy, rule: Rule) -> "_Candidates":
+        kept = self.eligible(rule)
+        order = self.order
+        if order.scenario == Scenario.LOCAL and order.delivery_method == DeliveryMethod.PICKUP:
+            # The pickup store alone serves a local pickup when it holds every line.
+            store = kept[self.collect[kept]]
+            if len(store) and _holds_all(self.arrays.stock[store[0]], order):
+                kept = store[:1]
+        return _priced(order, self.arrays, kept, policy, self.km[kept], self.collect[kept])
 
 
 def node_arrays(entries: Sequence[_Entry], skus: list[str]) -> NodeArrays:
@@ -281,61 +450,6 @@ def _distances_km(lat: np.ndarray, lon: np.ndarray, point: GeoPoint) -> np.ndarr
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))
 
 
-def _candidates(
-    order: SourcingOrder,
-    arrays: NodeArrays,
-    policy: SourcingPolicy,
-    rule: Rule,
-    point: GeoPoint,
-) -> tuple[_Candidates, dict[str, str]]:
-    """The rule's candidates, priced, and the nodes it skipped for being at daily capacity."""
-    kept, at_capacity = _eligible(order, arrays, rule)
-    km = _distances_km(arrays.lat[kept], arrays.lon[kept], point)
-    pickup = _pickup_index(order, arrays)
-    is_pickup = kept == pickup if pickup is not None else np.zeros(len(kept), dtype=bool)
-    km[is_pickup] = 0.0  # the parcel is already where it is going
-    if rule.max_distance_km is not None:
-        near = ~((km > rule.max_distance_km) & ~is_pickup)
-        kept, km, is_pickup = kept[near], km[near], is_pickup[near]
-    collect = is_pickup & arrays.can_pickup[kept]
-    candidates = _priced(order, arrays, kept, policy, km, collect)
-    skipped = {
-        arrays.ids[i]: f"at daily capacity ({int(arrays.load[i])}/{int(arrays.capacity[i])})"
-        for i in at_capacity.tolist()
-    }
-    return _local_pickup(order, candidates), skipped
-
-
-def _eligible(
-    order: SourcingOrder, arrays: NodeArrays, rule: Rule
-) -> tuple[np.ndarray, np.ndarray]:
-    """The nodes the rule leaves (distance aside), and those it turns away for being at daily
-    capacity: `sourcing.rules.rejection`'s tests, in its order, on every node at once."""
-    n = len(arrays)
-    pickup = _pickup_index(order, arrays)
-    is_pickup = np.zeros(n, dtype=bool)
-    if pickup is not None:
-        is_pickup[pickup] = True
-    excluded = np.zeros(n, dtype=bool)
-    if order.excluded_nodes:
-        banned = set(order.excluded_nodes)
-        excluded = np.array([i in banned for i in arrays.ids], dtype=bool)
-    full = arrays.load >= arrays.capacity
-    allowed = arrays.can_ship | (is_pickup & arrays.can_pickup)
-    if rule.node_types is not None:
-        codes = [_TYPE_CODE[t] for t in rule.node_types]
-        allowed = allowed & np.isin(arrays.types, codes)
-    if rule.node_ids is not None:
-        group = set(rule.node_ids)
-        allowed = allowed & np.array([i in group for i in arrays.ids], dtype=bool)
-    skus = _skus(order)
-    line_sku = [skus.index(ln.sku) for ln in order.lines]
-    qty = np.array([ln.quantity for ln in order.lines], dtype=float)
-    holds_some = (arrays.stock[:, line_sku] >= qty[None, :]).any(axis=1)
-    kept = ~excluded & ~full & allowed & holds_some
-    return np.flatnonzero(kept), np.flatnonzero(~excluded & full)
-
-
 def _reasons(
     order: SourcingOrder, entries: list[_Entry], ruleset: Ruleset, km: np.ndarray
 ) -> dict[str, str]:
@@ -374,19 +488,22 @@ def _priced(
     weights = policy.weights(order.scenario)
     carrier, services = _carriers(order, km, collect)
     ship_by, promised = _promised(order, arrays, kept, policy, km, carrier, services)
-    today = order.now.date().toordinal()
-    to_deliver = (promised - today).astype(float)
-    late = np.zeros(len(kept))
+    to_deliver = (promised - order.now.date().toordinal()).astype(float)
     if order.requested_date is not None:
         late = np.maximum(promised - order.requested_date.toordinal(), 0).astype(float)
+    else:
+        late = np.zeros(len(kept))
     types = arrays.types[kept]
-    by_type = np.array([policy.handling_rate(t) for t in NODE_TYPES], dtype=float)
     handling = arrays.handling[kept]
-    handling = np.where(np.isnan(handling), by_type[types], handling)
     store = arrays.store_penalty[kept]
-    store = np.where(
-        np.isnan(store), np.where(types == STORE_CODE, policy.store_penalty_per_unit, 0.0), store
-    )
+    defaults = np.isnan(handling)
+    if defaults.any():
+        by_type = np.array([policy.handling_rate(t) for t in NODE_TYPES], dtype=float)
+        handling = np.where(defaults, by_type[types], handling)
+    defaults = np.isnan(store)
+    if defaults.any():
+        by_type = np.array([policy.store_penalty_rate(t) for t in NODE_TYPES], dtype=float)
+        store = np.where(defaults, by_type[types], store)
     collected = collect.astype(float)
     package = package_terms(
         policy,
@@ -409,9 +526,20 @@ def _priced(
         services=services,
         promised=promised,
         ship_by=ship_by,
-        package=CostTerms(*(np.broadcast_to(t, km.shape).astype(float) for t in package)),
-        rates=UnitRates(*(np.broadcast_to(r, km.shape).astype(float) for r in rates)),
+        package=CostTerms(*(_per_candidate(t, len(kept)) for t in package)),
+        rates=UnitRates(*(_per_candidate(r, len(kept)) for r in rates)),
     )
+
+
+def _per_candidate(term: object, n: int) -> np.ndarray:
+    """A cost term as one float per candidate (a term no node changes comes as a scalar)."""
+    if isinstance(term, np.ndarray) and term.shape == (n,):
+        return term.astype(float, copy=False)
+    return np.full(n, term, dtype=float)
+
+
+# choose_carrier_service by what it reads: priority, long haul or not, how, collected or not.
+_SERVICES: dict[tuple[int, bool, DeliveryMethod, bool], CarrierService] = {}
 
 
 def _carriers(
@@ -424,19 +552,21 @@ def _carriers(
     priority = order.priority
     if order.scenario == Scenario.FASTEST:
         priority = max(priority, EXPRESS_PRIORITY)
-    kind = (km > LONG_HAUL_KM).astype(int) * 2 + collect.astype(int)
+    kind = (km > LONG_HAUL_KM).astype(int) * 2 + collect
+    present = np.bincount(kind, minlength=4)
     services: list[CarrierService] = []
-    carrier = np.zeros(len(km), dtype=int)
-    for k in np.unique(kind).tolist():
-        same = kind == k
-        first = int(np.argmax(same))
-        carrier[same] = len(services)
-        services.append(
-            choose_carrier_service(
-                priority, float(km[first]), order.delivery_method, bool(collect[first])
-            )
-        )
-    return carrier, services
+    lookup = np.zeros(4, dtype=int)
+    for k in np.flatnonzero(present).tolist():
+        key = (priority, k >= 2, order.delivery_method, bool(k & 1))
+        service = _SERVICES.get(key)
+        if service is None:
+            distance = LONG_HAUL_KM + 1.0 if k >= 2 else 0.0
+            service = choose_carrier_service(priority, distance, order.delivery_method, k & 1 == 1)
+            if len(_SERVICES) < 1000:
+                _SERVICES[key] = service
+        lookup[k] = len(services)
+        services.append(service)
+    return lookup[kind], services
 
 
 def _promised(
@@ -450,43 +580,46 @@ def _promised(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ship dates and promised dates as day ordinals: ship date per calendar, carrier days per
     service, each worked out once per order."""
-    days = np.zeros(len(kept), dtype=int)
-    for index, service in enumerate(services):
-        same = carrier == index
-        days[same] = transit_days_many(policy.transit, service, km[same])
-    calendar = arrays.calendar[kept]
-    starts = np.zeros(len(arrays.calendars), dtype=int)
-    for c in np.unique(calendar).tolist():
-        starts[c] = ship_date(order.now, arrays.calendars[c]).toordinal()
-    start = starts[calendar]
-    # One add_carrier_days per distinct (ship date, transit days) pair.
-    pair = start * (int(days.max(initial=0)) + 1) + days
-    _, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
-    arrival = np.array(
-        [
-            add_carrier_days(date.fromordinal(int(start[i])), int(days[i])).toordinal()
-            for i in first.tolist()
-        ],
-        dtype=int,
-    )
-    return start, arrival[inverse.reshape(-1)]
+    if len(services) == 1:
+        days = transit_days_many(policy.transit, services[0], km)
+    else:
+        days = np.zeros(len(kept), dtype=int)
+        for index, service in enumerate(services):
+            same = carrier == index
+            days[same] = transit_days_many(policy.transit, service, km[same])
+    days = np.asarray(days, dtype=int)
+    calendars = arrays.calendars
+    if len(calendars) == 1:
+        groups = [(ship_date(order.now, calendars[0]), None)]
+    else:
+        calendar = arrays.calendar[kept]
+        groups = [
+            (ship_date(order.now, calendars[c]), calendar == c)
+            for c in np.flatnonzero(np.bincount(calendar, minlength=len(calendars))).tolist()
+        ]
+    start = np.zeros(len(kept), dtype=int)
+    arrival = np.zeros(len(kept), dtype=int)
+    # One add_carrier_days per distinct (ship date, transit days).
+    for day, same in groups:
+        these = days if same is None else days[same]
+        table = np.zeros(int(these.max(initial=0)) + 1, dtype=int)
+        for d in np.flatnonzero(np.bincount(these)).tolist():
+            table[d] = add_carrier_days(day, d).toordinal()
+        if same is None:
+            start[:] = day.toordinal()
+            arrival = table[these]
+        else:
+            start[same] = day.toordinal()
+            arrival[same] = table[these]
+    return start, arrival
 
 
-def _local_pickup(order: SourcingOrder, candidates: _Candidates) -> _Candidates:
-    if order.scenario != Scenario.LOCAL or order.delivery_method != DeliveryMethod.PICKUP:
-        return candidates
-    store = next((i for i in range(len(candidates)) if candidates.collect[i]), None)
-    if store is not None and _holds_all(candidates, store, order):
-        return candidates.only([store])
-    return candidates
-
-
-def _holds_all(candidates: _Candidates, at: int, order: SourcingOrder) -> bool:
+def _holds_all(stock: np.ndarray, order: SourcingOrder) -> bool:
     skus = _skus(order)
     need = np.zeros(len(skus))
     for line in order.lines:
         need[skus.index(line.sku)] += line.quantity
-    return bool((candidates.stock[at] >= need).all())
+    return bool((stock >= need).all())
 
 
 def _best_plan(
@@ -505,13 +638,15 @@ def _best_plan(
     if exact and len({ln.sku for ln in order.lines}) == len(order.lines):
         # The search only ever picks among the exact shortlist (see search.shortlist), so it runs
         # on those few nodes. A cart repeating a SKU keeps every node (see shortlist's docstring).
-        listed = shortlist(problem, keep)
-        if len(listed) < len(candidates):
-            result = search(_restricted(problem, listed), keep, budget.max_evaluations, exact)
-            if result.exhaustive:
-                candidates = candidates.only(listed)
-            else:
-                result = None  # the greedy fallback looks at every node: search them all again
+        problem = with_group_costs(problem)
+        if len(candidates) > choices_per_group(keep):
+            listed = shortlist(problem, keep)
+            if len(listed) < len(candidates):
+                result = search(_restricted(problem, listed), keep, budget.max_evaluations, exact)
+                if result.exhaustive:
+                    candidates = candidates.only(listed)
+                else:
+                    result = None  # the greedy fallback looks at every node: search them all
     if result is None:
         result = search(problem, keep, budget.max_evaluations, exact)
     best, *others = [_without_surcharge(s, surcharge) for s in result.ranked]
@@ -521,13 +656,14 @@ def _best_plan(
     shipments = _shipments(order, candidates, policy, best)
     unfilled = [ln for i, ln in enumerate(order.lines) if best.unfilled_mask >> i & 1]
     unfilled_cost = sum(unserved_cost(policy, ln) for ln in unfilled)
-    total = round(sum(s.cost.total for s in shipments) + unfilled_cost, 4)
+    total = float(round(sum(s.cost.total for s in shipments) + unfilled_cost, 4))
     alternatives = [_alternative(order, candidates, best, other) for other in others]
-    return Plan(
+    # The models are built from values already of their fields' types: not validated again.
+    return Plan.model_construct(
         order_id=order.order_id,
         shipments=shipments,
         unfilled_lines=unfilled,
-        unfilled_cost=round(unfilled_cost, 4),
+        unfilled_cost=float(round(unfilled_cost, 4)),
         total_cost=total,
         promised_date=max((s.promised_date for s in shipments), default=None),
         explanation=explain(
@@ -554,6 +690,7 @@ def _restricted(problem: SearchProblem, keep: np.ndarray) -> SearchProblem:
         package=problem.package[keep],
         line_cost=problem.line_cost[keep],
         stock=problem.stock[keep],
+        group_cost=None if problem.group_cost is None else problem.group_cost[keep],
     )
 
 
@@ -632,7 +769,7 @@ def _shipments(
         for ln in lines:
             terms = terms.plus(line_terms(rates, ln.quantity, policy.bid_price(node_id, ln.sku)))
         shipments.append(
-            SourcedShipment(
+            SourcedShipment.model_construct(
                 node_id=node_id,
                 node_type=NODE_TYPES[int(candidates.types[cand])],
                 lines=lines,
@@ -640,7 +777,9 @@ def _shipments(
                 carrier=candidates.services[int(candidates.carrier[cand])],
                 promised_date=date.fromordinal(int(candidates.promised[cand])),
                 ship_by=date.fromordinal(int(candidates.ship_by[cand])),
-                cost=CostBreakdown(**{k: round(v, 4) for k, v in terms._asdict().items()}),
+                cost=CostBreakdown.model_construct(
+                    **{k: round(v, 4) for k, v in terms._asdict().items()}
+                ),
             )
         )
     return shipments
@@ -649,10 +788,10 @@ def _shipments(
 def _alternative(
     order: SourcingOrder, candidates: _Candidates, best: Solution, other: Solution
 ) -> Alternative:
-    return Alternative(
+    return Alternative.model_construct(
         node_ids=sorted(candidates.ids[c] for c in other.candidates),
-        total_cost=round(other.cost, 4),
-        cost_difference=round(other.cost - best.cost, 4),
+        total_cost=float(round(other.cost, 4)),
+        cost_difference=float(round(other.cost - best.cost, 4)),
         unfilled_line_nos=[
             ln.line_no for i, ln in enumerate(order.lines) if other.unfilled_mask >> i & 1
         ],

@@ -20,6 +20,8 @@ for a time limit. When it runs out, a greedy plan is built and the best found so
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from math import comb
 
 import numpy as np
 
@@ -47,6 +49,8 @@ class SearchProblem:
     limit: int | None = None
     # Which groups may be one shipment among several (minimum shipment value); None: any.
     split_group_ok: Callable[[int], bool] | None = None
+    # `_group_costs(self)`, when worked out already (see with_group_costs).
+    group_cost: np.ndarray | None = None
 
     @property
     def n_lines(self) -> int:
@@ -134,8 +138,8 @@ def search(problem: SearchProblem, keep: int, max_evaluations: int, exact: bool)
 def _branch_and_bound(problem: SearchProblem, ranking: _Ranking, max_evaluations: int) -> int:
     n = problem.n_lines
     full = (1 << n) - 1
-    choices = _group_choices(problem, k=_choices_per_group(ranking.size))
-    lower_bound = _lower_bounds(problem)
+    choices = _group_choices(problem, k=choices_per_group(ranking.size))
+    lower_bound = _lower_bounds(problem).tolist()  # Python floats: the same values, faster
     limit = problem.limit
     evaluated = 0
 
@@ -152,7 +156,7 @@ def _branch_and_bound(problem: SearchProblem, ranking: _Ranking, max_evaluations
             tail_bound = lower_bound[remaining ^ group]
             for cost, cand in choices[group]:
                 total = partial + cost
-                if total + tail_bound >= ranking.threshold():
+                if total + tail_bound >= ranking.limit:
                     break  # choices are cheapest first: the rest of this group can only be worse
                 if cand != UNFILLED and ((used >> cand) & 1 or shipments == limit):
                     continue
@@ -188,10 +192,20 @@ def _splits_allowed(problem: SearchProblem, groups: Sequence[tuple[int, int]]) -
     return len(real) <= 1 or check is None or all(check(mask) for mask in real)
 
 
+@lru_cache(maxsize=16)
 def _subset_matrix(n: int) -> np.ndarray:
     """M[l, g] = 1 when line l is in group g; groups are the bit masks 0 .. 2^n - 1."""
     masks = np.arange(1 << n)
-    return ((masks[None, :] >> np.arange(n)[:, None]) & 1).astype(float)
+    matrix = ((masks[None, :] >> np.arange(n)[:, None]) & 1).astype(float)
+    matrix.flags.writeable = False  # shared between calls
+    return matrix
+
+
+def with_group_costs(problem: SearchProblem) -> SearchProblem:
+    """The problem with its group costs worked out, for the shortlist and the search to share."""
+    if problem.group_cost is not None:
+        return problem
+    return replace(problem, group_cost=_group_costs(problem))
 
 
 def _group_costs(problem: SearchProblem) -> np.ndarray:
@@ -200,13 +214,20 @@ def _group_costs(problem: SearchProblem) -> np.ndarray:
     Summed line by line in line order, elementwise (not a matrix product, whose blocking could
     depend on how many candidates there are): a candidate's figures are the same bits whether
     it is priced among all candidates or among the shortlist."""
+    if problem.group_cost is not None:
+        return problem.group_cost
     n = problem.n_lines
     m = _subset_matrix(n)
     line_cost = np.where(np.isfinite(problem.line_cost), problem.line_cost, 0.0)
-    lines_part = np.zeros((problem.n_candidates, 1 << n))
-    for line in range(n):
+    lines_part = line_cost[:, 0:1] * m[0][None, :]
+    for line in range(1, n):
         lines_part += line_cost[:, line : line + 1] * m[line][None, :]
     cost = problem.package[:, None] + lines_part
+    if len(set(problem.line_sku)) == n:
+        # Every line its own SKU: a group fits where each of its lines fits.
+        misfits = (~_servable(problem)).astype(float) @ m
+        cost[misfits > 0] = np.inf
+        return cost
     feasible = np.ones(cost.shape, dtype=bool)
     qty = np.asarray(problem.line_qty, dtype=float)
     skus = np.asarray(problem.line_sku)
@@ -245,7 +266,7 @@ def shortlist(problem: SearchProblem, keep: int) -> np.ndarray:
     the optimizer searches them all when the shortlisted search is not exhaustive.
     """
     cost = _group_costs(problem)
-    top = _cheapest(cost, k=_choices_per_group(keep))
+    top = _cheapest(cost, k=choices_per_group(keep))
     picked = np.take_along_axis(cost, top, axis=0)
     listed = set(top[np.isfinite(picked)].tolist())
     servable = np.isfinite(problem.line_cost) & _servable(problem)
@@ -256,26 +277,43 @@ def shortlist(problem: SearchProblem, keep: int) -> np.ndarray:
     return np.array(sorted(listed), dtype=int)
 
 
-def _choices_per_group(keep: int) -> int:
+def choices_per_group(keep: int) -> int:
+    """How many candidates per group of lines the search keeps to rank `keep` plans."""
     return max(max(keep, 1), 2)
+
+
+def most_evaluations(n_lines: int, per_group: int) -> int:
+    """An upper bound on the evaluations of `_branch_and_bound` for `n_lines` lines: each step
+    takes a group holding the lowest open line (2^(m-1) groups of m open lines), and one of its
+    at most `per_group` candidates or leaves it unfilled."""
+    bound = [0]
+    for m in range(1, n_lines + 1):
+        bound.append(
+            sum(comb(m - 1, size - 1) * (per_group + 1) * (1 + bound[m - size])
+                for size in range(1, m + 1))
+        )  # fmt: skip
+    return bound[n_lines]
 
 
 def _group_choices(problem: SearchProblem, k: int) -> list[list[tuple[float, int]]]:
     """Per group: its k cheapest candidates and the unfilled option, cheapest first."""
     cost = _group_costs(problem)
-    unfilled = problem.unfilled @ _subset_matrix(problem.n_lines)
+    unfilled = (problem.unfilled @ _subset_matrix(problem.n_lines)).tolist()
     top = _cheapest(cost, k)
+    picked = np.take_along_axis(cost, top, axis=0)
+    finite = np.isfinite(picked)
+    costs, cands, ok = picked.T.tolist(), top.T.tolist(), finite.T.tolist()
     choices: list[list[tuple[float, int]]] = [[]]
     for group in range(1, cost.shape[1]):
-        picked = [
-            (float(cost[c, group]), int(c)) for c in top[:, group] if np.isfinite(cost[c, group])
-        ]
-        picked.append((float(unfilled[group]), UNFILLED))
-        picked.sort(
-            key=lambda choice: (round(choice[0], TIE_DECIMALS), choice[1] == UNFILLED, choice[1])
-        )
-        choices.append(picked)
+        here = [(c, i) for c, i, f in zip(costs[group], cands[group], ok[group], strict=True) if f]
+        here.append((unfilled[group], UNFILLED))
+        here.sort(key=_choice_order)
+        choices.append(here)
     return choices
+
+
+def _choice_order(choice: tuple[float, int]) -> tuple[float, bool, int]:
+    return round(choice[0], TIE_DECIMALS), choice[1] == UNFILLED, choice[1]
 
 
 def _lower_bounds(problem: SearchProblem) -> np.ndarray:
