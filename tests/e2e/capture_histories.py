@@ -531,3 +531,16 @@ async def test_order_cancelled_while_carrier_down(stack, scripted) -> None:
         "update:cancel",
         "EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED",
     )
+
+
+# --- the bid-price refresh (issue 13: the inventory-aware policy on a Temporal Schedule) ---
+
+
+async def test_bid_price_refresh(stack) -> None:
+    """One BidPriceRefresh run: its one activity re-solves and stores the prices."""
+    workflow_id = f"bid-price-capture-{uuid.uuid4().hex[:6]}"
+    result = await stack.client.execute_workflow(
+        WorkflowName.BID_PRICE_REFRESH, {}, id=workflow_id, task_queue=stack.settings.task_queue
+    )
+    assert result["status"] == "ok", result
+    await _export(stack, "bid_price_refresh", workflow_id, "activity:refresh_bid_prices")

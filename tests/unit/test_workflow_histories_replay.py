@@ -75,6 +75,8 @@ REQUIRED = {
     "5768968": FIRST_SCENARIOS,  # before the refactor of workflows/activities/contracts
     "74ca4d6": FIRST_SCENARIOS,  # after it; the first release with docs/versioning.md
     "107575e": AUDIT_SCENARIOS,  # the reliability audit's fixes, behind ORDER_AUDIT_2026_12
+    # The BidPriceRefresh workflow type (issue 13): the audit release's scenarios and its run.
+    "dfab430": AUDIT_SCENARIOS | {"bid_price_refresh"},
 }
 
 
