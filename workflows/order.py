@@ -312,6 +312,9 @@ class OrderWorkflow:
             at_risk=at_risk,
         )
         was_at_risk = before is not None and before.at_risk
+        if before is None:
+            sold = f" ({state.order.delivery_option})" if state.order.delivery_option else ""
+            self._note("promised", f"delivery by {promised}{sold}, handed over by {ship_by}")
         if at_risk and (not was_at_risk or before is None or before.planned_date != arrives):
             self._note("promise at risk", f"arrives {arrives}, promised {promised}")
         elif was_at_risk and not at_risk:
