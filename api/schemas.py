@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from domain.geo import GeoPoint
 from domain.node_status import NodeStatus
@@ -62,16 +62,17 @@ class OrderSubmission(Strict):
         default=None, description="the date that option promised: allocation keeps it or says"
     )
 
-    @model_validator(mode="after")
-    def _option_matches_the_delivery_method(self) -> "OrderSubmission":
-        option = self.delivery_option
+    @field_validator("delivery_option")
+    @classmethod
+    def _option_matches_the_delivery_method(
+        cls, option: DeliveryOptionCode | None, info: ValidationInfo
+    ) -> DeliveryOptionCode | None:
+        method = info.data.get("delivery_method")
         if option is not None and (option == DeliveryOptionCode.PICKUP) != (
-            self.delivery_method == DeliveryMethod.PICKUP
+            method == DeliveryMethod.PICKUP
         ):
-            raise ValueError(
-                f"delivery_option {option} does not match delivery_method {self.delivery_method}"
-            )
-        return self
+            raise ValueError(f"{option} does not match delivery_method {method}")
+        return option
 
 
 class OrderAccepted(BaseModel):

@@ -25,6 +25,8 @@ def net(stack):
         (lambda p: p["ship_to"]["location"].update(lat=123), "ship_to.location.lat"),
         (lambda p: p.update(channel="web shop!"), "channel"),
         (lambda p: p.update(surprise=True), "surprise"),
+        (lambda p: p.update(delivery_option="pickup"), "delivery_option"),  # a home order
+        (lambda p: p.update(promised_date="next week"), "promised_date"),
     ],
 )
 async def test_invalid_order_is_refused_with_422_naming_the_field(stack, net, change, field):
