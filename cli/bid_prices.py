@@ -8,9 +8,11 @@ import argparse
 import json
 from datetime import UTC, datetime, timedelta
 
+from sqlmodel import Session
+
 from config import load_settings
 from ledger import bid_prices
-from ledger.db import make_engine, transaction
+from ledger.db import make_engine
 from services.bid_prices import DEFAULT_HORIZON, DEFAULT_WINDOW, refresh_bid_prices
 
 
@@ -48,7 +50,7 @@ def _refresh(args: argparse.Namespace) -> None:
 
 def _show(args: argparse.Namespace) -> None:
     engine = make_engine(load_settings().database_url)
-    with transaction(engine) as session:
+    with Session(engine) as session:  # a read: no write lock
         runs = bid_prices.recent_runs(session)
         latest = bid_prices.latest_run_id(session)
         prices = bid_prices.prices_of(session, latest) if latest else {}

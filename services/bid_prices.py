@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from domain.geo import GeoPoint, distance_km
 from domain.network import CandidateNode
@@ -86,7 +87,9 @@ def refresh_bid_prices(
 ) -> BidPriceRefresh:
     """One re-solve: read the window's orders and the stock, solve, store the run and prices."""
     start = now - window
-    with transaction(engine) as session:
+    # A read, not ledger.db.transaction: that is a write transaction (SQLite's write lock), and
+    # allocations must not queue behind reading a month of orders.
+    with Session(engine) as session:
         history = store.order_history(session, start, now, MAX_ORDERS)
         demand, centroids, skus = demand_classes(history, horizon / window)
         nodes = [n for n in stock.candidate_nodes(session, skus) if n.can_ship] if skus else []

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from domain.errors import NoSourceAvailable
 from domain.geo import GeoPoint, distance_km
@@ -49,7 +49,7 @@ from domain.network import CandidateNode, NodeType
 from domain.orders import OrderState
 from ledger import stock as ledger_stock
 from ledger.availability import channel_pool
-from ledger.db import make_engine, transaction
+from ledger.db import make_engine
 from ledger.tables import OrderView, Reservation
 from services.allocation import AllocationRequest, plan_allocation
 from services.sourcing_inputs import with_calendars
@@ -299,7 +299,7 @@ def replay_database(args: argparse.Namespace) -> int:
     since = datetime.fromisoformat(args.since).replace(tzinfo=UTC)
     until = datetime.fromisoformat(args.until).replace(tzinfo=UTC) if args.until else None
     engine = make_engine(args.database)
-    with transaction(engine) as session:
+    with Session(engine) as session:  # a read: no write lock on the live database
         query = select(OrderView).where(
             col(OrderView.channel) == args.channel, col(OrderView.created_at) >= since
         )
