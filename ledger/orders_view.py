@@ -113,6 +113,7 @@ def record_delivery(session: Session, order_id: str, shipment_id: str, carrier: 
         return False
     if shipment.status != ShipmentStatus.DELIVERED:
         shipment.status = ShipmentStatus.DELIVERED
+        shipment.delivered_at = utcnow()  # the scan's arrival: the promise-kept measure's date
         detail = f"{shipment_id} delivered by {carrier}, tracking {shipment.tracking_number}"
         state.timeline.append(TimelineEntry(at=utcnow(), event="delivered", detail=detail))
         run = {RUN_ID: view.document[RUN_ID]} if RUN_ID in view.document else {}

@@ -8,6 +8,7 @@ the newer run's, and replaces it whatever its version."""
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from domain.orders import OrderState, OrderStatus, Shipment, ShipmentStatus
 from ledger import orders_view
@@ -78,3 +79,15 @@ def test_a_delivery_scan_keeps_the_run_that_projected_the_order(ledger_engine: E
 
     assert (late_retry, rerun) == (False, True)
     assert _stored(ledger_engine) == (1, OrderStatus.RECEIVED)
+
+
+def test_a_delivery_scan_after_the_order_closed_dates_the_delivery(ledger_engine: Engine) -> None:
+    _project(ledger_engine, _document(9, "run-a", OrderStatus.COMPLETED))
+    with transaction(ledger_engine) as session:
+        orders_view.record_delivery(session, ORDER_ID, f"{ORDER_ID}-S1", "ups")
+
+    with Session(ledger_engine) as session:
+        state = orders_view.get_order(session, ORDER_ID)
+    assert state is not None
+    [shipment] = state.shipments
+    assert shipment.status == "DELIVERED" and shipment.delivered_at is not None
