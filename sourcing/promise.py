@@ -1,8 +1,8 @@
 """Promised dates: node processing (cut-off, working days) then carrier transit by distance.
 
-The one promise code path: the optimizer's shipments and the checkout's delivery options both get
-their dates here, each with its own calendar and transit table, so a date quoted at checkout and
-one given at allocation can differ only by those inputs, never by the arithmetic.
+The one promise code path: the optimizer dates every shipment here, and the checkout's options
+are the optimizer's plans, so a date quoted at checkout and one given at allocation can differ
+only by their inputs (the stock, the clock), never by the arithmetic or the calendars.
 
 The node's clock is taken to be the clock of `now`: pass `now` in the node's local time when the
 network spans time zones. Carriers are taken to move parcels Monday to Friday only.
@@ -51,8 +51,7 @@ def add_carrier_days(day: date, days: int) -> date:
 
 
 def transit_days(table: TransitTable, carrier: CarrierService, distance_km: float) -> int:
-    """One distance, the same band as `transit_days_many` picks: without building arrays, as the
-    checkout check asks for a date per delivery option on its hot path."""
+    """One distance, the same band as `transit_days_many` picks, without building arrays."""
     if carrier.carrier == COLLECT_CARRIER:
         return 0
     bands = _bands(table, carrier)
