@@ -198,11 +198,16 @@ def plan_allocation(
     now: datetime,
     policy: SourcingPolicy = DEFAULT_POLICY,
     ruleset: Ruleset | None = None,
+    *,
+    partial: bool = False,
 ) -> ChosenPlan:
     """The allocation's decision on what it read: the channel's candidates with their calendars
     (`with_calendars`), `now` on their clock, and the channel's policy. Pure; the sourcing
-    benchmark calls it as allocation does. Raises NoSourceAvailable."""
-    return choose_sources(request, profiles, request.priority, now, policy, ruleset)
+    benchmark calls it as allocation does. Raises NoSourceAvailable; with `partial`, returns
+    the plan with its unfilled lines instead (the sourcing benchmark, a ship-partial order)."""
+    return choose_sources(
+        request, profiles, request.priority, now, policy, ruleset, partial=partial
+    )
 
 
 def _plan_dates(request: AllocationRequest, plan: ChosenPlan) -> dict[str, ChosenShipment]:

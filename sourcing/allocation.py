@@ -5,7 +5,8 @@ The scenario follows the checkout option the customer chose (fast = fastest by e
 = cheapest, pickup = local); an order without one follows its own kind: click & collect is local,
 a priority of EXPRESS_PRIORITY (7) or more (paid express, VIP) is fastest, everything else is
 cheapest. The optimizer may leave lines unfilled; an order is reserved whole, so a plan with
-unfilled lines counts as no plan.
+unfilled lines counts as no plan (unless the caller asks for `partial` plans: the sourcing
+benchmark, which serves what it can, and a ship-partial order).
 
 The promise: an order that brings a promised date is planned with it as its requested date, so
 the plan the checkout quoted (same scenario, same candidates, same costs) is found again while
@@ -15,7 +16,7 @@ and the plan says by when it can arrive.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
@@ -74,6 +75,8 @@ class ChosenPlan:
     promised_date: date | None = None
     # Later than the order's promised date: no plan could keep it.
     at_risk: bool = False
+    # Lines no node serves: only ever non-empty for a `partial` plan.
+    unfilled_lines: list[OrderLine] = field(default_factory=list)
 
 
 def scenario_for(
@@ -114,10 +117,20 @@ def choose_sources(
     now: datetime,
     policy: SourcingPolicy = DEFAULT_POLICY,
     ruleset: Ruleset | None = None,
+    *,
+    partial: bool = False,
 ) -> ChosenPlan:
-    """Raises NoSourceAvailable (naming the lines) when the order cannot be served whole."""
+    """Raises NoSourceAvailable (naming the lines) when the order cannot be served whole; with
+    `partial`, returns the plan with its unfilled lines instead (every line, when no node can
+    serve any)."""
     order = sourcing_order(request, priority, now)
-    plan = _whole(order, candidates, policy, ruleset)
+    if partial:
+        try:
+            plan = optimize(order, candidates, policy, ruleset)
+        except NoFeasiblePlan:
+            return ChosenPlan([], "no node can serve any line", unfilled_lines=list(order.lines))
+    else:
+        plan = _whole(order, candidates, policy, ruleset)
     promise = request.promised_date
     if promise is None or _keeps(plan, promise):
         return _chosen(plan, plan.explanation, at_risk=False)
@@ -192,4 +205,5 @@ def _chosen(plan: Plan, explanation: str, at_risk: bool) -> ChosenPlan:
         explanation=explanation,
         promised_date=plan.promised_date,
         at_risk=at_risk,
+        unfilled_lines=list(plan.unfilled_lines),
     )

@@ -106,3 +106,25 @@ def test_a_promise_no_plan_can_keep_is_recorded_at_risk_with_the_new_date() -> N
 
     assert plan.at_risk and plan.promised_date == date(2026, 11, 26)
     assert "promise at risk" in plan.explanation
+
+
+def test_a_partial_plan_ships_what_it_can_and_names_the_unfilled_lines() -> None:
+    order = Order(lines(("TEE", 2), ("CAP", 1)))
+    plan = choose_sources(order, [node("N1", 10, {"TEE": 5})], 5, NOW, partial=True)
+
+    assert [(s.node_id, [ln.sku for ln in s.lines]) for s in plan.shipments] == [("N1", ["TEE"])]
+    assert [ln.sku for ln in plan.unfilled_lines] == ["CAP"]
+
+
+def test_a_partial_plan_no_node_can_serve_leaves_every_line_unfilled() -> None:
+    order = Order(lines(("TEE", 2), ("CAP", 1)))
+    plan = choose_sources(order, [node("N1", 10, {"MUG": 5})], 5, NOW, partial=True)
+
+    assert plan.shipments == [] and plan.unfilled_lines == order.lines
+
+
+def test_a_whole_plan_has_no_unfilled_lines() -> None:
+    order = Order(lines(("TEE", 2), ("CAP", 1)))
+    plan = choose_sources(order, [node("N1", 10, {"TEE": 5, "CAP": 1})], 5, NOW)
+
+    assert plan.unfilled_lines == [] and len(plan.shipments) == 1
