@@ -1,5 +1,5 @@
 """The policies the benchmark compares: two baselines written independently of the optimizer,
-and OpenDOM's optimizer without and with LP bid prices."""
+and OpenDOM's live allocation decision without and with LP bid prices."""
 
 import itertools
 import time
@@ -11,21 +11,13 @@ import numpy as np
 
 from benchmarks.sourcing.instance import PACKAGE_COST, Instance, Order
 from domain.network import CandidateNode, NodeType
-from domain.orders import OrderLine
-from sourcing import (
-    NodeProfile,
-    NoFeasiblePlan,
-    SearchBudget,
-    SourcingOrder,
-    SourcingPolicy,
-    optimize,
-)
+from domain.orders import DeliveryMethod, OrderLine
+from services.allocation import AllocationRequest, plan_allocation
+from sourcing import NodeProfile, SourcingPolicy
 from sourcing.bid_prices import FluidSolution, solve_fluid_lp
-from sourcing.model import MILES_PER_KM, Plan
+from sourcing.model import MILES_PER_KM
 
-# The benchmark charges only the parcel tariff: no handling, store or reliability terms.
 NOW = datetime(2025, 3, 3, 9, 0)
-BUDGET = SearchBudget(alternatives=1)
 
 Assignment = list[int | None]  # per item of the order: node index, or None when unfilled
 
@@ -41,6 +33,7 @@ class Policy(Protocol):
 
 
 def tariff_policy(instance: Instance) -> SourcingPolicy:
+    """The benchmark charges only the parcel tariff: no handling, store or reliability terms."""
     return SourcingPolicy(
         package_cost=PACKAGE_COST,
         unit_cost=0.423,
@@ -117,25 +110,25 @@ class MyopicBruteForce:
 
 
 class OpenDomOptimizer:
-    """OpenDOM's optimizer as the allocation activity calls it, with the benchmark's tariff.
+    """OpenDOM's live allocation decision, `services.allocation.plan_allocation`, with the
+    benchmark's tariff as the channel's policy: one AllocationRequest per order and the
+    centres' NodeProfiles from the simulated stock, nothing else in between. Orders are planned
+    `partial` (the benchmark serves what it can; live allocation reserves whole orders).
 
     With `resolve_every` set, LP bid prices are recomputed at that fraction of the horizon from
-    the remaining stock and the remaining expected demand. With `consolidate`, the bid-price plan
-    may use no more packages than the plan without bid prices: prices steer which centres ship,
-    never how many boxes go out.
+    the remaining stock and the remaining expected demand, as the live Schedule re-solves from
+    recent demand and current stock, and the policy carries them (`with_bid_prices`).
     """
 
     def __init__(
         self,
         name: str,
         resolve_every: float | None = None,
-        consolidate: bool = False,
         initial: FluidSolution | None = None,
     ) -> None:
         """`initial`: the LP already solved for the start of the horizon (the bound's LP)."""
         self.name = name
         self.resolve_every = resolve_every
-        self.consolidate = consolidate
         self.initial = initial
         self.lp_seconds = 0.0
         self.lp_solves = 0
@@ -185,28 +178,25 @@ class OpenDomOptimizer:
         self.policy = self.base.with_bid_prices(solution.bid_prices)
 
     def decide(self, order: Order, inventory: np.ndarray) -> Assignment:
-        request = self._request(order)
-        nodes = self._profiles(order, inventory)
-        try:
-            plan = optimize(request, nodes, self.policy, budget=BUDGET)
-            if self.consolidate and self.policy is not self.base:
-                fewest = optimize(request, nodes, self.base, budget=BUDGET).packages
-                if plan.packages > fewest:
-                    capped = request.model_copy(update={"max_splits": max(fewest, 1)})
-                    plan = optimize(capped, nodes, self.policy, budget=BUDGET)
-        except NoFeasiblePlan:
-            return [None] * len(order.skus)  # the network is out of every item of the order
-        return self._assignment(order, plan)
+        plan = plan_allocation(
+            self._request(order), self._profiles(order, inventory), NOW, self.policy, partial=True
+        )
+        picks: Assignment = [None] * len(order.skus)
+        for shipment in plan.shipments:
+            for line in shipment.lines:
+                picks[line.line_no - 1] = self.index[shipment.node_id]
+        return picks
 
-    def _request(self, order: Order) -> SourcingOrder:
+    def _request(self, order: Order) -> AllocationRequest:
         skus = self.instance.skus
-        return SourcingOrder(
+        return AllocationRequest(
             order_id=order.order_id,
             lines=[
                 OrderLine(line_no=i + 1, sku=skus[s], quantity=1) for i, s in enumerate(order.skus)
             ],
             destination=self.instance.cities[order.region].location,
-            now=NOW,
+            delivery_method=DeliveryMethod.HOME,
+            channel="benchmark",
         )
 
     def _profiles(self, order: Order, inventory: np.ndarray) -> list[NodeProfile]:
@@ -217,10 +207,3 @@ class OpenDomOptimizer:
             )
             for n, template in enumerate(self.templates)
         ]
-
-    def _assignment(self, order: Order, plan: Plan) -> Assignment:
-        picks: Assignment = [None] * len(order.skus)
-        for shipment in plan.shipments:
-            for line in shipment.lines:
-                picks[line.line_no - 1] = self.index[shipment.node_id]
-        return picks
