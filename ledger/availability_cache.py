@@ -14,7 +14,7 @@ when a node or pool changes). What a channel may sell of a SKU at every node
 (`domain.availability.ChannelShares`) is kept per (SKU, channel) until that SKU's stock or the
 network changes. A checkout check then costs a few array operations whatever the network's size,
 and builds `CandidateNode` objects only for the handful of nodes that can change its answer
-(`checkout_view`).
+(`checkout_rows`, then `candidates_at` for the nodes sourcing says matter).
 """
 
 import threading
@@ -50,8 +50,6 @@ SHORTLIST_MARGIN_COS = 1e-12
 _EMPTY = np.zeros(0, dtype=np.int64)
 SkuStock = tuple[np.ndarray, np.ndarray]  # node numbers, ATP at each
 MAX_VIEWS = 200_000  # (SKU, channel) views kept; past that they are rebuilt as needed
-# The candidates that can change the checkout's answer, among those given (sourcing's rule).
-PickRelevant = Callable[[list[OrderLine], GeoPoint, list[CandidateNode]], list[CandidateNode]]
 
 
 @dataclass
@@ -70,6 +68,7 @@ class _Network:
     ships: np.ndarray  # int64 1 where the node can ship, for shippable totals by matmul
     pools: dict[str, ChannelPoolRule]
     node_types: list[str]
+    table: "NodeTable"
     shares: dict[str | None, ChannelShares] = field(default_factory=dict)
 
     def shares_for(self, channel: str) -> ChannelShares:
@@ -79,6 +78,38 @@ class _Network:
         if shares is None:
             shares = self.shares[key] = ChannelShares(self.node_ids, self.node_types, pool)
         return shares
+
+
+@dataclass(frozen=True)
+class NodeTable:
+    """The active nodes of one network snapshot, one row per node in sourcing's tie-break order
+    (priority, then node id): what the checkout reads of a node besides its stock, as arrays.
+    Replaced with the snapshot, never mutated: a caller may key its own derived arrays on it."""
+
+    numbers: np.ndarray  # each row's node number
+    node_ids: list[str]
+    node_types: list[NodeType]
+    lat: np.ndarray
+    lon: np.ndarray
+    can_ship: np.ndarray
+    can_pickup: np.ndarray
+    unit_vectors: np.ndarray  # (rows, 3)
+
+    def __len__(self) -> int:
+        return len(self.node_ids)
+
+
+@dataclass(frozen=True)
+class CheckoutRows:
+    """One cart as a channel sees it: the rows of `table` (indices) whose nodes can sell some of
+    its SKUs (as `AvailabilityCache.candidates` lists them, here in table order), their units of
+    each SKU (columns: `skus`, sorted), and per SKU the units over every shipping node."""
+
+    table: NodeTable
+    rows: np.ndarray
+    skus: list[str]
+    units: np.ndarray  # (len(rows), len(skus)), int64
+    shippable: dict[str, int]
 
 
 def _unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
@@ -119,6 +150,16 @@ _NO_NETWORK = _Network(
     ships=_EMPTY,
     pools={},
     node_types=[],
+    table=NodeTable(
+        numbers=_EMPTY,
+        node_ids=[],
+        node_types=[],
+        lat=np.zeros(0),
+        lon=np.zeros(0),
+        can_ship=np.zeros(0, dtype=bool),
+        can_pickup=np.zeros(0, dtype=bool),
+        unit_vectors=np.zeros((0, 3)),
+    ),
 )
 
 
@@ -276,6 +317,13 @@ class AvailabilityCache:
         active = np.array([t is not None for t in templates], dtype=bool)
         can_ship = np.array([bool(t and t.can_ship) for t in templates], dtype=bool)
         can_pickup = np.array([bool(t and t.can_pickup) for t in templates], dtype=bool)
+        unit_vectors = np.array(
+            [
+                _unit_vector(t.location.lat, t.location.lon) if t else (0.0, 0.0, 0.0)
+                for t in templates
+            ],
+            dtype=np.float64,
+        ).reshape(-1, 3)
         self._network = _Network(
             templates=templates,
             node_ids=node_ids,
@@ -283,17 +331,12 @@ class AvailabilityCache:
             can_ship=can_ship,
             can_pickup=can_pickup,
             inactive=np.flatnonzero(~active),
-            unit_vectors=np.array(
-                [
-                    _unit_vector(t.location.lat, t.location.lon) if t else (0.0, 0.0, 0.0)
-                    for t in templates
-                ],
-                dtype=np.float64,
-            ).reshape(-1, 3),
+            unit_vectors=unit_vectors,
             roles=np.array([can_ship, can_pickup], dtype=bool).reshape(2, -1),
             ships=can_ship.astype(np.int64),
             pools=pools,
             node_types=[t.node_type if t else "" for t in templates],
+            table=_table(templates, unit_vectors),
         )
         self._network_loaded_at = time.monotonic()
 
@@ -332,52 +375,64 @@ class AvailabilityCache:
         units = self._units(network, skus, channel)
         return _candidate_nodes(network, units, np.flatnonzero(units.any(axis=0)), skus)
 
-    def checkout_view(
-        self,
-        lines: list[OrderLine],
-        destination: GeoPoint,
-        channel: str,
-        pick_relevant: PickRelevant,
-    ) -> tuple[list[CandidateNode], dict[str, int]]:
-        """For `sourcing.checkout.check_cart`: the same candidates as
-        `pick_relevant(lines, destination, self.candidates(skus, channel))`, and
-        `shippable_totals` over all of `self.candidates(...)`, without building a candidate per
-        node: the nodes holding the whole cart are found with array operations on the cached
-        (SKU, channel) views, the nearest are shortlisted by their angle to the destination, and
-        `pick_relevant` decides among those by exact distance. It is sourcing's rule
-        (`sourcing.checkout.relevant_candidates`, passed in by services.checkout): the ledger
-        finds the nodes, sourcing decides which of them matter."""
+    def checkout_rows(self, skus: Iterable[str], channel: str) -> CheckoutRows:
+        """The cart's SKUs at every node that can sell some of them, for the checkout: from the
+        cached (SKU, channel) views, with array operations only (no object per node)."""
         network = self._network
-        views = {ln.sku: self._view(network, ln.sku, channel) for ln in lines}
-        totals = {sku: view.shippable for sku, view in views.items()}
-        whole = views[lines[0].sku].holding(lines[0].quantity)
-        for ln in lines[1:]:
-            whole = whole & views[ln.sku].holding(ln.quantity)
-        # Row 0: shipping nodes holding the whole cart; row 1: pickup stores holding it. Each
-        # holds the cosine of the node's angle to the destination (larger is nearer), -3 if not
-        # in the group.
-        cosines = network.unit_vectors @ _unit_vector(destination.lat, destination.lon)
-        groups = np.where(network.roles & whole, cosines, -3.0)
-        # `initial`: a network snapshot older than the stock (no node yet) has no column at all.
-        best_shipping, best_pickup = groups.max(axis=1, initial=-3.0).tolist()
-        if best_shipping < -2:  # no single shipping node: a split may be needed, see everyone
-            return self._candidates(network, views, channel), totals
-        if best_pickup < -2:  # no store holds it: the threshold makes that row select nothing
-            best_pickup = 2.0
-        threshold = np.array([[best_shipping], [best_pickup]]) - SHORTLIST_MARGIN_COS
-        shortlist = np.flatnonzero((groups >= threshold).any(axis=0)).tolist()
-        nearby = []
-        for number in sorted(shortlist, key=network.node_ids.__getitem__):
-            template = network.templates[number]
-            assert template is not None  # inactive nodes hold nothing
-            nearby.append(
+        table = network.table
+        skus = sorted(set(skus))
+        views = [self._view(network, sku, channel) for sku in skus]
+        by_row = np.stack([view.array[table.numbers] for view in views], axis=1).reshape(
+            len(table), len(skus)
+        )
+        rows = np.flatnonzero(by_row.any(axis=1))
+        shippable = {sku: view.shippable for sku, view in zip(skus, views, strict=True)}
+        return CheckoutRows(table, rows, skus, by_row[rows], shippable)
+
+    def candidates_at(self, found: CheckoutRows, picked: Iterable[int]) -> list[CandidateNode]:
+        """`CandidateNode`s for these positions in `found.rows`, as `candidates` builds them."""
+        table = found.table
+        network = self._network
+        templates = network.templates if network.table is table else None
+        result = []
+        for at in sorted(set(picked)):
+            row = int(found.rows[at])
+            column = found.units[at].tolist()
+            available = {sku: n for sku, n in zip(found.skus, column, strict=True) if n > 0}
+            number = int(table.numbers[row])
+            template = templates[number] if templates is not None else None
+            if template is None:  # the network moved on meanwhile: rebuilt from the table
+                template = CandidateNode(
+                    table.node_ids[row], table.node_types[row],
+                    GeoPoint.model_construct(lat=float(table.lat[row]), lon=float(table.lon[row])),
+                    bool(table.can_ship[row]), bool(table.can_pickup[row]), 100, {},
+                )  # fmt: skip
+            result.append(
                 CandidateNode(
                     template.node_id, template.node_type, template.location, template.can_ship,
-                    template.can_pickup, template.priority,
-                    {sku: v.units[number] for sku, v in views.items() if v.units[number] > 0},
+                    template.can_pickup, template.priority, available,
                 )
             )  # fmt: skip
-        return pick_relevant(lines, destination, nearby), totals
+        return result
+
+    def nearest_pickup_stores(
+        self, found: CheckoutRows, lines: list[OrderLine], destination: GeoPoint
+    ) -> np.ndarray:
+        """Positions in `found.rows` of the pickup stores holding the whole cart nearest to
+        `destination`: shortlisted by their angle to it (see SHORTLIST_MARGIN_COS), so the
+        store exact `distance_km` finds nearest, and any tied with it, is always among them."""
+        need = np.zeros(len(found.skus))
+        for line in lines:
+            need[found.skus.index(line.sku)] = max(need[found.skus.index(line.sku)], line.quantity)
+        table = found.table
+        stores = (found.units >= need[None, :]).all(axis=1) & table.can_pickup[found.rows]
+        if not stores.any():
+            return _EMPTY
+        cosines = table.unit_vectors[found.rows[stores]] @ _unit_vector(
+            destination.lat, destination.lon
+        )
+        near = cosines >= cosines.max() - SHORTLIST_MARGIN_COS
+        return np.flatnonzero(stores)[near]
 
     def _view(self, network: _Network, sku: str, channel: str) -> _SkuView:
         stock = self._stock.get(sku, (_EMPTY, _EMPTY))
@@ -408,6 +463,23 @@ class AvailabilityCache:
         if shares.pool is not None:  # a share or cap could be negative; publish no less than 0
             np.maximum(units, 0, out=units)
         return units
+
+
+def _table(templates: list[CandidateNode | None], unit_vectors: np.ndarray) -> NodeTable:
+    active = [(t.priority, t.node_id, number, t) for number, t in enumerate(templates) if t]
+    active.sort(key=lambda entry: entry[:2])
+    nodes = [t for *_, t in active]
+    numbers = np.array([number for _, _, number, _ in active], dtype=np.int64)
+    return NodeTable(
+        numbers=numbers,
+        node_ids=[t.node_id for t in nodes],
+        node_types=[t.node_type for t in nodes],
+        lat=np.array([t.location.lat for t in nodes], dtype=float),
+        lon=np.array([t.location.lon for t in nodes], dtype=float),
+        can_ship=np.array([t.can_ship for t in nodes], dtype=bool),
+        can_pickup=np.array([t.can_pickup for t in nodes], dtype=bool),
+        unit_vectors=unit_vectors[numbers].reshape(-1, 3),
+    )
 
 
 def _arrays(nodes: list[int], units: list[int]) -> SkuStock:

@@ -9,28 +9,32 @@ Anything it cannot answer for certain (a hold, the cache still loading, a SKU it
 channel sourced with bid prices) goes to the database, which never oversells."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from domain.errors import DomainError
 from domain.geo import GeoPoint
+from domain.network import CandidateNode
 from domain.orders import OrderLine
 from ledger import holds
 from ledger.availability import channel_pool
-from ledger.availability_cache import AvailabilityCache
+from ledger.availability_cache import AvailabilityCache, CheckoutRows, NodeTable
 from ledger.db import transaction
 from ledger.stock import candidate_nodes
 from ledger.tables import CheckoutHold
 from services.catalogue import refuse_unsellable_skus
 from services.references import refuse_retired_channel
-from services.sourcing_inputs import profiles_with_calendars, with_calendars
+from services.sourcing_inputs import CalendarColumns, profiles_with_calendars, with_calendars
 from services.sourcing_policy import policy_for
 from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
-from sourcing.optimizer import DEFAULT_POLICY
+from sourcing.model import ProcessingCalendar
+from sourcing.optimizer import DEFAULT_POLICY, NODE_TYPES, NodeArrays, PreparedNodes
 
 
 class OptionUnavailable(DomainError):
@@ -91,14 +95,115 @@ def answer_from_cache(
 ) -> CheckoutAnswer | None:
     """The answer without a hold, from the availability cache (it trails the ledger by a
     moment); None when the database must answer (the cache still loading, or a SKU it does not
-    know, which may be unknown altogether)."""
+    know, which may be unknown altogether).
+
+    The same `check_cart` as the database path, without a node object per candidate: the
+    cart's candidates are read as arrays from the cache's (SKU, channel) views and handed to the
+    optimizer as `PreparedNodes` (it plans from the arrays); only the pickup stores nearest the
+    customer, which the checkout looks through itself, become objects. `now` is put on the
+    candidates' clock as the database path does."""
     if not cache.ready or not cache.sells_for(channel) or not cache.prices_by_default(channel):
         return None
     if not all(cache.knows(ln.sku) for ln in lines):
         return None
-    candidates = cache.candidates([ln.sku for ln in lines], channel)
-    profiles, local_now = profiles_with_calendars(candidates, cache.calendar_columns(), now)
-    return check_cart(lines, destination, profiles, local_now, DEFAULT_POLICY, channel=channel)
+    found = cache.checkout_rows([ln.sku for ln in lines], channel)
+    columns = cache.calendar_columns()
+    static = _static_arrays(found.table, columns)
+    near = cache.nearest_pickup_stores(found, lines, destination).tolist()
+    stores = cache.candidates_at(found, near)
+    profiles, _ = profiles_with_calendars(stores, columns, now)
+    nodes = PreparedNodes(profiles, _node_arrays(static, found))
+    local_now = _on_nodes_clock(now, static, found.rows)
+    return check_cart(
+        lines, destination, nodes, local_now, DEFAULT_POLICY, found.shippable, channel=channel
+    )
+
+
+@dataclass(frozen=True)
+class _StaticArrays:
+    """Per network snapshot and calendar columns: what sourcing reads of each row of the node
+    table besides stock, in sourcing's own terms."""
+
+    table: NodeTable
+    columns: Mapping[str, CalendarColumns]
+    types: np.ndarray
+    calendars: list[ProcessingCalendar]
+    calendar: np.ndarray
+    zone: np.ndarray  # index into zones; -1: no calendar columns
+    zones: list[str]
+
+
+_STATIC: list[_StaticArrays] = []  # the last one built (the table and columns change rarely)
+
+
+def _static_arrays(table: NodeTable, columns: Mapping[str, CalendarColumns]) -> _StaticArrays:
+    if _STATIC and _STATIC[0].table is table and _STATIC[0].columns is columns:
+        return _STATIC[0]
+    templates = [
+        CandidateNode(node_id, node_type, GeoPoint.model_construct(lat=0.0, lon=0.0), True, True)
+        for node_id, node_type in zip(table.node_ids, table.node_types, strict=True)
+    ]
+    # The calendars exactly as the database path builds them (shared objects by their columns).
+    profiles, _ = profiles_with_calendars(templates, columns, datetime.now(UTC))
+    index: dict[int, int] = {}
+    calendars: list[ProcessingCalendar] = []
+    for profile in profiles:
+        if id(profile.calendar) not in index:
+            index[id(profile.calendar)] = len(calendars)
+            calendars.append(profile.calendar)
+    zones: dict[str, int] = {}
+    zone = [
+        zones.setdefault(columns[node_id][3], len(zones)) if node_id in columns else -1
+        for node_id in table.node_ids
+    ]
+    built = _StaticArrays(
+        table=table,
+        columns=columns,
+        types=np.array([NODE_TYPES.index(t) for t in table.node_types], dtype=int),
+        calendars=calendars,
+        calendar=np.array([index[id(p.calendar)] for p in profiles], dtype=int),
+        zone=np.array(zone, dtype=int),
+        zones=list(zones),
+    )
+    _STATIC[:] = [built]
+    return built
+
+
+def _on_nodes_clock(now: datetime, static: _StaticArrays, rows: np.ndarray) -> datetime:
+    """`now` as services.sourcing_inputs.profiles_with_calendars gives it for these nodes."""
+    present = np.unique(static.zone[rows]).tolist()
+    tzs = {ZoneInfo(static.zones[z]) for z in present if z >= 0}
+    if len({now.astimezone(zone).utcoffset() for zone in tzs}) == 1:
+        return now.astimezone(tzs.pop())
+    return now
+
+
+def _node_arrays(static: _StaticArrays, found: CheckoutRows) -> NodeArrays:
+    """The candidates as `sourcing.optimizer.node_arrays` reads them from their profiles
+    (NodeProfile.of with the node's calendar: no cost overrides, capacity or reliability)."""
+    rows = found.rows
+    n = len(rows)
+    table = found.table
+    nothing = np.zeros(n)
+    unset = np.full(n, np.nan)
+    return NodeArrays(
+        ids=[table.node_ids[r] for r in rows.tolist()],
+        skus=found.skus,
+        types=static.types[rows],
+        lat=table.lat[rows],
+        lon=table.lon[rows],
+        can_ship=table.can_ship[rows],
+        can_pickup=table.can_pickup[rows],
+        stock=found.units.astype(float),
+        handling=unset,
+        store_penalty=unset,
+        capacity=np.full(n, np.inf),
+        load=nothing,
+        rejection_rate=nothing,
+        lateness_rate=nothing,
+        calendars=static.calendars,
+        calendar=static.calendar[rows],
+    )
 
 
 def check_in_database(

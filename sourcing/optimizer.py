@@ -67,7 +67,6 @@ from sourcing.search import (
     SearchProblem,
     Solution,
     choices_per_group,
-    most_evaluations,
     search,
     shortlist,
     with_group_costs,
@@ -106,6 +105,7 @@ class NodeArrays:
     keeps its network as arrays (the checkout's availability cache)."""
 
     ids: list[str]
+    skus: list[str]  # the stock columns, sorted
     types: np.ndarray  # index into NODE_TYPES
     lat: np.ndarray
     lon: np.ndarray
@@ -179,8 +179,11 @@ def optimize(
 ) -> Plan:
     """The plan for one order. Raises NoFeasiblePlan when no line can be served at all.
 
-    A bare CandidateNode is costed with the policy's defaults for its type."""
+    A bare CandidateNode is costed with the policy's defaults for its type. `nodes` may be
+    `PreparedNodes`: the plan is then worked out from its arrays."""
     ruleset = ruleset or DEFAULT_RULESET
+    if isinstance(nodes, PreparedNodes):
+        return nodes.optimize(order, policy, ruleset, budget)
     entries: list[_Entry] = [
         (n.node, n) if isinstance(n, NodeProfile) else (n, None) for n in nodes
     ]
@@ -200,15 +203,73 @@ def optimize(
         ) from None
 
 
+class PreparedNodes(tuple):  # type: ignore[type-arg]
+    """A node sequence whose nodes optimize reads from arrays: for a caller that keeps its
+    network as arrays (the checkout's availability cache), so that no object is built per node.
+
+    The tuple holds whichever node objects the caller's other code needs to iterate (the
+    checkout's pickup stores); `arrays` holds every node, as `node_arrays` would read them from
+    their profiles, in tie-break order, with at least the order's SKUs as stock columns. The
+    plan is the one `optimize` gives over those profiles; the work that depends only on the
+    order's lines and delivery point is shared between orders (the checkout's scenarios).
+    NoFeasiblePlan then names the reasons of the tuple's nodes only."""
+
+    arrays: NodeArrays
+    _passes: dict[tuple[object, ...], "_OrderPass"]
+
+    def __new__(
+        cls, nodes: Sequence[NodeProfile | CandidateNode], arrays: NodeArrays
+    ) -> "PreparedNodes":
+        prepared = super().__new__(cls, nodes)
+        prepared.arrays = arrays
+        prepared._passes = {}
+        return prepared
+
+    def optimize(
+        self, order: SourcingOrder, policy: SourcingPolicy, ruleset: Ruleset, budget: SearchBudget
+    ) -> Plan:
+        skus = _skus(order)
+        key = (
+            tuple((ln.line_no, ln.sku, ln.quantity) for ln in order.lines),
+            order.destination.lat,
+            order.destination.lon,
+            order.delivery_method,
+            order.pickup_node_id,
+            tuple(order.excluded_nodes),
+        )
+        context = self._passes.get(key)
+        if context is None:
+            context = self._passes[key] = _OrderPass(order, _columns(self.arrays, skus))
+        try:
+            return plan_over(order, context.for_order(order), policy, ruleset, budget)
+        except _NothingServed:
+            entries = [(n.node, n) if isinstance(n, NodeProfile) else (n, None) for n in self]
+            km = np.zeros(len(entries))  # distances are not what the tuple's nodes are for
+            raise NoFeasiblePlan(
+                lines=list(order.lines),
+                excluded_nodes=list(order.excluded_nodes),
+                rejected_nodes=_reasons(order, entries, ruleset, km),
+                ruleset=ruleset.name,
+            ) from None
+
+
+def _columns(arrays: NodeArrays, skus: list[str]) -> NodeArrays:
+    """`arrays` with the stock of `skus` only, in that order."""
+    if arrays.skus == skus:
+        return arrays
+    at = [arrays.skus.index(sku) for sku in skus]  # ValueError: a SKU the arrays do not hold
+    return replace(arrays, skus=skus, stock=arrays.stock[:, at])
+
+
 def plan_over(
     order: SourcingOrder,
-    arrays: NodeArrays,
+    arrays: "NodeArrays | _OrderPass",
     policy: SourcingPolicy,
     ruleset: Ruleset,
     budget: SearchBudget,
 ) -> Plan:
     """`optimize` over nodes already read into arrays (in tie-break order)."""
-    context = _OrderPass(order, arrays)
+    context = arrays if isinstance(arrays, _OrderPass) else _OrderPass(order, arrays)
     partial: list[Plan] = []
     for position, rule in enumerate(ruleset.rules):
         candidates = context.candidates(policy, rule)
@@ -223,67 +284,6 @@ def plan_over(
     if not served:
         raise _NothingServed
     return min(served, key=lambda p: (p.unfilled_units, round(p.total_cost, 6)))
-
-
-def relevant_nodes(
-    orders: Sequence[SourcingOrder],
-    arrays: NodeArrays,
-    policy: SourcingPolicy = DEFAULT_POLICY,
-    ruleset: Ruleset | None = None,
-    budget: SearchBudget = DEFAULT_BUDGET,
-) -> np.ndarray | None:
-    """The nodes (indices into `arrays`, which must be in tie-break order) that `optimize`
-    needs to answer each of `orders` as it would over all of them; None when it needs them all.
-
-    For a caller that holds its network as arrays (the checkout's availability cache): it builds
-    node objects for these few only. `optimize` over any set of nodes that contains these and is
-    part of `arrays` gives the same plan, field by field, because per rule the candidates are
-    filtered node by node, and `search.shortlist` of a superset of a shortlist is that shortlist
-    again. Kept besides: the pickup store (the delivery point) and the nodes at daily capacity
-    (the explanation names them). None for orders the shortlist does not cover: more lines than
-    the exact search takes, a repeated SKU, or enough lines that the search budget could run out
-    (the greedy fallback looks at every node); the failure of an order no node can serve is
-    worded from every node, so a caller must not rely on NoFeasiblePlan's reasons either.
-    """
-    ruleset = ruleset or DEFAULT_RULESET
-    keep = np.zeros(len(arrays), dtype=bool)
-    passes: dict[tuple[object, ...], _OrderPass] = {}
-    for order in orders:
-        if not _shortlisted(order, budget):
-            return None
-        key = (
-            order.delivery_method,
-            order.pickup_node_id,
-            order.destination.lat,
-            order.destination.lon,
-            tuple(order.excluded_nodes),
-        )
-        context = passes.get(key)
-        if context is None or context.order.lines != order.lines:
-            context = passes[key] = _OrderPass(order, arrays)
-        else:
-            context = context.for_order(order)
-        if context.pickup is not None:
-            keep[context.pickup] = True
-        keep |= context.at_capacity_mask
-        for rule in ruleset.rules:
-            candidates = context.candidates(policy, rule)
-            if len(candidates) <= choices_per_group(budget.alternatives + 1):
-                keep[candidates.at] = True
-                continue
-            problem, _ = _problem(order, candidates, policy, rule)
-            keep[candidates.at[shortlist(problem, budget.alternatives + 1)]] = True
-    return np.flatnonzero(keep)
-
-
-def _shortlisted(order: SourcingOrder, budget: SearchBudget) -> bool:
-    """Whether the search runs on the exact shortlist and can never spend its budget."""
-    lines = len(order.lines)
-    if lines > budget.max_exact_lines or len({ln.sku for ln in order.lines}) < lines:
-        return False
-    return most_evaluations(lines, choices_per_group(budget.alternatives + 1)) <= (
-        budget.max_evaluations
-    )
 
 
 class _OrderPass:
@@ -309,7 +309,7 @@ class _OrderPass:
         self.full = arrays.load >= arrays.capacity
         self.at_capacity_mask = ~self.excluded & self.full
         self.holds_some = self._holds_some()
-        self._eligible: dict[int, np.ndarray] = {}
+        self._eligible: dict[int, tuple[Rule, np.ndarray]] = {}
 
     def for_order(self, order: SourcingOrder) -> "_OrderPass":
         """The same pass for another order to the same place with the same lines (another
@@ -337,9 +337,9 @@ class _OrderPass:
 
     def eligible(self, rule: Rule) -> np.ndarray:
         """`sourcing.rules.rejection`'s tests and the rule's distance, on every node at once."""
-        kept = self._eligible.get(id(rule))
-        if kept is not None:
-            return kept
+        known = self._eligible.get(id(rule))
+        if known is not None and known[0] is rule:
+            return known[1]
         arrays = self.arrays
         allowed = arrays.can_ship | (self.is_pickup & arrays.can_pickup)
         if rule.node_types is not None:
@@ -352,7 +352,8 @@ class _OrderPass:
         mask = allowed & self.holds_some & ~self.excluded & ~self.full
         if rule.max_distance_km is not None:
             mask &= (self.km <= rule.max_distance_km) | self.is_pickup
-        kept = self._eligible[id(rule)] = np.flatnonzero(mask)
+        kept = np.flatnonzero(mask)
+        self._eligible[id(rule)] = (rule, kept)
         return kept
 
     def candidates(self, policy: SourcingPolicy, rule: Rule) -> "_Candidates":
@@ -369,7 +370,7 @@ class _OrderPass:
 def node_arrays(entries: Sequence[_Entry], skus: list[str]) -> NodeArrays:
     """The nodes read once, attribute by attribute (C-level getters, not a Python loop body)."""
     if not entries:
-        return _empty_arrays(len(skus))
+        return _empty_arrays(skus)
     ids, types, locations, ship, pickup, available = zip(
         *map(_NODE_FIELDS, (n for n, _ in entries)), strict=True
     )
@@ -395,6 +396,7 @@ def node_arrays(entries: Sequence[_Entry], skus: list[str]) -> NodeArrays:
             distinct_calendars.append(calendar)
     return NodeArrays(
         ids=list(ids),
+        skus=list(skus),
         types=np.array([_TYPE_CODE[t] for t in types], dtype=int),
         lat=lat_lon[:, 0],
         lon=lat_lon[:, 1],
@@ -412,10 +414,11 @@ def node_arrays(entries: Sequence[_Entry], skus: list[str]) -> NodeArrays:
     )
 
 
-def _empty_arrays(n_skus: int) -> NodeArrays:
+def _empty_arrays(skus: list[str]) -> NodeArrays:
+    n_skus = len(skus)
     empty = np.zeros(0)
     return NodeArrays(
-        ids=[], types=np.zeros(0, dtype=int), lat=empty, lon=empty,
+        ids=[], skus=list(skus), types=np.zeros(0, dtype=int), lat=empty, lon=empty,
         can_ship=np.zeros(0, dtype=bool), can_pickup=np.zeros(0, dtype=bool),
         stock=np.zeros((0, n_skus)), handling=empty, store_penalty=empty, capacity=empty,
         load=empty, rejection_rate=empty, lateness_rate=empty, calendars=[],

@@ -21,7 +21,6 @@ for a time limit. When it runs out, a greedy plan is built and the best found so
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from math import comb
 
 import numpy as np
 
@@ -255,7 +254,7 @@ def shortlist(problem: SearchProblem, keep: int) -> np.ndarray:
     and `_lower_bounds` (those per-line minima). Restricted to this shortlist, with indices kept in
     the same order, every choice list, bound, threshold and tie-break is the same, so the search
     ranks the same plans and counts the same evaluations. Searching any superset of the shortlist
-    gives the same shortlist again (the stable sort), which is what lets a caller prefilter.
+    gives the same shortlist again (the stable sort).
 
     Why k per group is enough for the best plan: in any plan, a group S at node n can move to S's
     cheapest node m without raising the cost; if m already ships a group T, merging S into T's
@@ -280,19 +279,6 @@ def shortlist(problem: SearchProblem, keep: int) -> np.ndarray:
 def choices_per_group(keep: int) -> int:
     """How many candidates per group of lines the search keeps to rank `keep` plans."""
     return max(max(keep, 1), 2)
-
-
-def most_evaluations(n_lines: int, per_group: int) -> int:
-    """An upper bound on the evaluations of `_branch_and_bound` for `n_lines` lines: each step
-    takes a group holding the lowest open line (2^(m-1) groups of m open lines), and one of its
-    at most `per_group` candidates or leaves it unfilled."""
-    bound = [0]
-    for m in range(1, n_lines + 1):
-        bound.append(
-            sum(comb(m - 1, size - 1) * (per_group + 1) * (1 + bound[m - size])
-                for size in range(1, m + 1))
-        )  # fmt: skip
-    return bound[n_lines]
 
 
 def _group_choices(problem: SearchProblem, k: int) -> list[list[tuple[float, int]]]:

@@ -19,7 +19,9 @@ from ledger.availability_cache import AvailabilityCache
 from ledger.db import transaction
 from ledger.errors import UnknownPosition
 from ledger.tables import ChannelPool, Node, Sku, StockPosition
-from services.checkout import answer_from_cache, run_checkout_check
+from services.checkout import _node_arrays, _static_arrays, answer_from_cache, run_checkout_check
+from services.sourcing_inputs import with_calendars
+from sourcing.optimizer import NodeArrays, node_arrays
 
 TYPES = [t.value for t in NodeType]
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -231,3 +233,80 @@ def test_a_node_safety_stock_change_reaches_the_cache(ledger_engine: Engine) -> 
 
     assert all(c.node_id != node_id for c in cache.candidates(set(SKUS), "web"))
     assert_same_answers(ledger_engine, cache, rng)
+
+
+# ------------------------------------------------------------ the shortlist on a larger network
+def seed_wide_network(engine: Engine, rng: random.Random, nodes: int = 150) -> None:
+    """Warehouses and stores over a 4-degree square, most SKUs at most nodes: the three options'
+    exact shortlist is a few nodes out of a hundred candidates and more."""
+    with transaction(engine) as session:
+        for s in SKUS:
+            session.add(Sku(sku=s, name=s))
+        for i in range(nodes):
+            node_type = "warehouse" if i % 15 == 0 else rng.choice(["store", "store", "dc"])
+            session.add(
+                Node(
+                    node_id=f"W{i:03d}", name=f"w{i}", node_type=node_type,
+                    lat=39 + 4 * rng.random(), lon=-77 + 4 * rng.random(),
+                    can_ship=rng.random() < 0.9, can_pickup=node_type == "store",
+                    priority=rng.choice((50, 100, 100)), system_url="http://sim",
+                    cutoff_time=rng.choice(("14:00", "14:00", "09:00")),
+                    processing_days=rng.choice((0, 0, 1)),
+                )
+            )  # fmt: skip
+        session.flush()
+        rows = [
+            {"node_id": f"W{i:03d}", "sku": s, "reserved": 0, "held": 0,
+             "on_hand": rng.choice((0, 1, 2, 5, 30)), "safety_stock": 0}
+            for i in range(nodes) for s in SKUS if rng.random() < 0.85
+        ]  # fmt: skip
+        session.execute(insert(StockPosition), rows)
+
+
+def same_arrays(a: NodeArrays, b: NodeArrays) -> bool:
+    plain = ("ids", "skus")
+    arrays = ("types", "lat", "lon", "can_ship", "can_pickup", "stock", "handling",
+              "store_penalty", "capacity", "load", "rejection_rate", "lateness_rate")  # fmt: skip
+    return (
+        all(getattr(a, f) == getattr(b, f) for f in plain)
+        and all(np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True) for f in arrays)
+        and [a.calendars[i] for i in a.calendar] == [b.calendars[i] for i in b.calendar]
+    )
+
+
+def test_the_cache_plans_from_arrays_what_the_database_plans_from_every_node(
+    ledger_engine: Engine,
+) -> None:
+    """150 nodes, 1-3 lines: the cache hands the optimizer arrays, not a node object per
+    candidate; they are the arrays the optimizer reads from the database path's profiles, and
+    the answers are the same, options, plans and explanations alike."""
+    rng = random.Random(17)
+    seed_wide_network(ledger_engine, rng)
+    cache = AvailabilityCache(ledger_engine)
+    cache.load()
+    for k in range(80):
+        picked = rng.sample(SKUS, rng.choice((1, 2, 3)))
+        lines = [
+            OrderLine(line_no=i + 1, sku=s, quantity=rng.choice((1, 1, 2, 4)))
+            for i, s in enumerate(picked)
+        ]
+        destination = GeoPoint(lat=39 + 4 * rng.random(), lon=-77 + 4 * rng.random())
+        now = NOW.replace(hour=rng.choice((8, 10, 16)), day=rng.choice((25, 27, 28)))
+
+        with transaction(ledger_engine) as session:
+            from_database, _ = run_checkout_check(session, "web", lines, destination, now)
+            candidates = stock.candidate_nodes(session, set(picked), channel_pool(session, "web"))
+            profiles, _ = with_calendars(session, candidates, now)
+        from_cache = answer_from_cache(cache, "web", lines, destination, now)
+
+        assert from_cache == from_database, k
+        assert [o.code for o in from_cache.options][:2] == ["home_fast", "home_economy"]
+        found = cache.checkout_rows(picked, "web")
+        read = _node_arrays(_static_arrays(found.table, cache.calendar_columns()), found)
+        # The database lists nodes with no units too; the optimizer leaves them out at once.
+        entries = sorted(
+            ((p.node, p) for p in profiles if p.node.available),
+            key=lambda e: (e[0].priority, e[0].node_id),
+        )
+        assert same_arrays(read, node_arrays(entries, sorted(set(picked))))
+        assert len(read) > 50  # candidates by the dozen, not a shortlist
