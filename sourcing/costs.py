@@ -37,8 +37,11 @@ class CostTerms(NamedTuple):
         )
 
     def at(self, i: int) -> "CostTerms":
-        """One candidate's terms out of per-candidate arrays."""
-        return CostTerms(*(float(term[i]) for term in self))
+        """One candidate's terms out of per-candidate arrays (a term the same for every
+        candidate may be kept as one number)."""
+        return CostTerms(
+            *(float(term[i]) if getattr(term, "ndim", 0) else float(term) for term in self)
+        )
 
     def plus(self, other: "CostTerms") -> "CostTerms":
         return CostTerms(*(a + b for a, b in zip(self, other, strict=True)))
@@ -57,7 +60,9 @@ class UnitRates(NamedTuple):
         return self.shipping + self.handling + self.store_penalty + self.scenario
 
     def at(self, i: int) -> "UnitRates":
-        return UnitRates(*(float(rate[i]) for rate in self))
+        return UnitRates(
+            *(float(rate[i]) if getattr(rate, "ndim", 0) else float(rate) for rate in self)
+        )
 
 
 def package_terms(

@@ -66,10 +66,7 @@ from sourcing.search import (
     UNFILLED,
     SearchProblem,
     Solution,
-    choices_per_group,
     search,
-    shortlist,
-    with_group_costs,
 )
 
 DEFAULT_POLICY = SourcingPolicy()
@@ -144,23 +141,6 @@ class _Candidates:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def only(self, keep: Sequence[int] | np.ndarray) -> "_Candidates":
-        keep = np.asarray(keep, dtype=int)
-        return _Candidates(
-            at=self.at[keep],
-            ids=[self.ids[i] for i in keep.tolist()],
-            types=self.types[keep],
-            stock=self.stock[keep],
-            km=self.km[keep],
-            collect=self.collect[keep],
-            carrier=self.carrier[keep],
-            services=self.services,
-            promised=self.promised[keep],
-            ship_by=self.ship_by[keep],
-            package=CostTerms(*(term[keep] for term in self.package)),
-            rates=UnitRates(*(rate[keep] for rate in self.rates)),
-        )
 
 
 _Entry = tuple[CandidateNode, NodeProfile | None]
@@ -534,11 +514,14 @@ def _priced(
     )
 
 
-def _per_candidate(term: object, n: int) -> np.ndarray:
-    """A cost term as one float per candidate (a term no node changes comes as a scalar)."""
+def _per_candidate(term: object, n: int) -> np.ndarray | float:
+    """A cost term as one float per candidate; a term no node changes stays one float (adding
+    it to an array gives the same figures as adding an array of it)."""
     if isinstance(term, np.ndarray) and term.shape == (n,):
         return term.astype(float, copy=False)
-    return np.full(n, term, dtype=float)
+    if isinstance(term, np.ndarray):
+        return np.broadcast_to(term, (n,)).astype(float)
+    return float(term)  # type: ignore[arg-type]
 
 
 # choose_carrier_service by what it reads: priority, long haul or not, how, collected or not.
@@ -636,22 +619,10 @@ def _best_plan(
 ) -> Plan:
     problem, surcharge = _problem(order, candidates, policy, rule)
     exact = len(order.lines) <= budget.max_exact_lines
-    keep = budget.alternatives + 1
-    result = None
-    if exact and len({ln.sku for ln in order.lines}) == len(order.lines):
-        # The search only ever picks among the exact shortlist (see search.shortlist), so it runs
-        # on those few nodes. A cart repeating a SKU keeps every node (see shortlist's docstring).
-        problem = with_group_costs(problem)
-        if len(candidates) > choices_per_group(keep):
-            listed = shortlist(problem, keep)
-            if len(listed) < len(candidates):
-                result = search(_restricted(problem, listed), keep, budget.max_evaluations, exact)
-                if result.exhaustive:
-                    candidates = candidates.only(listed)
-                else:
-                    result = None  # the greedy fallback looks at every node: search them all
-    if result is None:
-        result = search(problem, keep, budget.max_evaluations, exact)
+    # The search reads the candidates through their group costs only: per group its k cheapest
+    # and per line its cheapest (the exact shortlist, see search.shortlist), so it runs on all
+    # of them at the cost of one sort; no copy of the shortlist's arrays is needed.
+    result = search(problem, budget.alternatives + 1, budget.max_evaluations, exact)
     best, *others = [_without_surcharge(s, surcharge) for s in result.ranked]
     if not policy.ration_stock:
         # Turning away a line the chosen plan serves is no alternative an operator would take.
@@ -684,16 +655,6 @@ def _best_plan(
         rule=rule.name,
         exhaustive=result.exhaustive,
         evaluated=result.evaluated,
-    )
-
-
-def _restricted(problem: SearchProblem, keep: np.ndarray) -> SearchProblem:
-    return replace(
-        problem,
-        package=problem.package[keep],
-        line_cost=problem.line_cost[keep],
-        stock=problem.stock[keep],
-        group_cost=None if problem.group_cost is None else problem.group_cost[keep],
     )
 
 

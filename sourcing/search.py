@@ -208,20 +208,13 @@ def with_group_costs(problem: SearchProblem) -> SearchProblem:
 
 
 def _group_costs(problem: SearchProblem) -> np.ndarray:
-    """cost[c, g]: candidate c shipping group g in one package; inf where its stock cannot.
-
-    Summed line by line in line order, elementwise (not a matrix product, whose blocking could
-    depend on how many candidates there are): a candidate's figures are the same bits whether
-    it is priced among all candidates or among the shortlist."""
+    """cost[c, g]: candidate c shipping group g in one package; inf where its stock cannot."""
     if problem.group_cost is not None:
         return problem.group_cost
     n = problem.n_lines
     m = _subset_matrix(n)
     line_cost = np.where(np.isfinite(problem.line_cost), problem.line_cost, 0.0)
-    lines_part = line_cost[:, 0:1] * m[0][None, :]
-    for line in range(1, n):
-        lines_part += line_cost[:, line : line + 1] * m[line][None, :]
-    cost = problem.package[:, None] + lines_part
+    cost = problem.package[:, None] + line_cost @ m
     if len(set(problem.line_sku)) == n:
         # Every line its own SKU: a group fits where each of its lines fits.
         misfits = (~_servable(problem)).astype(float) @ m
