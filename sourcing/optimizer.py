@@ -27,8 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from operator import attrgetter
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from domain.carriers import EXPRESS_PRIORITY, LONG_HAUL_KM, CarrierService, choose_carrier_service
 from domain.geo import EARTH_RADIUS_KM, GeoPoint
@@ -144,6 +146,21 @@ class _Candidates:
 
 
 _Entry = tuple[CandidateNode, NodeProfile | None]
+_M = TypeVar("_M", bound=BaseModel)
+_set = object.__setattr__
+
+
+def _built(cls: type[_M], fields: dict[str, Any]) -> _M:
+    """`cls.model_construct(**fields)` given every field of a plain model (no aliases, extras,
+    private attributes or post-init): the steps pydantic takes, without looking for defaults.
+    The plan's models are built from values already of their fields' types."""
+    model = cls.__new__(cls)
+    # In the fields' declared order, as validation would store them (JSON keeps that order).
+    _set(model, "__dict__", {name: fields[name] for name in cls.model_fields})
+    _set(model, "__pydantic_fields_set__", set(fields))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 class _NothingServed(Exception):
@@ -632,29 +649,31 @@ def _best_plan(
     unfilled_cost = sum(unserved_cost(policy, ln) for ln in unfilled)
     total = float(round(sum(s.cost.total for s in shipments) + unfilled_cost, 4))
     alternatives = [_alternative(order, candidates, best, other) for other in others]
-    # The models are built from values already of their fields' types: not validated again.
-    return Plan.model_construct(
-        order_id=order.order_id,
-        shipments=shipments,
-        unfilled_lines=unfilled,
-        unfilled_cost=float(round(unfilled_cost, 4)),
-        total_cost=total,
-        promised_date=max((s.promised_date for s in shipments), default=None),
-        explanation=explain(
-            scenario=order.scenario,
-            rule=rule.name,
+    return _built(
+        Plan,
+        dict(
+            order_id=order.order_id,
             shipments=shipments,
-            unfilled_line_nos=[ln.line_no for ln in unfilled],
+            unfilled_lines=unfilled,
+            unfilled_cost=float(round(unfilled_cost, 4)),
             total_cost=total,
+            promised_date=max((s.promised_date for s in shipments), default=None),
+            explanation=explain(
+                scenario=order.scenario,
+                rule=rule.name,
+                shipments=shipments,
+                unfilled_line_nos=[ln.line_no for ln in unfilled],
+                total_cost=total,
+                alternatives=alternatives,
+                skipped_at_capacity=skipped,
+                earlier_rules=earlier_rules,
+                exhaustive=result.exhaustive,
+            ),
             alternatives=alternatives,
-            skipped_at_capacity=skipped,
-            earlier_rules=earlier_rules,
+            rule=rule.name,
             exhaustive=result.exhaustive,
+            evaluated=result.evaluated,
         ),
-        alternatives=alternatives,
-        rule=rule.name,
-        exhaustive=result.exhaustive,
-        evaluated=result.evaluated,
     )
 
 
@@ -733,16 +752,19 @@ def _shipments(
         for ln in lines:
             terms = terms.plus(line_terms(rates, ln.quantity, policy.bid_price(node_id, ln.sku)))
         shipments.append(
-            SourcedShipment.model_construct(
-                node_id=node_id,
-                node_type=NODE_TYPES[int(candidates.types[cand])],
-                lines=lines,
-                distance_km=round(float(candidates.km[cand]), 1),
-                carrier=candidates.services[int(candidates.carrier[cand])],
-                promised_date=date.fromordinal(int(candidates.promised[cand])),
-                ship_by=date.fromordinal(int(candidates.ship_by[cand])),
-                cost=CostBreakdown.model_construct(
-                    **{k: round(v, 4) for k, v in terms._asdict().items()}
+            _built(
+                SourcedShipment,
+                dict(
+                    node_id=node_id,
+                    node_type=NODE_TYPES[int(candidates.types[cand])],
+                    lines=lines,
+                    distance_km=round(float(candidates.km[cand]), 1),
+                    carrier=candidates.services[int(candidates.carrier[cand])],
+                    promised_date=date.fromordinal(int(candidates.promised[cand])),
+                    ship_by=date.fromordinal(int(candidates.ship_by[cand])),
+                    cost=_built(
+                        CostBreakdown, {k: round(v, 4) for k, v in terms._asdict().items()}
+                    ),
                 ),
             )
         )
@@ -752,11 +774,14 @@ def _shipments(
 def _alternative(
     order: SourcingOrder, candidates: _Candidates, best: Solution, other: Solution
 ) -> Alternative:
-    return Alternative.model_construct(
-        node_ids=sorted(candidates.ids[c] for c in other.candidates),
-        total_cost=float(round(other.cost, 4)),
-        cost_difference=float(round(other.cost - best.cost, 4)),
-        unfilled_line_nos=[
-            ln.line_no for i, ln in enumerate(order.lines) if other.unfilled_mask >> i & 1
-        ],
+    return _built(
+        Alternative,
+        dict(
+            node_ids=sorted(candidates.ids[c] for c in other.candidates),
+            total_cost=float(round(other.cost, 4)),
+            cost_difference=float(round(other.cost - best.cost, 4)),
+            unfilled_line_nos=[
+                ln.line_no for i, ln in enumerate(order.lines) if other.unfilled_mask >> i & 1
+            ],
+        ),
     )

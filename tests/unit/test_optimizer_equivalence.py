@@ -174,6 +174,7 @@ def test_the_fast_optimizer_gives_the_reference_plan_field_by_field(seed: int) -
         if isinstance(expected, Plan):
             assert isinstance(got, Plan), order
             assert got.model_dump() == expected.model_dump(), order
+            assert got.model_dump_json() == expected.model_dump_json()  # floats stay floats
             assert [s.node_id for s in got.shipments] == [s.node_id for s in expected.shipments]
             compared += 1
         else:
@@ -209,3 +210,45 @@ def test_the_checkout_scenarios_over_200_nodes_match_the_reference() -> None:
                 assert got.model_dump() == expected.model_dump()
             else:
                 assert got == expected
+
+
+def test_the_search_needs_only_the_exact_shortlist_of_each_rule() -> None:
+    """search.shortlist's claim: optimize over the shortlisted nodes alone (with the pickup
+    store and the nodes at capacity, which the plan names) gives the plan it gives over all."""
+    from sourcing.optimizer import _OrderPass, _problem, node_arrays
+    from sourcing.rules import DEFAULT_RULESET
+    from sourcing.search import shortlist
+
+    rng = random.Random(2024)
+    checked = 0
+    for k in range(120):
+        nodes = network(rng, rng.choice((40, 120, 200)))
+        order = random_order(rng, k, nodes)
+        if len({ln.sku for ln in order.lines}) < len(order.lines):
+            continue
+        policy = random_policy(rng, nodes)
+        full = outcome(optimize, order, nodes, policy, None, SearchBudget())
+        if not isinstance(full, Plan) or not full.exhaustive:
+            continue
+        entries = sorted(
+            ((n.node, n) if isinstance(n, NodeProfile) else (n, None) for n in nodes),
+            key=lambda e: (e[0].priority, e[0].node_id),
+        )
+        arrays = node_arrays(entries, sorted({ln.sku for ln in order.lines}))
+        context = _OrderPass(order, arrays)
+        keep = set(context.skipped()) | {order.pickup_node_id}
+        for rule in DEFAULT_RULESET.rules:
+            candidates = context.candidates(policy, rule)
+            problem, _ = _problem(order, candidates, policy, rule)
+            listed = shortlist(problem, SearchBudget().alternatives + 1).tolist()
+            keep |= {candidates.ids[i] for i in listed}
+        few = [n for n in nodes if _node_id(n) in keep]
+
+        assert len(few) < len(nodes)
+        assert optimize(order, few, policy).model_dump() == full.model_dump()
+        checked += 1
+    assert checked > 40
+
+
+def _node_id(n: NodeProfile | CandidateNode) -> str:
+    return (n.node if isinstance(n, NodeProfile) else n).node_id
