@@ -132,6 +132,9 @@ class StockPosition(SQLModel, table=True):
     on_hand: int = 0
     reserved: int = 0  # hard reservations of orders
     held: int = 0  # soft checkout holds
+    # Units on open purchase orders and transfers due to arrive here (IncomingLine): never part
+    # of ATP; a receipt moves them to on hand in one movement (ledger.incoming).
+    incoming: int = 0
     # Effective safety stock: the position's override, else the node's, else the node type's
     # (kept current by ledger.safety.refresh_safety_stock so reservations need no joins).
     safety_stock: int = 0
@@ -157,6 +160,10 @@ class MovementKind(StrEnum):
     # which changes what is available; readers that tail movements (the checkout's cache)
     # re-read the position.
     SAFETY = "safety"
+    # Incoming stock (ledger.incoming): a purchase order or transfer line created, changed or
+    # cancelled moves `incoming` only; a receipt moves incoming to on hand in one movement.
+    INCOMING = "incoming"
+    RECEIPT = "receipt"
 
 
 class StockMovement(SQLModel, table=True):
@@ -170,6 +177,7 @@ class StockMovement(SQLModel, table=True):
     d_on_hand: int = 0
     d_reserved: int = 0
     d_held: int = 0
+    d_incoming: int = 0
     cause: str = Field(max_length=300)  # order / hold / feed event that caused it
     at: datetime = Field(default_factory=utcnow, index=True)
 
@@ -373,3 +381,38 @@ class BidPrice(SQLModel, table=True):
     node_id: str = Field(max_length=64)
     sku: str = Field(max_length=64)
     price: float
+
+
+class IncomingKind(StrEnum):
+    PURCHASE_ORDER = "purchase_order"
+    TRANSFER = "transfer"
+
+
+class IncomingStatus(StrEnum):
+    OPEN = "open"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+class IncomingLine(SQLModel, table=True):
+    """One line of a purchase order or of a transfer in transit: what should arrive at a node,
+    and when. Its open units (quantity - received, while open) are in the position's `incoming`
+    counter, through movements (ledger.incoming), so reconcile rebuilds them."""
+
+    # One line per reference and line number whoever sent it: a WMS receipt names the ERP's PO.
+    __table_args__ = (UniqueConstraint("kind", "reference", "line"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # IncomingKind
+    reference: str = Field(max_length=120)  # the PO number or the transfer id
+    line: int
+    node_id: str = Field(foreign_key="node.node_id", index=True, max_length=64)  # where it arrives
+    from_node_id: str | None = Field(default=None, max_length=64)  # a transfer's origin
+    sku: str = Field(foreign_key="sku.sku", index=True, max_length=64)
+    quantity: int
+    received: int = 0
+    expected_date: date = Field(index=True)
+    status: str = Field(default=IncomingStatus.OPEN, index=True, max_length=20)
+    source: str = Field(max_length=64)  # the feed that created it
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -397,3 +397,41 @@ def test_a_0003_database_upgrades_to_bid_prices_with_its_channels_kept_and_no_ru
     with transaction(engine) as session:
         prices = session.exec(select(BidPrice)).all()
         assert [(p.node_id, p.sku, p.price) for p in prices] == [("dc", "tee", 1.5)]
+
+
+def test_a_0004_database_upgrades_to_incoming_stock_with_its_positions_and_movements_at_zero(
+    fresh,
+) -> None:
+    # Local imports: the module's import block is shared with other helpers' appended tests.
+    from ledger.tables import IncomingLine, StockPosition
+
+    engine = fresh.engine()
+    with engine.begin() as connection:
+        migrations.upgrade(connection, "0004")
+        # Raw SQL: the tables' models already have the columns this revision adds.
+        for statement in (
+            "insert into sku (sku, name, unit_price, ship_alone, oversize, active, updated_at)"
+            " values ('TEE', 'Tee', 0, false, false, true, '2026-11-30 08:00:00')",
+            "insert into node (node_id, name, node_type, lat, lon, can_ship, can_pickup,"
+            " daily_capacity, priority, active, status, system_url, connector_kind, enabled,"
+            " can_ship_to_store, working_days, holidays, cutoff_time, timezone,"
+            " processing_days, updated_at) values ('N1', 'N1', 'warehouse', 0, 0, true, false,"
+            " 1000, 100, true, 'up', 'http://sim', 'simulator', true, false, '[0]', '[]',"
+            " '14:00', 'UTC', 0, '2026-11-30 08:00:00')",
+            "insert into stockposition (node_id, sku, on_hand, reserved, held, safety_stock,"
+            " updated_at) values ('N1', 'TEE', 7, 0, 0, 0, '2026-11-30 08:00:00')",
+            "insert into stockmovement (node_id, sku, kind, d_on_hand, d_reserved, d_held,"
+            " cause, at) values ('N1', 'TEE', 'snapshot', 7, 0, 0, 'opening balance',"
+            " '2026-11-30 08:00:00')",
+        ):
+            connection.execute(text(statement))
+
+    create_schema(engine)
+
+    assert version(engine) == migrations.head()
+    with transaction(engine) as session:
+        stored = session.exec(select(StockPosition)).one()
+        assert (stored.on_hand, stored.incoming) == (7, 0)
+        assert [m.d_incoming for m in session.exec(select(StockMovement))] == [0]
+        assert session.exec(select(IncomingLine)).all() == []
+        assert ledger_imbalances(session) == []
