@@ -130,14 +130,14 @@ def _print_seed(
         f"{bound.rounds} rounds, {lp_seconds:.1f} s)"
     )
     header = (
-        f"  {'policy':<38} {'cost/LP':>8} {'pkg/order':>9} {'1-pkg':>6} "
+        f"  {'policy':<40} {'cost/LP':>8} {'pkg/order':>9} {'1-pkg':>6} "
         f"{'unfilled':>8} {'p50 ms':>7} {'p99 ms':>7}  LP re-solves"
     )
     print(header)
     for o in outcomes:
         solves = f"{o.lp_solves} in {o.lp_seconds:.0f} s" if o.lp_solves else "-"
         print(
-            f"  {o.policy:<38} {o.total_cost / bound.objective:>8.4f} "
+            f"  {o.policy:<40} {o.total_cost / bound.objective:>8.4f} "
             f"{o.packages_per_order:>9.3f} {o.single_package_share:>6.1%} {o.unfilled_units:>8} "
             f"{o.percentile_ms(50):>7.2f} {o.percentile_ms(99):>7.2f}  {solves}"
         )
