@@ -19,6 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.backorders import BackorderActivities
 from activities.bid_prices import BidPriceActivities
 from activities.fulfilment import FulfilmentActivities
 from activities.housekeeping import HousekeepingActivities
@@ -117,7 +118,11 @@ def activity_objects(
         max_late_share=settings.node_health_max_late_share,
     )
     return (
-        LedgerActivities(engine, default_sla_policy(settings.sla_scale)),
+        LedgerActivities(
+            engine,
+            default_sla_policy(settings.sla_scale),
+            exclusion_forget_seconds=settings.exclusion_forget_seconds,
+        ),
         FulfilmentActivities(
             engine,
             NodeConnectors(http),
@@ -127,6 +132,13 @@ def activity_objects(
         HousekeepingActivities(engine, ErpFeedConnector()),
         OutageActivities(engine, client, health_rule),
         BidPriceActivities(engine),
+        BackorderActivities(
+            engine,
+            client,
+            batch=settings.backorder_sweep_batch,
+            forget_exclusions_after_seconds=settings.exclusion_forget_seconds,
+            scan=settings.backorder_sweep_scan,
+        ),
     )
 
 

@@ -32,9 +32,13 @@ from services.allocation import Allocation, AllocationRequest, NodeIncident
 
 
 class LedgerActivities:
-    def __init__(self, engine: Engine, sla_policy: SlaPolicy) -> None:
+    def __init__(
+        self, engine: Engine, sla_policy: SlaPolicy, exclusion_forget_seconds: float | None = None
+    ) -> None:
         self._engine = engine
         self._sla_policy = sla_policy
+        # Handed to the order with each allocation result (AllocateResult): see its field.
+        self._exclusion_forget_seconds = exclusion_forget_seconds
         # Every step of every order projects its state: many small writes, committed in groups.
         self._projections: GroupCommit[dict, bool] = GroupCommit(engine, orders_view.project)
 
@@ -46,7 +50,7 @@ class LedgerActivities:
         done = allocation.allocate(
             self._engine, self._sla_policy, _allocation_request(request), activity.logger
         )
-        return _allocate_result(done)
+        return _allocate_result(done, self._exclusion_forget_seconds)
 
     @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)
     def release_reservations(self, request: ReleaseReservationsInput) -> ReleaseReservationsResult:
@@ -110,7 +114,7 @@ def _incident(incident: IncidentPayload | None) -> NodeIncident | None:
     )
 
 
-def _allocate_result(done: Allocation) -> AllocateResult:
+def _allocate_result(done: Allocation, exclusion_forget_seconds: float | None) -> AllocateResult:
     # The service's values are already valid (its lines and SLAs are the domain's models):
     # constructed, not validated again, on the order's hot path.
     return AllocateResult.model_construct(
@@ -133,4 +137,5 @@ def _allocate_result(done: Allocation) -> AllocateResult:
         backordered=done.backordered,
         promised_date=done.promised_date,
         promise_at_risk=done.promise_at_risk,
+        exclusion_forget_seconds=exclusion_forget_seconds,
     )

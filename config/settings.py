@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     support_update_timeout_seconds: float = Field(default=15, gt=0)
     # How often holds expire, polled feeds are pulled and availability events are published.
     housekeeping_every_seconds: float = Field(default=10, gt=0)
+    # Backorders that resolve themselves (services.backorders): each housekeeping run retries at
+    # most this many backordered orders whose stock has arrived, highest priority and oldest
+    # first, so a large receipt re-sources the waiting orders at a bounded rate (with the
+    # default interval, 5 orders a second at most) ...
+    backorder_sweep_batch: int = Field(default=50, ge=1)
+    # ... reading at most this many backordered orders per run (priority, then age order).
+    backorder_sweep_scan: int = Field(default=2000, ge=1)
+    # A node that rejected or timed out an order's shipment is excluded from that order for this
+    # long, then may serve it again (orders started on release 2026-12, issue 14, or later).
+    exclusion_forget_seconds: float = Field(default=24 * 3600, gt=0)
     # How often the inventory-aware policy's bid prices are re-solved (services.bid_prices).
     bid_price_interval_seconds: float = Field(default=3600, gt=0)
     # On SIGTERM the worker stops polling and gives in-flight activities this long to finish

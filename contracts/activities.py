@@ -51,6 +51,10 @@ class AllocateResult(BaseModel):
     # The latest of the shipments' dates, and whether it is later than the order's promise.
     promised_date: date | None = None
     promise_at_risk: bool = False
+    # How long the worker's setting keeps a node excluded from the order
+    # (OPENDOM_EXCLUSION_FORGET_SECONDS). Recorded with the result, so the workflow decides from
+    # its own history which exclusions have expired; None in results recorded before issue 14.
+    exclusion_forget_seconds: float | None = None
 
 
 class NodeIncident(BaseModel):
@@ -272,3 +276,20 @@ class DegradedNode(BaseModel):
 
 class DegradeUnhealthyNodesResult(BaseModel):
     degraded: list[DegradedNode]
+
+
+class SweepBackordersInput(BaseModel):
+    # At most this many orders retried by one run; None: the worker's OPENDOM_BACKORDER_SWEEP_BATCH.
+    limit: int | None = None
+
+
+class BackorderRetried(BaseModel):
+    order_id: str
+    reason: str
+    # False: the order refused the retry (it moved on meanwhile, or a retry was under way).
+    accepted: bool
+    why: str = ""
+
+
+class SweepBackordersResult(BaseModel):
+    retried: list[BackorderRetried] = []

@@ -12,3 +12,6 @@ class HousekeepingResult(BaseModel):
     deltas_pulled: int
     availability_events: int
     nodes_degraded: list[str] = []
+    # Backordered orders the run retried because their stock arrived (runs recorded before the
+    # sweep have none).
+    backorders_retried: list[str] = []

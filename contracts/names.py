@@ -31,6 +31,8 @@ class ActivityName(StrEnum):
     LIST_FEED_SOURCES = "list_feed_sources"
     FETCH_STOCK_DELTAS = "fetch_stock_deltas"
     APPLY_PULLED_DELTAS = "apply_pulled_deltas"
+    # backordered orders whose stock arrived are retried (issue 14)
+    SWEEP_BACKORDERS = "sweep_backorders"
     # node outage and node health
     FIND_ORDERS_AT_NODE = "find_orders_at_node"
     MOVE_ORDER_AWAY = "move_order_away"

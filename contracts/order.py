@@ -45,6 +45,10 @@ class CancelResult(BaseModel):
 
 class RetryInput(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
+    # Sent by the backorder sweep (stock arrived), not by a person: the order keeps the nodes it
+    # excluded less than OPENDOM_EXCLUSION_FORGET_SECONDS ago, where a person's retry forgets them
+    # all (orders started before Patch.ORDER_BACKORDERS_2026_12 forget them all either way).
+    automatic: bool = False
 
 
 class RetryResult(BaseModel):

@@ -25,6 +25,14 @@ class Patch(StrEnum):
     # The promise as data (issue 13): the order's promised and ship-by dates are indexed as the
     # PromisedBy and ShipBy search attributes. Release 2026-12 (issue 13), stage: patched.
     ORDER_PROMISE_2026_12 = "order-promise-2026-12-indexed-dates"
+    # Backorders that resolve themselves (issue 14): each exclusion of a node keeps its time and
+    # is forgotten once older than OPENDOM_EXCLUSION_FORGET_SECONDS (the hourly re-check no
+    # longer forgets them all), and an automatic retry keeps the exclusions still in force.
+    # Release 2026-12 (issue 14), stage: patched.
+    ORDER_BACKORDERS_2026_12 = "order-backorders-2026-12-exclusions-expire"
+    # The housekeeping run ends with the backorder sweep: backordered orders whose stock has
+    # arrived are retried. Release 2026-12 (issue 14), stage: patched.
+    HOUSEKEEPING_BACKORDER_SWEEP = "housekeeping-backorder-sweep"
 
 
 # Patch ids no workflow calls any more: kept so none is ever given to a different change.

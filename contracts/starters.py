@@ -16,6 +16,7 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    WorkflowUpdateStage,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -35,7 +36,13 @@ from contracts.ids import (
     HOUSEKEEPING_SCHEDULE_ID,
 )
 from contracts.names import OrderQuery, OrderSignal, OrderUpdate, WorkflowName
-from contracts.order import NodeEvent, OrderWorkflowInput, TakeDeliveryResult
+from contracts.order import (
+    NodeEvent,
+    OrderWorkflowInput,
+    RetryInput,
+    RetryResult,
+    TakeDeliveryResult,
+)
 from contracts.outage import NodeOutageInput
 from domain.orders import Order, OrderState, OrderStatus
 
@@ -199,3 +206,19 @@ async def ensure_bid_price_schedule(client: Client, task_queue: str, every_secon
         await client.get_schedule_handle(BID_PRICE_SCHEDULE_ID).update(
             lambda current: _replaced_if_different(current, schedule)
         )
+
+
+async def start_automatic_retry(
+    client: Client, order_id: str, request: RetryInput, update_id: str
+) -> None:
+    """Send a backordered order the RETRY update and return once the order has accepted it (its
+    validator ran), without waiting for its allocation. A refusal raises
+    WorkflowUpdateFailedError; a closed order, RPCError NOT_FOUND. The same `update_id` sent
+    twice (a retried activity) is the same update: the order runs it once."""
+    await client.get_workflow_handle(order_id).start_update(
+        OrderUpdate.RETRY,
+        request,
+        id=update_id,
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        result_type=RetryResult,
+    )

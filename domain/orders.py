@@ -173,6 +173,9 @@ class OrderState(BaseModel):
     version: int = 0
     shipments: list[Shipment] = []
     excluded_nodes: list[str] = []
+    # When each node in `excluded_nodes` was (last) excluded: it is forgotten once older than the
+    # exclusion setting. Empty for orders started before exclusions expired (issue 14).
+    excluded_at: dict[str, datetime] = {}
     waiting_for: str = ""
     # When the current wait escalates (a node's SLA, a backorder's review date); None while the
     # order waits on nothing with a clock, or on a person (then `attention` says why).

@@ -1,5 +1,7 @@
 """Inventory and network housekeeping, started by a Temporal Schedule every few seconds: expire
-holds, pull feeds, publish availability events, degrade nodes that keep failing."""
+holds, pull feeds, publish availability events, degrade nodes that keep failing, and retry the
+backordered orders whose stock has arrived (by those feeds, a push feed, a receipt, a released
+reservation or hold since the last run)."""
 
 from datetime import timedelta
 
@@ -20,9 +22,12 @@ with workflow.unsafe.imports_passed_through():
         FetchDeltasResult,
         PublishAvailabilityEventsInput,
         PublishAvailabilityEventsResult,
+        SweepBackordersInput,
+        SweepBackordersResult,
     )
     from contracts.housekeeping import HousekeepingInput, HousekeepingResult
     from contracts.names import ActivityName, WorkflowName
+    from contracts.patches import Patch
 
 OPTIONS = {
     "start_to_close_timeout": timedelta(minutes=2),
@@ -51,11 +56,22 @@ class InventoryHousekeepingWorkflow:
             result_type=DegradeUnhealthyNodesResult,
             **OPTIONS,
         )
+        retried: list[str] = []
+        # Last, after the holds expired and the feeds were pulled: what they gave back counts.
+        if workflow.patched(Patch.HOUSEKEEPING_BACKORDER_SWEEP):
+            swept: SweepBackordersResult = await workflow.execute_activity(
+                ActivityName.SWEEP_BACKORDERS,
+                SweepBackordersInput(),
+                result_type=SweepBackordersResult,
+                **OPTIONS,
+            )
+            retried = [r.order_id for r in swept.retried if r.accepted]
         return HousekeepingResult(
             holds_expired=expired.expired,
             deltas_pulled=pulled,
             availability_events=events.events,
             nodes_degraded=[d.node_id for d in health.degraded],
+            backorders_retried=retried,
         )
 
     async def _pull_feeds(self) -> int:

@@ -4,7 +4,8 @@ validate -> reserve and choose node(s) -> per shipment: release to the node, wai
 under the node type's SLA, buy the label, hand it to the node, wait for shipped -> complete.
 A shipment that is rejected, late, or moved by support compensates itself (cancel at the node,
 release its reservation) and its lines are sourced again without that node. When nothing can
-serve, the order waits BACKORDERED until support retries.
+serve, the order waits BACKORDERED until its stock arrives (the housekeeping's backorder sweep
+retries it), its hourly re-check finds some, or support retries.
 """
 
 import asyncio
@@ -137,6 +138,9 @@ STEP_PATIENCE = timedelta(minutes=30)
 LEDGER_RETRY = timedelta(minutes=1)
 LEDGER_RETRY_AT_MOST = timedelta(hours=1)
 BACKORDER_ESCALATES_AFTER = timedelta(days=3)
+# How long a node stays excluded from an order, until an allocation result brings the worker's
+# setting (OPENDOM_EXCLUSION_FORGET_SECONDS): the first allocation, which excludes nothing, does.
+EXCLUSION_FORGET_AFTER = timedelta(hours=24)
 
 
 T = TypeVar("T")
@@ -164,6 +168,10 @@ class OrderWorkflow:
         self._ledger = LEDGER if self._audited else _LEDGER_BEFORE_AUDIT
         # Orders started on release 2026-12 (issue 13) or later index their promise.
         self._promise_indexed = workflow.patched(Patch.ORDER_PROMISE_2026_12)
+        # Orders started on release 2026-12 (issue 14) or later forget an exclusion once it is
+        # older than the setting, and keep the others on an automatic retry.
+        self._exclusions_expire = workflow.patched(Patch.ORDER_BACKORDERS_2026_12)
+        self._forget_exclusions_after = EXCLUSION_FORGET_AFTER
         self._attention: dict[str, str] = {}  # why a person must act, by what it is about
         self._waits_on_person: set[str] = set()  # the attention entries an open wait needs
         self._deadlines: dict[str, datetime] = {}  # when each timed wait ends, by what waits
@@ -322,7 +330,9 @@ class OrderWorkflow:
 
     async def _allocate_lines(self, lines: list[OrderLine]) -> AllocateResult:
         order = self._state.order
-        return await workflow.execute_local_activity(
+        if self._exclusions_expire:
+            self._forget_old_exclusions()
+        result: AllocateResult = await workflow.execute_local_activity(
             ActivityName.ALLOCATE_STOCK,
             AllocateInput(
                 order_id=order.order_id,
@@ -347,6 +357,26 @@ class OrderWorkflow:
             result_type=AllocateResult,
             **self._ledger,
         )
+        if self._exclusions_expire and result.exclusion_forget_seconds is not None:
+            # The worker's setting, as recorded in this history: a replay decides the same.
+            self._forget_exclusions_after = timedelta(seconds=result.exclusion_forget_seconds)
+        return result
+
+    def _forget_old_exclusions(self) -> None:
+        """Drop the nodes excluded longer ago than the setting: a node that failed the order
+        once may serve it now. Decided from workflow time and the order's own state."""
+        now = workflow.now()
+        state = self._state
+        for node_id in list(state.excluded_nodes):
+            since = state.excluded_at.get(node_id)
+            if since is None or now - since < self._forget_exclusions_after:
+                continue
+            state.excluded_nodes.remove(node_id)
+            del state.excluded_at[node_id]
+            self._note(
+                "exclusion expired",
+                f"{node_id} may serve again: excluded since {since:%Y-%m-%d %H:%M:%S} UTC",
+            )
 
     async def _wait_as_backordered(
         self, why: str, failure: str | None = None, recheck: timedelta | None = BACKORDER_RECHECK
@@ -380,6 +410,8 @@ class OrderWorkflow:
         await self._publish(
             "support: retry once the cause is fixed"
             if failure is not None
+            else "stock: retried when it arrives, re-checked every hour, or support retries"
+            if self._exclusions_expire
             else "stock: re-checked every hour, or support retries"
         )
         try:
@@ -392,8 +424,10 @@ class OrderWorkflow:
                 timeout=recheck,
             )
         except TimeoutError:
-            # The nodes that failed this order once may serve it now (M5).
-            self._state.excluded_nodes = []
+            if not self._exclusions_expire:
+                # The nodes that failed this order once may serve it now (M5). Since issue 14
+                # each exclusion expires on its own clock instead (_forget_old_exclusions).
+                self._state.excluded_nodes = []
             self._retry_requested = True
         self._set_deadline("allocation", None)
         self._backordered = False
@@ -767,6 +801,8 @@ class OrderWorkflow:
         if move.source_again:
             if shipment.node_id not in self._state.excluded_nodes:
                 self._state.excluded_nodes.append(shipment.node_id)
+            if self._exclusions_expire:  # failed again: excluded afresh, from now
+                self._state.excluded_at[shipment.node_id] = workflow.now()
             self._unallocated.extend(shipment.lines)
             self._note(
                 "reallocating",
@@ -1082,9 +1118,12 @@ class OrderWorkflow:
     async def retry(self, request: RetryInput) -> RetryResult:
         rounds = self._allocation_rounds
         self._note("retry", request.reason)
-        if self._audited:
+        if self._audited and not (self._exclusions_expire and request.automatic):
             # A person retries because something changed: the nodes that failed it may serve.
+            # The sweep retries because stock arrived: recent exclusions still stand.
             self._state.excluded_nodes = []
+            if self._exclusions_expire:
+                self._state.excluded_at = {}
         self._retry_requested = True
         await workflow.wait_condition(
             lambda: self._allocation_rounds > rounds or self._cancel_reason is not None

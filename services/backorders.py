@@ -1,0 +1,241 @@
+"""Backorders that resolve themselves: which backordered orders to retry now that stock arrived.
+
+A unit of work of the housekeeping run (activities.backorders sends each order picked here its
+RETRY update). Read-only: it writes nothing, so a retried or concurrent sweep can only pick
+again what an order then refuses (its retry validator: a retry under way, or the order moved on).
+
+An order is picked when, since the read model last heard from it,
+- stock of one of its SKUs became more available anywhere (a movement that raised on hand less
+  reserved less held: a feed delta or snapshot, a receipt, an adjustment, a reservation or a
+  hold given back), or one of its node exclusions ran out, and
+- every line it still waits for is available to its channel now, each whole at one node that
+  may serve it (active, in the channel's pool, shipping or the order's pickup store, not
+  excluded by the order), as allocation needs it.
+Orders are taken by priority (highest first), then age (oldest first), and what an order picked
+here would take is set aside for it, so one unit that arrived retries one order, not every order
+that wants it. The check is the cheap part of allocation; the order's own allocation decides,
+and a retry that finds nothing leaves the order backordered as it was.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from domain.availability import ChannelPoolRule, PositionFigures, visible_to_channel
+from domain.lifecycle import MOVED_SHIPMENT_STATUSES
+from domain.orders import DeliveryMethod, OrderState, OrderStatus
+from ledger.availability import channel_pool, positions_for
+from ledger.tables import Node, OrderView, StockMovement
+
+# A movement this much older than the order's last projection still counts as new to it: the
+# order's allocation read the stock a moment before it published, and a unit that arrived in
+# between must not wait for the hourly re-check. An order retried for nothing is retried at
+# most once more for the same movement (its next projection is later than this margin).
+NEWS_MARGIN = timedelta(seconds=5)
+# SQL IN lists are kept this short.
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class BackorderRetry:
+    """A backordered order to retry, and why (its RETRY reason)."""
+
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    state: OrderState
+    seen_at: datetime  # the read model's last projection of the order
+    missing: dict[int, tuple[str, int]]  # line_no -> (sku, units not yet allocated)
+
+
+def orders_to_retry(
+    engine: Engine,
+    limit: int,
+    forget_exclusions_after: timedelta,
+    now: datetime | None = None,
+    scan: int = 2000,
+) -> list[BackorderRetry]:
+    """At most `limit` backordered orders to retry now, highest priority and oldest first,
+    among the first `scan` backordered orders in that order."""
+    now = now or datetime.now(UTC)
+    with Session(engine) as session:
+        waiting = _backordered(session, scan)
+        if not waiting:
+            return []
+        skus = sorted({sku for w in waiting for sku, _ in w.missing.values()})
+        since = min(w.seen_at for w in waiting) - NEWS_MARGIN
+        raised = _availability_raised(session, skus, since)
+        positions = [p for chunk in _chunks(skus) for p in positions_for(session, chunk)]
+        nodes = {
+            n.node_id: n.can_ship
+            for n in session.exec(select(Node).where(col(Node.active).is_(True)))
+        }
+        pools: dict[str, ChannelPoolRule | None] = {}
+        claimed: dict[tuple[str, str], int] = {}  # (node, sku) -> units set aside this sweep
+        picked: list[BackorderRetry] = []
+        for order in waiting:
+            if len(picked) >= limit:
+                break
+            arrived = sorted(
+                {
+                    sku
+                    for sku, _ in order.missing.values()
+                    if sku in raised and raised[sku] > order.seen_at - NEWS_MARGIN
+                }
+            )
+            expired = _exclusions_expired(order, forget_exclusions_after, now)
+            if not arrived and not expired:
+                continue  # nothing changed for it since it last looked
+            channel = order.state.order.channel
+            if channel not in pools:
+                pools[channel] = channel_pool(session, channel)
+            taken = _available_whole(
+                order, positions, nodes, pools[channel], claimed, forget_exclusions_after, now
+            )
+            if taken is None:
+                continue
+            for key, units in taken.items():
+                claimed[key] = claimed.get(key, 0) + units
+            picked.append(BackorderRetry(order.state.order.order_id, _reason(arrived, expired)))
+        return picked
+
+
+def _backordered(session: Session, scan: int) -> list[_Waiting]:
+    rows = session.exec(
+        select(OrderView.document, OrderView.updated_at)
+        .where(col(OrderView.status) == OrderStatus.BACKORDERED.value)
+        .order_by(
+            col(OrderView.priority).desc(), col(OrderView.created_at), col(OrderView.order_id)
+        )
+        .limit(scan)
+    ).all()
+    waiting = []
+    for document, updated_at in rows:
+        state = OrderState.model_validate(document)
+        missing = _missing_lines(state)
+        if missing:
+            waiting.append(_Waiting(state, _utc(updated_at), missing))
+    return waiting
+
+
+def _missing_lines(state: OrderState) -> dict[int, tuple[str, int]]:
+    """The units of each line no shipment on its way (or shipped) carries: what the order's
+    next allocation must find."""
+    carried: dict[int, int] = {}
+    for shipment in state.shipments:
+        if shipment.status in MOVED_SHIPMENT_STATUSES:
+            continue
+        for line in shipment.lines:
+            carried[line.line_no] = carried.get(line.line_no, 0) + line.quantity
+    missing = {}
+    for line in state.order.lines:
+        units = line.quantity - carried.get(line.line_no, 0)
+        if units > 0:
+            missing[line.line_no] = (line.sku, units)
+    return missing
+
+
+def _availability_raised(
+    session: Session, skus: Sequence[str], since: datetime
+) -> dict[str, datetime]:
+    """Per SKU, the last movement after `since` that made more of it sellable somewhere."""
+    sellable = (
+        col(StockMovement.d_on_hand) - col(StockMovement.d_reserved) - col(StockMovement.d_held)
+    )
+    raised: dict[str, datetime] = {}
+    for chunk in _chunks(skus):
+        rows = session.exec(
+            select(StockMovement.sku, func.max(StockMovement.at))
+            .where(
+                col(StockMovement.sku).in_(chunk),
+                col(StockMovement.at) > since,
+                sellable > 0,
+            )
+            .group_by(col(StockMovement.sku))
+        ).all()
+        raised.update({sku: _utc(at) for sku, at in rows})
+    return raised
+
+
+def _active_exclusions(order: _Waiting, forget_after: timedelta, now: datetime) -> set[str]:
+    """The nodes the order still excludes. One without a time (an order started before
+    exclusions expired) stays excluded until the order's own re-check forgets it."""
+    excluded_at = order.state.excluded_at
+    return {
+        node_id
+        for node_id in order.state.excluded_nodes
+        if node_id not in excluded_at or now - _utc(excluded_at[node_id]) < forget_after
+    }
+
+
+def _exclusions_expired(order: _Waiting, forget_after: timedelta, now: datetime) -> list[str]:
+    """The exclusions that ran out since the read model last heard from the order."""
+    after = order.seen_at - NEWS_MARGIN
+    return sorted(
+        node_id
+        for node_id, at in order.state.excluded_at.items()
+        if node_id in order.state.excluded_nodes and after < _utc(at) + forget_after <= now
+    )
+
+
+def _available_whole(
+    order: _Waiting,
+    positions: Sequence[PositionFigures],
+    nodes: dict[str, bool],
+    pool: ChannelPoolRule | None,
+    claimed: dict[tuple[str, str], int],
+    forget_after: timedelta,
+    now: datetime,
+) -> dict[tuple[str, str], int] | None:
+    """The units the order would take per (node, SKU), each missing line whole at one node
+    (the one with the most left), or None if some line cannot be served yet."""
+    excluded = _active_exclusions(order, forget_after, now)
+    placed = order.state.order
+    pickup = placed.pickup_node_id if placed.delivery_method == DeliveryMethod.PICKUP else None
+    left: dict[tuple[str, str], int] = {}
+    for figures in positions:
+        node_id = figures.node_id
+        if node_id in excluded or node_id not in nodes:
+            continue
+        if not (nodes[node_id] or node_id == pickup):
+            continue
+        units = visible_to_channel(figures, pool) - claimed.get((node_id, figures.sku), 0)
+        if units > 0:
+            left[(node_id, figures.sku)] = units
+    taken: dict[tuple[str, str], int] = {}
+    for sku, units in order.missing.values():
+        best = max(
+            (key for key, free in left.items() if key[1] == sku and free >= units),
+            key=lambda key: (left[key], key[0]),
+            default=None,
+        )
+        if best is None:
+            return None
+        left[best] -= units
+        taken[best] = taken.get(best, 0) + units
+    return taken
+
+
+def _reason(arrived: list[str], expired: list[str]) -> str:
+    parts = []
+    if arrived:
+        parts.append(f"stock arrived: {', '.join(arrived)}")
+    if expired:
+        parts.append(f"exclusion expired: {', '.join(expired)}")
+    return "; ".join(parts)[:500]  # RetryInput.reason's limit
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives datetimes back without their zone; every one the ledger writes is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
