@@ -22,6 +22,7 @@ from api.routes import (
     clients,
     configuration,
     feeds,
+    incoming,
     network,
     network_files,
     orders,
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, checkout_fast_path: bool = T
     app.include_router(network.router)
     app.include_router(availability.router)
     app.include_router(feeds.router)
+    app.include_router(incoming.router)
     app.include_router(configuration.router)
     app.include_router(catalogue.router)
     app.include_router(clients.router)

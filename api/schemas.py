@@ -4,12 +4,14 @@ tables (`api.schemas.Node`, not `ledger.tables.Node`), so a new column is not pu
 accident."""
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from domain.availability import SkuAvailability as DomainSkuAvailability
 from domain.geo import GeoPoint
+from domain.incoming import IncomingUnits
 from domain.node_status import NodeStatus
 from domain.orders import (
     Address,
@@ -20,7 +22,7 @@ from domain.orders import (
     OrderLine,
     OrderType,
 )
-from ledger.tables import utcnow
+from ledger.tables import IncomingKind, utcnow
 from services.feeds import FeedMode
 from sourcing.checkout import CheckoutAnswer
 
@@ -342,3 +344,56 @@ class PromiseKeptReport(BaseModel):
     overall: PromiseFiguresPublic
     channels: list[ChannelPromiseKept] = Field(description="by channel, sorted")
     nodes: list[NodePromiseKept] = Field(description="by node, sorted")
+
+
+# --- incoming stock and receipts (api/routes/incoming.py), stock by date (availability) ---
+
+
+class IncomingLinePush(Strict):
+    """One purchase order or transfer line: created or changed (`upsert`) or cancelled."""
+
+    event_id: str = Field(min_length=1, max_length=200)
+    action: Literal["upsert", "cancel"] = "upsert"
+    kind: IncomingKind
+    reference: str = Field(min_length=1, max_length=120, description="PO number or transfer id")
+    line: int = Field(ge=1, le=1_000_000)
+    node_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="where it arrives; a cancel may omit it",
+    )
+    sku: str | None = Field(default=None, min_length=1, max_length=64)
+    quantity: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    expected_date: date | None = Field(default=None, description="required on a new line")
+    from_node_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="a transfer's origin"
+    )
+
+
+class IncomingFeed(Strict):
+    mode: FeedMode = FeedMode.ALL_OR_NOTHING
+    lines: list[IncomingLinePush] = Field(min_length=1, max_length=100_000)
+
+
+class ReceiptPush(Strict):
+    """Goods received against an incoming line, in full or in part."""
+
+    event_id: str = Field(min_length=1, max_length=200)
+    kind: IncomingKind
+    reference: str = Field(min_length=1, max_length=120)
+    line: int = Field(ge=1, le=1_000_000)
+    quantity: int = Field(ge=1, le=1_000_000_000)
+    received_at: datetime
+
+
+class Receipts(Strict):
+    mode: FeedMode = FeedMode.ALL_OR_NOTHING
+    receipts: list[ReceiptPush] = Field(min_length=1, max_length=100_000)
+
+
+class SkuAvailability(DomainSkuAvailability):
+    """What a channel can sell of a SKU now, and what open purchase orders and transfers bring
+    to the nodes it sells from, by expected date (a past date: the goods are late)."""
+
+    incoming: list[IncomingUnits] = Field(default_factory=list)

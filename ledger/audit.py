@@ -1,6 +1,7 @@
 """Does the ledger balance?
 
-- Reserved counters equal the sum of active reservations; held counters the sum of active holds.
+- Reserved counters equal the sum of active reservations; held counters the sum of active holds;
+  incoming counters the open units (quantity less received) of open incoming lines.
 - Every counter equals what its append-only movements rebuild (reconcile).
 """
 
@@ -9,10 +10,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from ledger.incoming import line_problems
 from ledger.tables import (
     CheckoutHold,
     HoldLine,
     HoldStatus,
+    IncomingLine,
+    IncomingStatus,
     Reservation,
     ReservationStatus,
     StockMovement,
@@ -35,10 +39,13 @@ class Drift:
         )
 
 
+_COUNTERS = ("on_hand", "reserved", "held", "incoming")
+
+
 def reconcile(session: Session) -> list[Drift]:
     """Rebuild every position from its movements and report any counter that disagrees."""
     sums = {
-        (r[0], r[1]): (int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
+        (r[0], r[1]): tuple(int(v or 0) for v in r[2:])
         for r in session.execute(
             select(
                 StockMovement.node_id,
@@ -46,14 +53,15 @@ def reconcile(session: Session) -> list[Drift]:
                 func.sum(StockMovement.d_on_hand),
                 func.sum(StockMovement.d_reserved),
                 func.sum(StockMovement.d_held),
+                func.sum(StockMovement.d_incoming),
             ).group_by(col(StockMovement.node_id), col(StockMovement.sku))
         )
     }
     drifts = []
     for p in session.exec(select(StockPosition)).scalars():  # type: ignore[call-overload]
-        rebuilt = sums.pop((p.node_id, p.sku), (0, 0, 0))
+        rebuilt = sums.pop((p.node_id, p.sku), (0, 0, 0, 0))
         for name, stored, value in zip(
-            ("on_hand", "reserved", "held"), (p.on_hand, p.reserved, p.held), rebuilt, strict=True
+            _COUNTERS, (p.on_hand, p.reserved, p.held, p.incoming), rebuilt, strict=True
         ):
             if stored != value:
                 drifts.append(Drift(p.node_id, p.sku, name, stored, value))
@@ -78,6 +86,16 @@ def ledger_imbalances(session: Session) -> list[str]:
         .where(col(CheckoutHold.status) == HoldStatus.ACTIVE)
         .group_by(col(HoldLine.node_id), col(HoldLine.sku)),
     )
+    open_incoming = _sum_by_position(
+        session,
+        select(
+            IncomingLine.node_id,
+            IncomingLine.sku,
+            func.sum(IncomingLine.quantity - IncomingLine.received),
+        )
+        .where(col(IncomingLine.status) == IncomingStatus.OPEN)
+        .group_by(col(IncomingLine.node_id), col(IncomingLine.sku)),
+    )
     problems = []
     for p in session.exec(select(StockPosition)).scalars():  # type: ignore[call-overload]
         key = (p.node_id, p.sku)
@@ -86,10 +104,14 @@ def ledger_imbalances(session: Session) -> list[str]:
             problems.append(f"{label}: reserved {p.reserved} but open reservations differ")
         if p.held != open_held.pop(key, 0):
             problems.append(f"{label}: held {p.held} but active holds differ")
-        if min(p.on_hand, p.reserved, p.held) < 0:
+        if p.incoming != open_incoming.pop(key, 0):
+            problems.append(f"{label}: incoming {p.incoming} but open incoming lines differ")
+        if min(p.on_hand, p.reserved, p.held, p.incoming) < 0:
             problems.append(f"{label}: negative counter")
     problems.extend(f"{k}: open reservations without a position" for k in open_reserved)
     problems.extend(f"{k}: active holds without a position" for k in open_held)
+    problems.extend(f"{k}: open incoming lines without a position" for k in open_incoming)
+    problems.extend(line_problems(session))
     problems.extend(str(d) for d in reconcile(session))
     return problems
 

@@ -36,7 +36,13 @@ from ledger.tables import (
 )
 
 # Movements that change physical stock and that a snapshot taken earlier cannot know about.
-_AFTER_SNAPSHOT_KINDS = (MovementKind.SHIPMENT, MovementKind.DELTA, MovementKind.ADJUSTMENT)
+# A receipt (ledger.incoming) is goods put away at its received time, like a delta.
+_AFTER_SNAPSHOT_KINDS = (
+    MovementKind.SHIPMENT,
+    MovementKind.DELTA,
+    MovementKind.ADJUSTMENT,
+    MovementKind.RECEIPT,
+)
 
 
 @dataclass(frozen=True)

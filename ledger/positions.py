@@ -12,6 +12,7 @@ from ledger.tables import StockMovement, StockPosition, utcnow
 ON_HAND = col(StockPosition.on_hand)
 RESERVED = col(StockPosition.reserved)
 HELD = col(StockPosition.held)
+INCOMING = col(StockPosition.incoming)
 SAFETY = col(StockPosition.safety_stock)
 _POSITIONS = StockPosition.__table__  # type: ignore[attr-defined]
 # The SQL twin of domain.availability.available_to_promise.
@@ -35,6 +36,7 @@ def move_stock(
     d_on_hand: int = 0,
     d_reserved: int = 0,
     d_held: int = 0,
+    d_incoming: int = 0,
     condition: ColumnElement[bool] | None = None,
     at: datetime | None = None,
 ) -> bool:
@@ -55,6 +57,7 @@ def move_stock(
             on_hand=ON_HAND + d_on_hand,
             reserved=RESERVED + d_reserved,
             held=HELD + d_held,
+            incoming=INCOMING + d_incoming,
             updated_at=utcnow(),
         )
     )
@@ -71,6 +74,7 @@ def move_stock(
                 "d_on_hand": d_on_hand,
                 "d_reserved": d_reserved,
                 "d_held": d_held,
+                "d_incoming": d_incoming,
                 **({"at": at} if at is not None else {}),
             }
         ],

@@ -16,12 +16,15 @@ from api.schemas import (
     HoldIdPath,
     HoldPublic,
     HoldReleased,
+    SkuAvailability,
 )
 from api.security import AvailabilityReader, ChannelOrAdmin, channel_of, may_read_order
-from domain.availability import SkuAvailability, channel_availability
+from domain.availability import channel_availability
+from domain.incoming import incoming_by_date
 from ledger.availability import channel_pool, positions_for
 from ledger.availability_cache import AvailabilityCache
 from ledger.holds import HoldLimit
+from ledger.incoming import open_incoming
 from ledger.thresholds import events_after
 from services import checkout
 from services.checkout import HoldTerms
@@ -38,12 +41,26 @@ def availability(
     channel: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[SkuAvailability]:
     """What a channel can sell of each SKU, per node and in total (ATP after safety stock,
-    reservations and holds, through the channel's pool)."""
+    reservations and holds, through the channel's pool), and `incoming`: the open purchase
+    order and transfer units due at the nodes it sells from, by expected date. Available on a
+    date D is `total` plus the incoming units dated D or earlier (domain.incoming.available_on)."""
     refuse_unknown_skus(session, sku, "sku")
     channel = channel_of(caller, channel)
     pool = channel_pool(session, channel) if channel else None
     by_sku = channel_availability(positions_for(session, set(sku)), pool)
-    return [by_sku.get(s, SkuAvailability(sku=s, total=0, by_node={})) for s in sku]
+    coming = incoming_by_date(open_incoming(session, set(sku)), pool)
+    answer = []
+    for s in sku:
+        now = by_sku.get(s)
+        answer.append(
+            SkuAvailability(
+                sku=s,
+                total=now.total if now else 0,
+                by_node=now.by_node if now else {},
+                incoming=coming.get(s, []),
+            )
+        )
+    return answer
 
 
 @router.post("/checkout/check", response_model=CheckoutResult)
