@@ -94,6 +94,7 @@ class NodeTable:
     can_ship: np.ndarray
     can_pickup: np.ndarray
     unit_vectors: np.ndarray  # (rows, 3)
+    row_of: np.ndarray  # by node number: its row, -1 for an inactive node
 
     def __len__(self) -> int:
         return len(self.node_ids)
@@ -159,6 +160,7 @@ _NO_NETWORK = _Network(
         can_ship=np.zeros(0, dtype=bool),
         can_pickup=np.zeros(0, dtype=bool),
         unit_vectors=np.zeros((0, 3)),
+        row_of=_EMPTY,
     ),
 )
 
@@ -389,6 +391,16 @@ class AvailabilityCache:
         shippable = {sku: view.shippable for sku, view in zip(skus, views, strict=True)}
         return CheckoutRows(table, rows, skus, by_row[rows], shippable)
 
+    def positioned_rows(self, found: CheckoutRows) -> np.ndarray:
+        """The rows of `found.table` whose nodes have a position for some of the cart's SKUs,
+        with units or not: the nodes ledger.stock.candidate_nodes lists (sourcing puts `now`
+        on their clock)."""
+        numbers = [self._stock.get(sku, (_EMPTY, _EMPTY))[0] for sku in found.skus]
+        held = np.concatenate(numbers) if numbers else _EMPTY
+        held = held[held < len(found.table.row_of)]
+        rows = found.table.row_of[held]
+        return np.unique(rows[rows >= 0])
+
     def candidates_at(self, found: CheckoutRows, picked: Iterable[int]) -> list[CandidateNode]:
         """`CandidateNode`s for these positions in `found.rows`, as `candidates` builds them."""
         table = found.table
@@ -470,6 +482,8 @@ def _table(templates: list[CandidateNode | None], unit_vectors: np.ndarray) -> N
     active.sort(key=lambda entry: entry[:2])
     nodes = [t for *_, t in active]
     numbers = np.array([number for _, _, number, _ in active], dtype=np.int64)
+    row_of = np.full(len(templates), -1, dtype=np.int64)
+    row_of[numbers] = np.arange(len(numbers))
     return NodeTable(
         numbers=numbers,
         node_ids=[t.node_id for t in nodes],
@@ -479,6 +493,7 @@ def _table(templates: list[CandidateNode | None], unit_vectors: np.ndarray) -> N
         can_ship=np.array([t.can_ship for t in nodes], dtype=bool),
         can_pickup=np.array([t.can_pickup for t in nodes], dtype=bool),
         unit_vectors=unit_vectors[numbers].reshape(-1, 3),
+        row_of=row_of,
     )
 
 

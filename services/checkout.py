@@ -113,7 +113,9 @@ def answer_from_cache(
     stores = cache.candidates_at(found, near)
     profiles, _ = profiles_with_calendars(stores, columns, now)
     nodes = PreparedNodes(profiles, _node_arrays(static, found))
-    local_now = _on_nodes_clock(now, static, found.rows)
+    # One zone for every node: any candidate tells the clock; else those the database lists.
+    clocked = found.rows if len(static.zones) <= 1 else cache.positioned_rows(found)
+    local_now = _on_nodes_clock(now, static, clocked)
     return check_cart(
         lines, destination, nodes, local_now, DEFAULT_POLICY, found.shippable, channel=channel
     )

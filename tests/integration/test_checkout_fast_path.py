@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 from sqlalchemy import Engine, insert, update
 from sqlmodel import Session, col
 
@@ -236,9 +237,11 @@ def test_a_node_safety_stock_change_reaches_the_cache(ledger_engine: Engine) -> 
 
 
 # ------------------------------------------------------------ the shortlist on a larger network
-def seed_wide_network(engine: Engine, rng: random.Random, nodes: int = 150) -> None:
-    """Warehouses and stores over a 4-degree square, most SKUs at most nodes: the three options'
-    exact shortlist is a few nodes out of a hundred candidates and more."""
+def seed_wide_network(
+    engine: Engine, rng: random.Random, nodes: int = 150, zones: tuple[str, ...] = ("UTC",)
+) -> None:
+    """Warehouses and stores over a 4-degree square, most SKUs at most nodes, calendars of
+    their own in `zones`."""
     with transaction(engine) as session:
         for s in SKUS:
             session.add(Sku(sku=s, name=s))
@@ -251,7 +254,7 @@ def seed_wide_network(engine: Engine, rng: random.Random, nodes: int = 150) -> N
                     can_ship=rng.random() < 0.9, can_pickup=node_type == "store",
                     priority=rng.choice((50, 100, 100)), system_url="http://sim",
                     cutoff_time=rng.choice(("14:00", "14:00", "09:00")),
-                    processing_days=rng.choice((0, 0, 1)),
+                    processing_days=rng.choice((0, 0, 1)), timezone=rng.choice(zones),
                 )
             )  # fmt: skip
         session.flush()
@@ -274,17 +277,21 @@ def same_arrays(a: NodeArrays, b: NodeArrays) -> bool:
     )
 
 
+@pytest.mark.parametrize(
+    "zones", [("UTC",), ("Europe/Paris",), ("UTC", "America/New_York", "America/Chicago")]
+)
 def test_the_cache_plans_from_arrays_what_the_database_plans_from_every_node(
-    ledger_engine: Engine,
+    ledger_engine: Engine, zones: tuple[str, ...]
 ) -> None:
     """150 nodes, 1-3 lines: the cache hands the optimizer arrays, not a node object per
     candidate; they are the arrays the optimizer reads from the database path's profiles, and
-    the answers are the same, options, plans and explanations alike."""
+    the answers are the same, options, plans and explanations alike, `now` read on the clock
+    of every candidate (one zone, or several that do not share one)."""
     rng = random.Random(17)
-    seed_wide_network(ledger_engine, rng)
+    seed_wide_network(ledger_engine, rng, zones=zones)
     cache = AvailabilityCache(ledger_engine)
     cache.load()
-    for k in range(80):
+    for k in range(50):
         picked = rng.sample(SKUS, rng.choice((1, 2, 3)))
         lines = [
             OrderLine(line_no=i + 1, sku=s, quantity=rng.choice((1, 1, 2, 4)))
