@@ -3,6 +3,7 @@ PostgreSQL: which backordered orders of the read model are retried when stock ar
 which order, and how many per run."""
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import Engine, update
 from sqlmodel import col
@@ -19,9 +20,10 @@ from domain.orders import (
     Shipment,
     ShipmentStatus,
 )
-from ledger import orders_view, stock
+from ledger import holds, orders_view, stock
 from ledger.db import transaction
 from ledger.tables import ChannelPool, Node, OrderView, Sku, StockMovement
+from services import housekeeping, incoming
 from services.backorders import orders_to_retry
 
 DAY = timedelta(days=1)
@@ -231,3 +233,43 @@ def test_only_stock_the_orders_channel_may_sell_counts(ledger_engine: Engine) ->
 
     _receive(ledger_engine, "W2", "TEE", 2)
     assert _picked(ledger_engine) == [b2b, web]
+
+
+def test_a_purchase_order_retries_its_waiting_orders_when_received_not_when_announced(
+    ledger_engine: Engine,
+) -> None:
+    _network(ledger_engine, {"W1": {}})
+    order = _backordered(ledger_engine, "waits-for-po", [("TEE", 3)])
+    po = {
+        "event_id": "PO-1-1", "action": "upsert", "kind": "purchase_order", "reference": "PO-1",
+        "line": 1, "node_id": "W1", "sku": "TEE", "quantity": 3,
+        "expected_date": (NOW + DAY).date(), "from_node_id": None,
+    }  # fmt: skip
+    incoming.push_incoming(ledger_engine, "erp", [SimpleNamespace(**po)])
+    assert _picked(ledger_engine) == []  # incoming is not stock to sell now
+
+    receipt = {
+        "event_id": "GR-1", "kind": "purchase_order", "reference": "PO-1", "line": 1,
+        "quantity": 3, "received_at": NOW,
+    }  # fmt: skip
+    incoming.push_receipts(ledger_engine, "erp", [SimpleNamespace(**receipt)])
+
+    assert [(r.order_id, r.reason) for r in orders_to_retry(ledger_engine, 50, DAY)] == [
+        (order, "stock arrived: TEE")
+    ]
+
+
+def test_an_expired_checkout_hold_gives_its_units_to_the_waiting_order(
+    ledger_engine: Engine,
+) -> None:
+    _network(ledger_engine, {"W1": {"TEE": 1}})
+    with transaction(ledger_engine) as session:
+        line = holds.HoldRequestLine(line_no=1, node_id="W1", sku="TEE", quantity=1)
+        holds.place_hold(session, "H-1", "web", [line], expires_at=NOW - timedelta(minutes=1))
+        session.execute(update(StockMovement).values(at=NOW - timedelta(hours=1)))
+    order = _backordered(ledger_engine, "waits-for-hold", [("TEE", 1)])
+    assert _picked(ledger_engine) == []  # the one unit is held at a checkout
+
+    assert housekeeping.expire_due_holds(ledger_engine, batch=100) == 1
+
+    assert _picked(ledger_engine) == [order]
