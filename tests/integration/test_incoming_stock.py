@@ -3,20 +3,32 @@ incoming at their node (never as stock to sell now), a receipt turns them into o
 transaction, every refused line is named and nothing is applied, replays change nothing, and the
 counters always equal what the movements rebuild."""
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from domain.availability import available_to_promise
+from domain.incoming import IncomingUnits, available_on
 from ledger.audit import ledger_imbalances, reconcile
 from ledger.db import transaction
 from ledger.feeds import apply_snapshot
-from ledger.tables import IncomingLine, MovementKind, StockMovement, StockPosition
+from ledger.tables import (
+    ChannelPool,
+    IncomingLine,
+    MovementKind,
+    Node,
+    StockMovement,
+    StockPosition,
+)
 from services import incoming
 from services.feeds import FeedMode, FeedRefused
+from tests.support.api_server import ApiServer, api_server
 from tests.support.ledger_fixtures import seed
 
 NOW = datetime.now(UTC)
@@ -229,8 +241,6 @@ def test_a_line_cannot_change_its_node_without_being_cancelled(ledger_engine: En
 def test_a_transfer_arrives_at_a_node_that_never_stocked_the_sku(ledger_engine: Engine) -> None:
     seed(ledger_engine, {"N1": 3})
     with transaction(ledger_engine) as session:  # N2 exists, with no TEE position yet
-        from ledger.tables import Node
-
         session.add(
             Node(node_id="N2", name="N2", node_type="store", lat=0, lon=0, system_url="http://sim")
         )
@@ -303,3 +313,103 @@ def test_a_snapshot_counted_before_a_receipt_keeps_the_received_units(
     assert _figures(ledger_engine) == (45, 0, 45)
     with transaction(ledger_engine) as session:
         assert reconcile(session) == []
+
+
+# --- over real HTTP: the feeds, the receipts and availability by date ---
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def api(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ApiServer]:
+    postgres_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    with api_server(request.param, tmp_path, monkeypatch, postgres_url) as server:
+        seed(server.engine, {"DC1": 7, "ST1": 2})
+        with transaction(server.engine) as session:
+            session.get(Node, "ST1").node_type = "store"  # type: ignore[union-attr]
+            session.add(ChannelPool(channel="b2b", node_types=["warehouse"]))
+        yield server
+
+
+def _post(api: ApiServer, path: str, body: dict) -> httpx.Response:
+    with httpx.Client(base_url=api.url, headers=api.headers(api.ops), timeout=30) as ops:
+        return ops.post(path, json=body)
+
+
+def _availability(api: ApiServer, channel: str | None = None) -> dict:
+    params = {"sku": "TEE"} | ({"channel": channel} if channel else {})
+    with httpx.Client(base_url=api.url, headers=api.headers(api.admin), timeout=30) as admin:
+        answer = admin.get("/v1/availability", params=params)
+    assert answer.status_code == 200, answer.text
+    (tee,) = answer.json()
+    return tee
+
+
+PO_LINES = {
+    "lines": [
+        {"event_id": "e1", "kind": "purchase_order", "reference": "PO-1", "line": 1,
+         "node_id": "DC1", "sku": "TEE", "quantity": 40, "expected_date": "2026-12-14"},
+        {"event_id": "e2", "kind": "purchase_order", "reference": "PO-1", "line": 2,
+         "node_id": "ST1", "sku": "TEE", "quantity": 5, "expected_date": "2026-12-14"},
+        {"event_id": "e3", "kind": "transfer", "reference": "TR-1", "line": 1, "node_id": "DC1",
+         "from_node_id": "ST1", "sku": "TEE", "quantity": 2, "expected_date": "2026-12-10"},
+    ]
+}  # fmt: skip
+
+
+def test_availability_answers_incoming_units_by_date_for_the_nodes_a_channel_sells_from(
+    api: ApiServer,
+) -> None:
+    answer = _post(api, "/v1/feeds/erp/incoming", PO_LINES)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["applied"] == 3
+
+    everyone = _availability(api)
+    b2b = _availability(api, "b2b")
+
+    assert (everyone["total"], everyone["by_node"]) == (9, {"DC1": 7, "ST1": 2})
+    assert everyone["incoming"] == [
+        {"date": "2026-12-10", "units": 2},
+        {"date": "2026-12-14", "units": 45},
+    ]
+    assert b2b["total"] == 7 and b2b["incoming"][1] == {"date": "2026-12-14", "units": 40}
+    coming = [IncomingUnits(**i) for i in b2b["incoming"]]
+    assert available_on(date(2026, 12, 14), b2b["total"], coming) == 7 + 2 + 40
+
+
+def test_a_receipt_over_http_makes_the_units_available_now_and_an_over_receipt_is_a_422(
+    api: ApiServer,
+) -> None:
+    _post(api, "/v1/feeds/erp/incoming", PO_LINES)
+    receipt = {"event_id": "r1", "kind": "purchase_order", "reference": "PO-1", "line": 1,
+               "quantity": 30, "received_at": NOW.isoformat()}  # fmt: skip
+
+    received = _post(api, "/v1/feeds/wms-dc1/receipts", {"receipts": [receipt]})
+    over = _post(api, "/v1/feeds/wms-dc1/receipts", {"receipts": [receipt | {"event_id": "r2"}]})
+
+    assert received.status_code == 200, received.text
+    assert received.json() == {"applied": 1, "replayed": 0, "stale": 0, "refused": []}
+    assert over.status_code == 422
+    assert over.json()["message"] == (
+        "nothing applied: receipts[0]: would receive 30 of purchase_order PO-1 line 1,"
+        " which has 10 open"
+    )
+    tee = _availability(api)
+    assert tee["by_node"]["DC1"] == 37
+    assert tee["incoming"] == [
+        {"date": "2026-12-10", "units": 2},
+        {"date": "2026-12-14", "units": 15},
+    ]
+    assert _balanced(api.engine) == []
+
+
+def test_an_incoming_feed_naming_an_unknown_node_is_a_422_naming_the_line(api: ApiServer) -> None:
+    bad = {"lines": [PO_LINES["lines"][0], PO_LINES["lines"][1] | {"node_id": "WH-X"}]}
+
+    answer = _post(api, "/v1/feeds/erp/incoming", bad)
+    malformed = _post(api, "/v1/feeds/erp/incoming", {"lines": [{"event_id": "x"}]})
+
+    assert answer.status_code == 422
+    assert answer.json()["message"] == "nothing applied: lines[1]: unknown node WH-X"
+    assert malformed.status_code == 422
+    assert _availability(api)["incoming"] == []

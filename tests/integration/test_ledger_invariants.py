@@ -188,3 +188,57 @@ def test_a_parcel_shipped_before_an_applied_snapshot_does_not_leave_on_hand_agai
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_reconcile_names_an_incoming_counter_its_movements_do_not_rebuild(
+    ledger_engine: Engine,
+) -> None:
+    # Local imports: the module's import block is shared with other helpers' appended tests.
+    from types import SimpleNamespace
+
+    from sqlalchemy import text
+
+    from services import incoming
+
+    seed(ledger_engine, {"N1": 0})
+    line = SimpleNamespace(
+        event_id="e1", action="upsert", kind="purchase_order", reference="PO-1", line=1,
+        node_id="N1", sku="TEE", quantity=40, expected_date=_now().date(), from_node_id=None,
+    )  # fmt: skip
+    incoming.push_incoming(ledger_engine, "erp", [line])
+    assert _balances(ledger_engine) == []
+
+    with transaction(ledger_engine) as session:  # a write that bypassed the ledger
+        session.execute(text("update stockposition set incoming = incoming + 1"))
+
+    assert _balances(ledger_engine) == [
+        "N1|TEE: incoming 41 but open incoming lines differ",
+        "N1|TEE: incoming is 41 but the ledger entries rebuild 40",
+    ]
+
+
+def test_receipts_never_take_incoming_below_zero(ledger_engine: Engine) -> None:
+    from types import SimpleNamespace
+
+    from services import incoming
+    from services.feeds import FeedRefused
+
+    seed(ledger_engine, {"N1": 0})
+    line = SimpleNamespace(
+        event_id="e1", action="upsert", kind="purchase_order", reference="PO-1", line=1,
+        node_id="N1", sku="TEE", quantity=10, expected_date=_now().date(), from_node_id=None,
+    )  # fmt: skip
+    incoming.push_incoming(ledger_engine, "erp", [line])
+
+    def receipt(event_id: str, quantity: int) -> SimpleNamespace:
+        return SimpleNamespace(
+            event_id=event_id, kind="purchase_order", reference="PO-1", line=1,
+            quantity=quantity, received_at=_now(),
+        )  # fmt: skip
+
+    incoming.push_receipts(ledger_engine, "wms", [receipt("r1", 10)])
+    with pytest.raises(FeedRefused, match="purchase_order PO-1 line 1 is received"):
+        incoming.push_receipts(ledger_engine, "wms", [receipt("r2", 1)])
+
+    assert position(ledger_engine, "N1") == (10, 0, 0)
+    assert _balances(ledger_engine) == []
