@@ -117,3 +117,32 @@ async def test_a_node_that_rejected_an_order_long_ago_serves_it_again(stack) -> 
     assert f"exclusion expired: {near}" in retry
     assert len(_events(done, "exclusion expired")) == 1
     assert done["excluded_nodes"] == [] and done["excluded_at"] == {}
+
+
+async def test_stock_arriving_elsewhere_does_not_send_the_order_back_to_a_node_that_just_failed_it(
+    stack,
+) -> None:
+    nodes = {**ONE_WAREHOUSE, "far": {"type": "warehouse", "km_east": 300}}
+    net = build_network(
+        stack.engine, stack.simulator_url, nodes, {("near", "tee"): 5, ("far", "tee"): 0}
+    )
+    await stack.set_node_mode(net.node("near"), "reject")
+    order_id = await _submit(stack, order_payload(net, [("tee", 1)]))
+    await stack.wait_for_status(order_id, "BACKORDERED")
+    await stack.set_node_mode(net.node("near"), "normal")
+    nothing_yet = await run_housekeeping(stack)  # near has stock, but it failed the order
+    assert order_id not in nothing_yet.backorders_retried
+
+    delta = {
+        "event_id": f"GR-{net.prefix}",
+        "node_id": net.node("far"),
+        "sku": net.sku("tee"),
+        "delta": 1,
+        "as_of": datetime.now(UTC).isoformat(),
+    }
+    assert (await stack.http.post("/v1/feeds/erp/deltas", json={"deltas": [delta]})).is_success
+    assert order_id in (await run_housekeeping(stack)).backorders_retried
+
+    order = await stack.wait_for_status(order_id, "COMPLETED")
+    assert [s["node_id"] for s in order["shipments"]] == [net.node("near"), net.node("far")]
+    assert order["excluded_nodes"] == [net.node("near")]  # a retry by a person would forget it
