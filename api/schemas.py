@@ -364,7 +364,8 @@ class IncomingLinePush(Strict):
         description="where it arrives; a cancel may omit it",
     )
     sku: str | None = Field(default=None, min_length=1, max_length=64)
-    quantity: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    # bounded like a delta: the counters it adds to are 32-bit on PostgreSQL
+    quantity: int | None = Field(default=None, ge=1, le=1_000_000)
     expected_date: date | None = Field(default=None, description="required on a new line")
     from_node_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="a transfer's origin"
@@ -383,7 +384,7 @@ class ReceiptPush(Strict):
     kind: IncomingKind
     reference: str = Field(min_length=1, max_length=120)
     line: int = Field(ge=1, le=1_000_000)
-    quantity: int = Field(ge=1, le=1_000_000_000)
+    quantity: int = Field(ge=1, le=1_000_000)
     received_at: datetime
 
 
