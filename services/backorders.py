@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from domain.availability import ChannelPoolRule, PositionFigures, visible_to_channel
 from domain.lifecycle import MOVED_SHIPMENT_STATUSES
-from domain.orders import DeliveryMethod, OrderState, OrderStatus
+from domain.orders import DeliveryMethod, OrderStatus
 from ledger.availability import channel_pool, positions_for
 from ledger.tables import Node, OrderView, StockMovement
 
@@ -49,9 +49,17 @@ class BackorderRetry:
 
 @dataclass(frozen=True, slots=True)
 class _Waiting:
-    state: OrderState
+    """What the sweep needs of a backordered order's read-model document (an OrderState dump),
+    read field by field: validating thousands of whole documents (timelines and all) on every
+    housekeeping run would be most of the sweep's time."""
+
+    order_id: str
+    channel: str
+    pickup_node_id: str | None  # a pickup order's store, which may serve it without shipping
     seen_at: datetime  # the read model's last projection of the order
     missing: dict[int, tuple[str, int]]  # line_no -> (sku, units not yet allocated)
+    excluded_nodes: list[str]
+    excluded_at: dict[str, datetime]
 
 
 def orders_to_retry(
@@ -71,7 +79,10 @@ def orders_to_retry(
         skus = sorted({sku for w in waiting for sku, _ in w.missing.values()})
         since = min(w.seen_at for w in waiting) - NEWS_MARGIN
         raised = _availability_raised(session, skus, since)
-        positions = [p for chunk in _chunks(skus) for p in positions_for(session, chunk)]
+        positions: dict[str, list[PositionFigures]] = {}
+        for chunk in _chunks(skus):
+            for figures in positions_for(session, chunk):
+                positions.setdefault(figures.sku, []).append(figures)
         nodes = {
             n.node_id: n.can_ship
             for n in session.exec(select(Node).where(col(Node.active).is_(True)))
@@ -92,7 +103,7 @@ def orders_to_retry(
             expired = _exclusions_expired(order, forget_exclusions_after, now)
             if not arrived and not expired:
                 continue  # nothing changed for it since it last looked
-            channel = order.state.order.channel
+            channel = order.channel
             if channel not in pools:
                 pools[channel] = channel_pool(session, channel)
             taken = _available_whole(
@@ -102,7 +113,7 @@ def orders_to_retry(
                 continue
             for key, units in taken.items():
                 claimed[key] = claimed.get(key, 0) + units
-            picked.append(BackorderRetry(order.state.order.order_id, _reason(arrived, expired)))
+            picked.append(BackorderRetry(order.order_id, _reason(arrived, expired)))
         return picked
 
 
@@ -117,27 +128,43 @@ def _backordered(session: Session, scan: int) -> list[_Waiting]:
     ).all()
     waiting = []
     for document, updated_at in rows:
-        state = OrderState.model_validate(document)
-        missing = _missing_lines(state)
-        if missing:
-            waiting.append(_Waiting(state, _utc(updated_at), missing))
+        missing = _missing_lines(document)
+        if not missing:
+            continue
+        order = document["order"]
+        pickup = order.get("delivery_method") == DeliveryMethod.PICKUP.value
+        waiting.append(
+            _Waiting(
+                order_id=order["order_id"],
+                channel=order["channel"],
+                pickup_node_id=order.get("pickup_node_id") if pickup else None,
+                seen_at=_utc(updated_at),
+                missing=missing,
+                excluded_nodes=list(document.get("excluded_nodes") or []),
+                excluded_at={
+                    node_id: _utc(datetime.fromisoformat(at))
+                    for node_id, at in (document.get("excluded_at") or {}).items()
+                },
+            )
+        )
     return waiting
 
 
-def _missing_lines(state: OrderState) -> dict[int, tuple[str, int]]:
+def _missing_lines(document: dict) -> dict[int, tuple[str, int]]:
     """The units of each line no shipment on its way (or shipped) carries: what the order's
     next allocation must find."""
+    moved = {str(status) for status in MOVED_SHIPMENT_STATUSES}
     carried: dict[int, int] = {}
-    for shipment in state.shipments:
-        if shipment.status in MOVED_SHIPMENT_STATUSES:
+    for shipment in document.get("shipments") or []:
+        if shipment["status"] in moved:
             continue
-        for line in shipment.lines:
-            carried[line.line_no] = carried.get(line.line_no, 0) + line.quantity
+        for line in shipment["lines"]:
+            carried[line["line_no"]] = carried.get(line["line_no"], 0) + line["quantity"]
     missing = {}
-    for line in state.order.lines:
-        units = line.quantity - carried.get(line.line_no, 0)
+    for line in document["order"]["lines"]:
+        units = line["quantity"] - carried.get(line["line_no"], 0)
         if units > 0:
-            missing[line.line_no] = (line.sku, units)
+            missing[line["line_no"]] = (line["sku"], units)
     return missing
 
 
@@ -166,10 +193,10 @@ def _availability_raised(
 def _active_exclusions(order: _Waiting, forget_after: timedelta, now: datetime) -> set[str]:
     """The nodes the order still excludes. One without a time (an order started before
     exclusions expired) stays excluded until the order's own re-check forgets it."""
-    excluded_at = order.state.excluded_at
+    excluded_at = order.excluded_at
     return {
         node_id
-        for node_id in order.state.excluded_nodes
+        for node_id in order.excluded_nodes
         if node_id not in excluded_at or now - _utc(excluded_at[node_id]) < forget_after
     }
 
@@ -179,14 +206,14 @@ def _exclusions_expired(order: _Waiting, forget_after: timedelta, now: datetime)
     after = order.seen_at - NEWS_MARGIN
     return sorted(
         node_id
-        for node_id, at in order.state.excluded_at.items()
-        if node_id in order.state.excluded_nodes and after < _utc(at) + forget_after <= now
+        for node_id, at in order.excluded_at.items()
+        if node_id in order.excluded_nodes and after < _utc(at) + forget_after <= now
     )
 
 
 def _available_whole(
     order: _Waiting,
-    positions: Sequence[PositionFigures],
+    positions: dict[str, list[PositionFigures]],
     nodes: dict[str, bool],
     pool: ChannelPoolRule | None,
     claimed: dict[tuple[str, str], int],
@@ -196,29 +223,31 @@ def _available_whole(
     """The units the order would take per (node, SKU), each missing line whole at one node
     (the one with the most left), or None if some line cannot be served yet."""
     excluded = _active_exclusions(order, forget_after, now)
-    placed = order.state.order
-    pickup = placed.pickup_node_id if placed.delivery_method == DeliveryMethod.PICKUP else None
-    left: dict[tuple[str, str], int] = {}
-    for figures in positions:
-        node_id = figures.node_id
-        if node_id in excluded or node_id not in nodes:
-            continue
-        if not (nodes[node_id] or node_id == pickup):
-            continue
-        units = visible_to_channel(figures, pool) - claimed.get((node_id, figures.sku), 0)
-        if units > 0:
-            left[(node_id, figures.sku)] = units
+    pickup = order.pickup_node_id
+    left: dict[str, dict[str, int]] = {}  # sku -> node -> units this order may still take
+    for sku in {sku for sku, _ in order.missing.values()}:
+        at = left[sku] = {}
+        for figures in positions.get(sku, ()):
+            node_id = figures.node_id
+            if node_id in excluded or node_id not in nodes:
+                continue
+            if not (nodes[node_id] or node_id == pickup):
+                continue
+            units = visible_to_channel(figures, pool) - claimed.get((node_id, sku), 0)
+            if units > 0:
+                at[node_id] = units
     taken: dict[tuple[str, str], int] = {}
     for sku, units in order.missing.values():
+        at = left[sku]
         best = max(
-            (key for key, free in left.items() if key[1] == sku and free >= units),
-            key=lambda key: (left[key], key[0]),
+            (node_id for node_id, free in at.items() if free >= units),
+            key=lambda node_id: (at[node_id], node_id),
             default=None,
         )
         if best is None:
             return None
-        left[best] -= units
-        taken[best] = taken.get(best, 0) + units
+        at[best] -= units
+        taken[(best, sku)] = taken.get((best, sku), 0) + units
     return taken
 
 
