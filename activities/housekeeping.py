@@ -121,8 +121,9 @@ class HousekeepingActivities:
 
     @activity.defn(name=ActivityName.APPLY_PULLED_DELTAS)
     def apply_pulled_deltas(self, request: ApplyPulledDeltasInput) -> ApplyPulledDeltasResult:
-        """Deltas and the new cursor commit together; a retried page finds the cursor moved. The
-        page's refused lines are logged by services.feeds and never fail the run."""
+        """Deltas, incoming lines and the new cursor commit together; a retried page finds the
+        cursor moved. The page's refused lines are logged by services.feeds and never fail the
+        run."""
         outcome = apply_pulled_page(
             self._engine,
             request.source,
@@ -132,7 +133,10 @@ class HousekeepingActivities:
                 DeltaLine(d.event_id, d.node_id, d.sku, d.delta, d.as_of)
                 for d in request.page.deltas
             ],
+            request.page.incoming,
         )
         return ApplyPulledDeltasResult(
-            applied=outcome.applied, already_applied=outcome.already_applied
+            applied=outcome.applied,
+            already_applied=outcome.already_applied,
+            incoming_applied=outcome.incoming_applied,
         )

@@ -16,8 +16,30 @@ class PulledDelta(BaseModel):
     as_of: datetime
 
 
+class PulledIncomingLine(BaseModel):
+    """A purchase order or transfer line on the ERP's page, as POST /v1/feeds/{source}/incoming
+    takes it. Typed but not bounded, and its date left as the ERP wrote it: an unknown kind, a
+    quantity out of range or a date that is no date is refused by name with that line
+    (services.feeds), never by refusing the page, which would hold every later delta of the
+    source behind one line."""
+
+    event_id: str
+    action: str = "upsert"
+    kind: str
+    reference: str
+    line: int
+    node_id: str | None = None
+    sku: str | None = None
+    quantity: int | None = None
+    expected_date: str | None = None
+    from_node_id: str | None = None
+
+
 class DeltaPage(BaseModel):
     deltas: list[PulledDelta]
+    # ERPs that know their purchase orders and transfers list them with the deltas; older
+    # pages have none.
+    incoming: list[PulledIncomingLine] = []
     next_cursor: str | None
 
 

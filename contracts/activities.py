@@ -28,6 +28,11 @@ class AllocateInput(BaseModel):
     # The option the order was sold with and the date it promised (None: sourced by priority).
     delivery_option: DeliveryOptionCode | None = None
     promised_date: date | None = None
+    # Ship-partial: reserve the lines that can go now and report the others (unfilled_lines).
+    partial: bool = False
+    # The buyer's "not before" date: no shipment is promised earlier, and each says when it is
+    # released to its node (release_after_seconds) so it arrives in time, not early.
+    requested_not_before: date | None = None
 
 
 class AllocatedShipment(BaseModel):
@@ -42,6 +47,9 @@ class AllocatedShipment(BaseModel):
     service: str | None = None
     ship_by: date | None = None
     promised_date: date | None = None
+    # Wait this long before releasing to the node (a requested not-before date; scaled by the
+    # worker's SLA scale), recorded here so a replay waits the same. None: release at once.
+    release_after_seconds: float | None = None
 
 
 class AllocateResult(BaseModel):
@@ -55,6 +63,8 @@ class AllocateResult(BaseModel):
     # (OPENDOM_EXCLUSION_FORGET_SECONDS). Recorded with the result, so the workflow decides from
     # its own history which exclusions have expired; None in results recorded before issue 14.
     exclusion_forget_seconds: float | None = None
+    # A partial allocation's lines (or units of lines) no node can serve now: still backordered.
+    unfilled_lines: list[OrderLine] = []
 
 
 class NodeIncident(BaseModel):
@@ -218,11 +228,29 @@ class PulledStockDelta(BaseModel):
     as_of: datetime
 
 
+class PulledIncomingLine(BaseModel):
+    """A purchase order or transfer line pulled with the deltas (connectors.erp): bounded and
+    checked when applied, so one bad line is refused by name, never the page."""
+
+    event_id: str
+    action: str = "upsert"
+    kind: str
+    reference: str
+    line: int
+    node_id: str | None = None
+    sku: str | None = None
+    quantity: int | None = None
+    expected_date: str | None = None  # ISO date, parsed when applied
+    from_node_id: str | None = None
+
+
 class PulledDeltaPage(BaseModel):
     """One page of stock deltas pulled from a source system, and where the next one starts."""
 
     deltas: list[PulledStockDelta]
     next_cursor: str | None
+    # Additive: pages recorded before incoming stock was pulled decode with none.
+    incoming: list[PulledIncomingLine] = []
 
 
 class FetchDeltasInput(BaseModel):
@@ -242,6 +270,8 @@ class ApplyPulledDeltasInput(BaseModel):
 class ApplyPulledDeltasResult(BaseModel):
     applied: int
     already_applied: bool
+    # incoming lines created, changed or cancelled (results recorded before have none)
+    incoming_applied: int = 0
 
 
 class FindOrdersAtNodeInput(BaseModel):

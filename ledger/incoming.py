@@ -164,6 +164,16 @@ def apply_receipts(session: Session, source: str, receipts: Sequence[Receipt]) -
     return outcome
 
 
+def open_and_lock(session: Session, keys: Iterable[tuple[str, str]]) -> None:
+    """Open these (node, SKU) positions where missing and lock them in (node, SKU) order. A
+    transaction that writes through more than one batch function (a pulled page's deltas, then
+    its incoming lines) takes every lock first, so it too takes them in the order every writer
+    does, never (B, x) before (A, y)."""
+    wanted = sorted(set(keys))
+    _open_missing_positions(session, wanted)
+    lock_positions(session, wanted)
+
+
 def _lock_in_order(session: Session, items: Sequence[_Item]) -> list[_Item]:
     """Open the positions the items arrive at (a SKU never stocked there yet), lock them in
     (node, SKU) order, and return the items in that order (a line's own changes keep the order

@@ -171,7 +171,9 @@ class _World:
         self.modes: dict[str, NodeMode] = {}
         self.releases: dict[str, dict] = {}
         self.labels: dict[str, dict] = {}
-        self.erp: dict[str, list[dict]] = {}
+        # Per ERP source, its changes in the order it made them: ("delta" | "incoming", line).
+        # One log, so a cursor is one position in it whatever the mix of lines.
+        self.erp: dict[str, list[tuple[str, dict]]] = {}
         self.pim: dict[str, _PimCatalogue] = {DEMO_PIM: _demo_catalogue()}
         self.refused_label_orders: set[str] = set()
         self.carrier_down_until = 0.0  # time.monotonic(); labels answer 503 until then
@@ -437,14 +439,29 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> FastAPI:
     @app.put("/sim/erp/{source}/stock-deltas", tags=["sim"])
     async def queue_erp_deltas(source: str, deltas: list[dict]) -> dict:
         """Queue deltas the simulated ERP will serve to OpenDOM's pull connector."""
-        world.erp.setdefault(source, []).extend(deltas)
+        world.erp.setdefault(source, []).extend(("delta", d) for d in deltas)
+        return {"queued": len(world.erp[source])}
+
+    @app.put("/sim/erp/{source}/incoming", tags=["sim"])
+    async def queue_erp_incoming(source: str, lines: list[dict]) -> dict:
+        """Queue purchase order and transfer lines (as POST /v1/feeds/{source}/incoming takes
+        them, a bad one too) the simulated ERP will serve in the `incoming` list of its pages,
+        after the deltas already queued."""
+        world.erp.setdefault(source, []).extend(("incoming", ln) for ln in lines)
         return {"queued": len(world.erp[source])}
 
     @app.get("/erp/{source}/stock-deltas", tags=["erp"])
     async def serve_erp_deltas(source: str, after: int = 0, limit: int = 100) -> dict:
         queued = world.erp.get(source, [])
         page = queued[after : after + limit]
-        return {"deltas": page, "next_cursor": str(after + len(page)) if page else None}
+        served: dict = {
+            "deltas": [line for what, line in page if what == "delta"],
+            "next_cursor": str(after + len(page)) if page else None,
+        }
+        incoming = [line for what, line in page if what == "incoming"]
+        if incoming:  # a page without any looks as an ERP that knows none sends it
+            served["incoming"] = incoming
+        return served
 
     @app.put("/sim/pim/{name}/items", tags=["sim"])
     async def put_pim_items(name: str, items: list[dict], page_size: int | None = None) -> dict:
