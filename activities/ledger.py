@@ -100,6 +100,8 @@ def _allocation_request(request: AllocateInput) -> AllocationRequest:
         first_shipment_seq=request.first_shipment_seq,
         delivery_option=request.delivery_option,
         promised_date=request.promised_date,
+        partial=request.partial,
+        requested_not_before=request.requested_not_before,
     )
 
 
@@ -130,6 +132,7 @@ def _allocate_result(done: Allocation, exclusion_forget_seconds: float | None) -
                 service=s.service,
                 ship_by=s.ship_by,
                 promised_date=s.promised_date,
+                release_after_seconds=s.release_after_seconds,
             )
             for s in done.shipments
         ],
@@ -138,4 +141,5 @@ def _allocate_result(done: Allocation, exclusion_forget_seconds: float | None) -
         promised_date=done.promised_date,
         promise_at_risk=done.promise_at_risk,
         exclusion_forget_seconds=exclusion_forget_seconds,
+        unfilled_lines=done.unfilled_lines,
     )

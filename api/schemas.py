@@ -7,20 +7,23 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from domain.availability import SkuAvailability as DomainSkuAvailability
 from domain.geo import GeoPoint
 from domain.incoming import IncomingUnits
 from domain.node_status import NodeStatus
 from domain.orders import (
+    SHIP_COMPLETE_WAIT_SECONDS,
     Address,
     Customer,
     DeliveryMethod,
     DeliveryOptionCode,
+    FulfilmentPolicy,
     NodeEventType,
     OrderLine,
     OrderType,
+    ShipCompleteThen,
 )
 from ledger.tables import IncomingKind, utcnow
 from services.feeds import FeedMode
@@ -63,6 +66,33 @@ class OrderSubmission(Strict):
     promised_date: date | None = Field(
         default=None, description="the date that option promised: allocation keeps it or says"
     )
+    fulfilment_policy: FulfilmentPolicy | None = Field(
+        default=None,
+        description="ship_partial: ship what can go now, backorder the rest; ship_complete: wait "
+        "for every line (default: the channel's)",
+    )
+    ship_complete_wait_seconds: float = Field(
+        default=SHIP_COMPLETE_WAIT_SECONDS,
+        gt=0,
+        le=90 * 24 * 3600,
+        description="ship_complete: how long to wait for every line before ship_complete_then",
+    )
+    ship_complete_then: ShipCompleteThen = Field(
+        default="ask", description="ship_complete past its wait: ask a person, or split"
+    )
+    requested_not_before: date | None = Field(
+        default=None, description="deliver no earlier: released to the node in time, not at once"
+    )
+    requested_by: date | None = Field(
+        default=None, description="deliver no later: the promise is planned for it"
+    )
+
+    @model_validator(mode="after")
+    def _requested_window_is_a_window(self) -> "OrderSubmission":
+        before, by = self.requested_not_before, self.requested_by
+        if before is not None and by is not None and before > by:
+            raise ValueError("requested_not_before is after requested_by")
+        return self
 
     @field_validator("delivery_option")
     @classmethod

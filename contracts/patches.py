@@ -33,6 +33,12 @@ class Patch(StrEnum):
     # The housekeeping run ends with the backorder sweep: backordered orders whose stock has
     # arrived are retried. Release 2026-12 (issue 14), stage: patched.
     HOUSEKEEPING_BACKORDER_SWEEP = "housekeeping-backorder-sweep"
+    # Ship-partial and ship-complete (issue 14): a ship-partial order reserves and ships the
+    # lines that can go now and backorders the rest (PARTIALLY_BACKORDERED); a ship-complete
+    # order waits for every line until its deadline, then asks a person or splits; a requested
+    # delivery date holds the release to the node until the release day.
+    # Release 2026-12 (issue 14), stage: patched.
+    ORDER_PARTIAL_2026_12 = "order-partial-2026-12-ship-partial-requested-date"
 
 
 # Patch ids no workflow calls any more: kept so none is ever given to a different change.

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.network import NodeType
-from domain.orders import OrderType
+from domain.orders import FulfilmentPolicy, OrderType
 
 # Ids appear in URL paths and audit ids (`carrier/service`): no slash, no space.
 Identifier = Annotated[
@@ -141,9 +141,8 @@ class SourcingScenario(StrEnum):
     LOCAL = "local"
 
 
-class FulfilmentPolicy(StrEnum):
-    SHIP_PARTIAL = "ship_partial"  # ship what can go now, backorder the rest
-    SHIP_COMPLETE = "ship_complete"  # wait until everything can go together
+# FulfilmentPolicy lives in domain.orders (an order carries one too); imported from here as before.
+__all__ = ["FulfilmentPolicy"]
 
 
 class ChannelSpec(Spec):

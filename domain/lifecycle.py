@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Self
 
 from domain.orders import (
+    BACKORDERED_STATUSES,
     MOVABLE_SHIPMENT_STATUSES,
     OPEN_SHIPMENT_STATUSES,
     TERMINAL_ORDER_STATUSES,
@@ -19,14 +20,22 @@ from domain.orders import (
 
 
 def derive_status(
-    current: OrderStatus, shipments: list[Shipment], unallocated_lines: int, backordered: bool
+    current: OrderStatus,
+    shipments: list[Shipment],
+    unallocated_lines: int,
+    backordered: bool,
+    says_partial: bool = False,
 ) -> OrderStatus:
-    """Status of an order that is neither cancelled nor rejected (those are set explicitly)."""
+    """Status of an order that is neither cancelled nor rejected (those are set explicitly).
+    `says_partial` (orders started on Patch.ORDER_PARTIAL_2026_12 or later): a backorder with
+    shipments on their way or shipped is PARTIALLY_BACKORDERED, not BACKORDERED."""
     if current in TERMINAL_ORDER_STATUSES:
         return current
     live = [s for s in shipments if s.status in OPEN_SHIPMENT_STATUSES | _SHIPPED]
     shipped = [s for s in live if s.status in _SHIPPED]
     if backordered:
+        if says_partial and live:
+            return OrderStatus.PARTIALLY_BACKORDERED
         return OrderStatus.BACKORDERED
     if live and len(shipped) == len(live) and unallocated_lines == 0:
         return OrderStatus.COMPLETED
@@ -103,7 +112,7 @@ def retry_refusal(status: OrderStatus, retry_in_progress: bool) -> str | None:
     """Why support cannot retry the order's allocation now, or None if it can."""
     if retry_in_progress:
         return "a retry is already in progress"
-    if status != OrderStatus.BACKORDERED:
+    if status not in BACKORDERED_STATUSES:
         return f"only a backordered order can be retried; this one is {status}"
     return None
 

@@ -2,8 +2,9 @@
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from domain.geo import GeoPoint
 
@@ -35,6 +36,8 @@ class OrderStatus(StrEnum):
     IN_FULFILLMENT = "IN_FULFILLMENT"
     PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
     BACKORDERED = "BACKORDERED"
+    # Ship-partial: some lines are on their way (or shipped), the rest wait for stock.
+    PARTIALLY_BACKORDERED = "PARTIALLY_BACKORDERED"
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
     REJECTED = "REJECTED"
@@ -44,6 +47,21 @@ class OrderStatus(StrEnum):
 TERMINAL_ORDER_STATUSES = frozenset(
     {OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.REJECTED}
 )
+
+
+# The statuses of an order waiting for stock: support may retry it, the backorder sweep does.
+BACKORDERED_STATUSES = frozenset({OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_BACKORDERED})
+
+
+class FulfilmentPolicy(StrEnum):
+    SHIP_PARTIAL = "ship_partial"  # ship what can go now, backorder the rest
+    SHIP_COMPLETE = "ship_complete"  # wait until everything can go together
+
+
+# What a ship-complete order does once it has waited its deadline: ask a person, or split.
+ShipCompleteThen = Literal["ask", "split"]
+# How long a ship-complete order waits for every line by default (the brief's 3 days).
+SHIP_COMPLETE_WAIT_SECONDS = 3 * 24 * 3600.0
 
 
 class ShipmentStatus(StrEnum):
@@ -125,6 +143,25 @@ class Order(BaseModel):
     # that option's scenario and keeps that date, or records the promise at risk.
     delivery_option: DeliveryOptionCode | None = None
     promised_date: date | None = None
+    # Ship what can go now or wait for every line (None: whole, as orders were before issue 14).
+    fulfilment_policy: FulfilmentPolicy | None = None
+    # Ship-complete: how long to wait for every line, and what to do then.
+    ship_complete_wait_seconds: float = SHIP_COMPLETE_WAIT_SECONDS
+    ship_complete_then: ShipCompleteThen = "ask"
+    # The buyer's delivery window: not before, no later than (a B2B order's agreed dates).
+    requested_not_before: date | None = None
+    requested_by: date | None = None
+
+
+class LineProgress(BaseModel):
+    """One line's units: on their way (reserved at a node), shipped, and waiting for stock."""
+
+    line_no: int
+    sku: str
+    ordered: int
+    allocated: int
+    shipped: int
+    backordered: int
 
 
 class Shipment(BaseModel):
@@ -186,6 +223,35 @@ class OrderState(BaseModel):
     timeline: list[TimelineEntry] = []
     promise: OrderPromise | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def line_progress(self) -> list[LineProgress]:
+        """Per line: units allocated (on their way), shipped (or delivered) and backordered
+        (neither: waiting for stock, or for the next allocation)."""
+        allocated: dict[int, int] = {}
+        shipped: dict[int, int] = {}
+        for shipment in self.shipments:
+            if shipment.status in _CLOSED_WITHOUT_SHIPPING:
+                continue
+            into = shipped if shipment.status in _LEFT else allocated
+            for line in shipment.lines:
+                into[line.line_no] = into.get(line.line_no, 0) + line.quantity
+        progress = []
+        for line in self.order.lines:
+            going = min(allocated.get(line.line_no, 0), line.quantity)
+            gone = min(shipped.get(line.line_no, 0), line.quantity - going)
+            progress.append(
+                LineProgress(
+                    line_no=line.line_no,
+                    sku=line.sku,
+                    ordered=line.quantity,
+                    allocated=going,
+                    shipped=gone,
+                    backordered=line.quantity - going - gone,
+                )
+            )
+        return progress
+
     def fulfilment_nodes(self) -> list[str]:
         """The nodes serving the order: the `FulfillmentNodes` search attribute's value."""
         return sorted(
@@ -201,3 +267,4 @@ _CLOSED_WITHOUT_SHIPPING = frozenset(
         ShipmentStatus.CANCELLED,
     }
 )
+_LEFT = frozenset({ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED})

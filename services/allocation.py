@@ -69,6 +69,11 @@ class AllocationRequest:
     first_shipment_seq: int = 1
     delivery_option: DeliveryOptionCode | None = None
     promised_date: date | None = None
+    # Ship-partial: reserve what can go now, report the rest (Allocation.unfilled_lines).
+    partial: bool = False
+    # The buyer's "not before": no shipment promised earlier, none released to its node so early
+    # that it arrives before it.
+    requested_not_before: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,7 @@ class ReservedShipment:
     service: str | None = None
     ship_by: date | None = None
     promised_date: date | None = None
+    release_after_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,8 @@ class Allocation:
     promised_date: date | None = None
     # Arrives later than the order's promised date (the explanation says by when).
     promise_at_risk: bool = False
+    # A partial allocation's lines (or units) no node serves now: they stay backordered.
+    unfilled_lines: list[OrderLine] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +197,12 @@ def _plan(session: Session, request: AllocationRequest) -> ChosenPlan:
     skus = {ln.sku for ln in request.lines}
     candidates = stock.candidate_nodes(session, skus, channel_pool(session, request.channel))
     profiles, now = with_calendars(session, candidates, datetime.now(UTC))
-    return plan_allocation(request, profiles, now, policy_for(session, request.channel))
+    plan = plan_allocation(
+        request, profiles, now, policy_for(session, request.channel), partial=request.partial
+    )
+    if not plan.shipments:  # a partial plan that serves nothing is a backorder, as a whole one
+        raise NoSourceAvailable(lines=request.lines, excluded_nodes=request.excluded_nodes)
+    return plan
 
 
 def plan_allocation(
@@ -333,12 +346,34 @@ def _result(
     at_risk = promise is not None and arrives is not None and arrives > promise
     if at_risk and "promise at risk" not in explanation:
         explanation = f"{explanation}; promise at risk: arrives {arrives}, promised {promise}"
+    unfilled = _unfilled(request, rows) if request.partial else []
+    if unfilled:
+        waiting = ", ".join(f"line {ln.line_no} ({ln.quantity} x {ln.sku})" for ln in unfilled)
+        explanation = f"{explanation}; ship-partial: {waiting} backordered"
     return Allocation(
         shipments=shipments,
         explanation=explanation,
         promised_date=arrives,
         promise_at_risk=at_risk,
+        unfilled_lines=unfilled,
     )
+
+
+def _unfilled(
+    request: AllocationRequest, rows: Sequence[Reservation | stock.ReservationRequest]
+) -> list[OrderLine]:
+    """The units of each requested line the reservations do not carry: a partial allocation's
+    backordered lines, from what was reserved (this attempt's or an earlier one's)."""
+    reserved: dict[int, int] = {}
+    for row in rows:
+        reserved[row.line_no] = reserved.get(row.line_no, 0) + row.quantity
+    return [
+        OrderLine(
+            line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity - reserved.get(ln.line_no, 0)
+        )
+        for ln in request.lines
+        if ln.quantity > reserved.get(ln.line_no, 0)
+    ]
 
 
 def sla_for(sla_policy: SlaPolicy, node: Node) -> NodeSla:

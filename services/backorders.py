@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from domain.availability import ChannelPoolRule, PositionFigures, visible_to_channel
 from domain.lifecycle import MOVED_SHIPMENT_STATUSES
-from domain.orders import DeliveryMethod, OrderStatus
+from domain.orders import BACKORDERED_STATUSES, DeliveryMethod
 from ledger.availability import channel_pool, positions_for
 from ledger.tables import Node, OrderView, StockMovement
 
@@ -120,7 +120,7 @@ def orders_to_retry(
 def _backordered(session: Session, scan: int) -> list[_Waiting]:
     rows = session.exec(
         select(OrderView.document, OrderView.updated_at)
-        .where(col(OrderView.status) == OrderStatus.BACKORDERED.value)
+        .where(col(OrderView.status).in_([str(status) for status in BACKORDERED_STATUSES]))
         .order_by(
             col(OrderView.priority).desc(), col(OrderView.created_at), col(OrderView.order_id)
         )

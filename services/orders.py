@@ -11,11 +11,17 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from domain.errors import DomainError, UnknownReference
-from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine, OrderState
+from domain.orders import (
+    DeliveryMethod,
+    DeliveryOptionCode,
+    FulfilmentPolicy,
+    OrderLine,
+    OrderState,
+)
 from domain.validation import order_problems
 from ledger import orders_view
 from ledger.db import transaction
-from ledger.tables import CheckoutHold, Node
+from ledger.tables import Channel, CheckoutHold, Node
 from services.catalogue import refuse_unsellable_skus
 from services.references import refuse_retired_channel
 
@@ -90,6 +96,15 @@ def promise_of_hold(
     if hold is None or hold.option is None:
         return None, None
     return DeliveryOptionCode(hold.option), hold.promised_date
+
+
+def channel_fulfilment_policy(session: Session, channel: str) -> FulfilmentPolicy | None:
+    """The channel's default fulfilment policy, for an order that names none. None for a channel
+    with no configuration row (channels predate their configuration): reserved whole, as before."""
+    configured = session.get(Channel, channel)
+    if configured is None:
+        return None
+    return FulfilmentPolicy(configured.fulfilment_policy)
 
 
 def record_delivery_scan(engine: Engine, order_id: str, shipment_id: str, carrier: str) -> None:

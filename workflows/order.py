@@ -82,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
         MOVABLE_SHIPMENT_STATUSES,
         OPEN_SHIPMENT_STATUSES,
         TERMINAL_ORDER_STATUSES,
+        FulfilmentPolicy,
         OrderLine,
         OrderPromise,
         OrderState,
@@ -172,6 +173,12 @@ class OrderWorkflow:
         # older than the setting, and keep the others on an automatic retry.
         self._exclusions_expire = workflow.patched(Patch.ORDER_BACKORDERS_2026_12)
         self._forget_exclusions_after = EXCLUSION_FORGET_AFTER
+        # Orders started on release 2026-12 (issue 14, ship-partial) or later follow their
+        # fulfilment policy, say PARTIALLY_BACKORDERED, and respect a requested delivery date.
+        self._partial_patch = workflow.patched(Patch.ORDER_PARTIAL_2026_12)
+        self._split = False  # a ship-complete order past its deadline whose channel says split
+        self._ship_complete_expired = False
+        self._release_after: dict[str, float] = {}  # shipment id -> seconds to hold its release
         self._attention: dict[str, str] = {}  # why a person must act, by what it is about
         self._waits_on_person: set[str] = set()  # the attention entries an open wait needs
         self._deadlines: dict[str, datetime] = {}  # when each timed wait ends, by what waits
@@ -280,17 +287,26 @@ class OrderWorkflow:
         if result.backordered:
             await self._wait_as_backordered(result.explanation)
             return
+        unfilled = result.unfilled_lines if self._partial_patch else []
         if self._audited:
             self._set_deadline("allocation", None)
             self._resolve("allocation")
-            self._backordered_since = None
-            self._last_backorder_why = None
+            if not unfilled:
+                self._resolve("ship-complete")
+                self._backordered_since = None
+                self._last_backorder_why = None
         taken = {line.line_no for line in lines}
-        self._unallocated = [ln for ln in self._unallocated if ln.line_no not in taken]
+        # Ship-partial: the lines (or units) no node serves now stay unallocated, backordered.
+        self._unallocated = [ln for ln in self._unallocated if ln.line_no not in taken] + unfilled
         self._note("allocated", result.explanation)
         for allocated in result.shipments:
             self._start_shipment(allocated)
         self._keep_promise()
+        if unfilled:
+            # The shipments go on meanwhile; the rest is retried like any backorder.
+            waiting = ", ".join(f"line {ln.line_no}: {ln.quantity} x {ln.sku}" for ln in unfilled)
+            await self._wait_as_backordered(f"shipped partially; backordered {waiting}")
+            return
         await self._publish("the node(s) to accept the release")
 
     def _keep_promise(self) -> None:
@@ -352,7 +368,10 @@ class OrderWorkflow:
                     self._state.promise.promised_date
                     if self._state.promise is not None
                     else order.promised_date
+                    or (order.requested_by if self._partial_patch else None)
                 ),
+                partial=self._ships_partial(),
+                requested_not_before=order.requested_not_before if self._partial_patch else None,
             ),
             result_type=AllocateResult,
             **self._ledger,
@@ -361,6 +380,47 @@ class OrderWorkflow:
             # The worker's setting, as recorded in this history: a replay decides the same.
             self._forget_exclusions_after = timedelta(seconds=result.exclusion_forget_seconds)
         return result
+
+    def _ships_partial(self) -> bool:
+        """Reserve what can go now: a ship-partial order, or a ship-complete one split at its
+        deadline. Orders without a policy (before issue 14) are reserved whole."""
+        if not self._partial_patch:
+            return False
+        return self._split or self._state.order.fulfilment_policy == FulfilmentPolicy.SHIP_PARTIAL
+
+    def _ship_complete_deadline(self) -> datetime | None:
+        """When a ship-complete order stops waiting for every line (None: it does not wait so)."""
+        order = self._state.order
+        if (
+            not self._partial_patch
+            or self._ship_complete_expired
+            or order.fulfilment_policy != FulfilmentPolicy.SHIP_COMPLETE
+        ):
+            return None
+        return order.submitted_at + timedelta(seconds=order.ship_complete_wait_seconds)
+
+    def _ship_complete_due(self) -> bool:
+        """The ship-complete deadline has passed: the channel's rule (ask or split) applies now.
+        True: the order now ships partially (the caller re-allocates at once)."""
+        deadline = self._ship_complete_deadline()
+        if deadline is None or workflow.now() < deadline:
+            return False
+        order = self._state.order
+        self._ship_complete_expired = True
+        waited = timedelta(seconds=order.ship_complete_wait_seconds)
+        if order.ship_complete_then == "split":
+            self._split = True
+            self._note(
+                "ship-complete deadline",
+                f"not every line could go together within {waited}: shipping what can go now",
+            )
+            return True
+        self._attend(
+            "ship-complete",
+            f"ship-complete order: not every line could go together within {waited}; bring in "
+            "the stock, or cancel and re-order the lines that can go",
+        )
+        return False
 
     def _forget_old_exclusions(self) -> None:
         """Drop the nodes excluded longer ago than the setting: a node that failed the order
@@ -381,7 +441,13 @@ class OrderWorkflow:
     async def _wait_as_backordered(
         self, why: str, failure: str | None = None, recheck: timedelta | None = BACKORDER_RECHECK
     ) -> None:
+        if failure is None and self._ship_complete_due():
+            return  # split: the orchestration re-allocates the lines at once, partially
         self._backordered = True
+        if failure is None and (deadline := self._ship_complete_deadline()) is not None:
+            # Wake at the ship-complete deadline too, to follow the channel's rule then.
+            left = max(deadline - workflow.now(), timedelta(seconds=1))
+            recheck = min(recheck, left) if recheck is not None else left
         if not self._audited:
             self._note("backordered", why)
             await self._publish("stock: support retries once it arrives")
@@ -461,6 +527,12 @@ class OrderWorkflow:
         self._slas[shipment.shipment_id] = allocated.sla
         # Its release is bounded by the accept SLA from now (the release activity's limit).
         self._set_deadline(shipment.shipment_id, timedelta(seconds=allocated.sla.accept_seconds))
+        if self._partial_patch and allocated.release_after_seconds:
+            # A requested not-before date: reserved now, released on its release day.
+            self._release_after[shipment.shipment_id] = allocated.release_after_seconds
+            self._set_deadline(
+                shipment.shipment_id, timedelta(seconds=allocated.release_after_seconds)
+            )
         if self._cancel_reason is not None:
             self._moves[shipment.shipment_id] = ShipmentMove.cancelled_with_order(
                 self._cancel_reason
@@ -471,6 +543,8 @@ class OrderWorkflow:
     async def _fulfil(self, shipment: Shipment) -> None:
         sla = self._slas[shipment.shipment_id]
         try:
+            if shipment.shipment_id in self._release_after:
+                await self._hold_release(shipment)
             await self._release_to_node(shipment, sla)
             accepted = await self._node_step(
                 shipment, NodeEventType.ACCEPTED, sla.accept_seconds, ShipmentStatus.ACCEPTED
@@ -494,6 +568,21 @@ class OrderWorkflow:
             await self._await_shipped(shipment, sla)
         except _ShipmentMoved:
             return
+
+    async def _hold_release(self, shipment: Shipment) -> None:
+        """Keep the reserved shipment from its node until its release day (a durable timer): the
+        stock stays guaranteed, the node does not ship before the buyer wants it. A move or a
+        cancel ends the wait at once (the release step then compensates)."""
+        sid = shipment.shipment_id
+        wait = timedelta(seconds=self._release_after[sid])
+        self._note(
+            "release scheduled",
+            f"{sid} reserved at {shipment.node_id}, released to it in {wait} "
+            f"(to arrive from {self._state.order.requested_not_before})",
+        )
+        await self._publish(f"the release day of {sid}")
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: sid in self._moves, timeout=wait)
 
     async def _release_to_node(self, shipment: Shipment, sla: NodeSla) -> None:
         order = self._state.order
@@ -1290,6 +1379,7 @@ class OrderWorkflow:
                 self._state.shipments,
                 len(self._unallocated),
                 backordered=self._backordered,
+                says_partial=self._partial_patch,
             )
 
     def _result(self) -> OrderWorkflowResult:

@@ -44,7 +44,12 @@ from contracts.order import (
 from contracts.starters import query_order_state, start_order
 from domain.orders import DeliveryMethod, DeliveryOptionCode, Order, OrderState, OrderStatus
 from ledger import orders_view
-from services.orders import acknowledge_closed_order, admit_order, promise_of_hold
+from services.orders import (
+    acknowledge_closed_order,
+    admit_order,
+    channel_fulfilment_policy,
+    promise_of_hold,
+)
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -83,6 +88,9 @@ async def submit_order(
             submission.delivery_method == DeliveryMethod.PICKUP
         ):
             sold.update(delivery_option=option, promised_date=submission.promised_date or promised)
+    if submission.fulfilment_policy is None:  # the channel's default, read like a reference
+        policy = await off_loop(session, channel_fulfilment_policy, submission.channel)
+        sold.update(fulfilment_policy=policy)
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **sold)
     try:
         duplicate = not await start_order(temporal, order, settings.task_queue)
