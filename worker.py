@@ -122,6 +122,7 @@ def activity_objects(
             engine,
             default_sla_policy(settings.sla_scale),
             exclusion_forget_seconds=settings.exclusion_forget_seconds,
+            release_day_seconds=settings.release_day_seconds,
         ),
         FulfilmentActivities(
             engine,

@@ -28,15 +28,21 @@ from domain.sla import SlaPolicy
 from ledger import orders_view
 from ledger.group_commit import GroupCommit
 from services import allocation, shipments
-from services.allocation import Allocation, AllocationRequest, NodeIncident
+from services.allocation import DAY_SECONDS, Allocation, AllocationRequest, NodeIncident
 
 
 class LedgerActivities:
     def __init__(
-        self, engine: Engine, sla_policy: SlaPolicy, exclusion_forget_seconds: float | None = None
+        self,
+        engine: Engine,
+        sla_policy: SlaPolicy,
+        exclusion_forget_seconds: float | None = None,
+        release_day_seconds: float = DAY_SECONDS,
     ) -> None:
         self._engine = engine
         self._sla_policy = sla_policy
+        # The length of a day for a requested date's release timer (Settings.release_day_seconds).
+        self._release_day_seconds = release_day_seconds
         # Handed to the order with each allocation result (AllocateResult): see its field.
         self._exclusion_forget_seconds = exclusion_forget_seconds
         # Every step of every order projects its state: many small writes, committed in groups.
@@ -48,7 +54,11 @@ class LedgerActivities:
         (services.allocation.allocate). InsufficientStock after its planning rounds is left
         to Temporal's retry."""
         done = allocation.allocate(
-            self._engine, self._sla_policy, _allocation_request(request), activity.logger
+            self._engine,
+            self._sla_policy,
+            _allocation_request(request),
+            activity.logger,
+            release_day_seconds=self._release_day_seconds,
         )
         return _allocate_result(done, self._exclusion_forget_seconds)
 

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # A node that rejected or timed out an order's shipment is excluded from that order for this
     # long, then may serve it again (orders started on release 2026-12, issue 14, or later).
     exclusion_forget_seconds: float = Field(default=24 * 3600, gt=0)
+    # How long a day lasts for a requested delivery date's release timer (OPENDOM_RELEASE_DAY_SECONDS):
+    # a day, except in tests, which shorten it to see an order released on its release day.
+    release_day_seconds: float = Field(default=24 * 3600, gt=0)
     # How often the inventory-aware policy's bid prices are re-solved (services.bid_prices).
     bid_price_interval_seconds: float = Field(default=3600, gt=0)
     # On SIGTERM the worker stops polling and gives in-flight activities this long to finish

@@ -12,7 +12,7 @@ for the activity) and nothing was changed.
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import partial
 
@@ -52,6 +52,8 @@ Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
 # Another order can take the stock between reading availability and reserving it; re-plan on
 # fresh numbers a few times before giving the race back to the caller's retry.
 PLANNING_ROUNDS = 5
+# A day, in seconds: what a requested date's release timer counts in (tests shorten it).
+DAY_SECONDS = 24 * 3600.0
 ALREADY_RECORDED = "allocation already recorded"
 
 
@@ -114,7 +116,11 @@ class NodeIncident:
 
 
 def allocate(
-    engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest, logger: Log = log
+    engine: Engine,
+    sla_policy: SlaPolicy,
+    request: AllocationRequest,
+    logger: Log = log,
+    release_day_seconds: float = DAY_SECONDS,
 ) -> Allocation:
     """Choose node(s) and reserve every line atomically, or report the order backordered.
 
@@ -122,6 +128,48 @@ def allocate(
     transaction holds the database's only write lock, and planning is the slow part. The
     reservation is a conditional update, so a plan made stale by another order fails
     there (InsufficientStock) and is made again on fresh numbers."""
+    allocated = _allocate(engine, sla_policy, request, logger)
+    if request.requested_not_before is None or allocated.backordered:
+        return allocated
+    return hold_until_release_day(
+        allocated, request.requested_not_before, datetime.now(UTC), release_day_seconds
+    )
+
+
+def hold_until_release_day(
+    allocated: Allocation, not_before: date, now: datetime, day_seconds: float = DAY_SECONDS
+) -> Allocation:
+    """A requested "not before" date: each shipment that would arrive earlier is promised on
+    that date, handed over its planned transit earlier (its release day), and says how long to
+    wait before its release to the node: the start of its release day, in `day_seconds` days.
+    The stock is reserved now (the caller's allocation), the node sees the order on that day."""
+    shipments = []
+    for s in allocated.shipments:
+        if s.promised_date is None or s.promised_date >= not_before:
+            shipments.append(s)
+            continue
+        transit = s.promised_date - (s.ship_by or s.promised_date)
+        release_day = not_before - transit
+        starts = datetime(release_day.year, release_day.month, release_day.day, tzinfo=UTC)
+        wait = (starts - now).total_seconds() * day_seconds / DAY_SECONDS
+        shipments.append(
+            replace(
+                s,
+                ship_by=max(release_day, s.ship_by or release_day),
+                promised_date=not_before,
+                release_after_seconds=round(wait, 3) if wait > 0 else None,
+            )
+        )
+    arrives = max((s.promised_date for s in shipments if s.promised_date), default=None)
+    explanation = allocated.explanation
+    if arrives is not None and arrives != allocated.promised_date:
+        explanation = f"{explanation}; held for the requested date: arrives {arrives}"
+    return replace(allocated, shipments=shipments, promised_date=arrives, explanation=explanation)
+
+
+def _allocate(
+    engine: Engine, sla_policy: SlaPolicy, request: AllocationRequest, logger: Log
+) -> Allocation:
     if request.hold_id:
         return _allocate_with_hold(engine, sla_policy, request, logger)
     for _ in range(PLANNING_ROUNDS):
