@@ -20,7 +20,8 @@ from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from sourcing.allocation import OPTION_SCENARIOS
 from sourcing.errors import NoFeasiblePlan
 from sourcing.model import NodeProfile, Plan, Ruleset, SourcingOrder, SourcingPolicy
-from sourcing.optimizer import DEFAULT_POLICY, optimize
+from sourcing.optimizer import DEFAULT_POLICY, PreparedNodes, optimize, prepared
+from sourcing.quote import UNDECIDED, fast_path_applies, quoted_plan
 
 PICKUP_RADIUS_KM = 50.0
 
@@ -49,7 +50,6 @@ class DeliveryOption(BaseModel):
     promised_date: date
     shipments: list[QuotedShipment]
     pickup_node_id: str | None = None
-    explanation: str = ""
 
 
 class CheckoutAnswer(BaseModel):
@@ -71,10 +71,12 @@ def check_cart(
     shippable_units: dict[str, int] | None = None,
     ruleset: Ruleset | None = None,
     channel: str | None = None,
+    fast: bool = True,
 ) -> CheckoutAnswer:
     """`nodes`: the channel's candidates with their calendars, `now` on their clock (as
     allocation reads them). `shippable_units` (per SKU, over every shipping node) lets a caller
-    pass fewer nodes and still report true totals."""
+    pass fewer nodes and still report true totals. `fast=False` asks `optimize` for every option
+    (the fast path, sourcing.quote, gives the same options for the carts it decides)."""
     candidates = [n.node if isinstance(n, NodeProfile) else n for n in nodes]
     totals = shippable_units or shippable_totals(candidates)
     # Built from values already validated or computed here: constructed without validating them
@@ -89,16 +91,27 @@ def check_cart(
         )
         for ln in lines
     ]
-    options = []
-    for code in (DeliveryOptionCode.HOME_FAST, DeliveryOptionCode.HOME_ECONOMY):
-        order = _order(lines, destination, now, code, channel)
-        option = _option(code, order, nodes, policy, ruleset)
-        if option is not None:
-            options.append(option)
+    orders = [
+        (code, _order(lines, destination, now, code, channel))
+        for code in (DeliveryOptionCode.HOME_FAST, DeliveryOptionCode.HOME_ECONOMY)
+    ]
     store = pickup_store(lines, destination, candidates)
     if store is not None:
         order = _order(lines, store.location, now, DeliveryOptionCode.PICKUP, channel, store)
-        option = _option(DeliveryOptionCode.PICKUP, order, nodes, policy, ruleset)
+        orders.append((DeliveryOptionCode.PICKUP, order))
+    # The fast path's arrays, read once for the three scenarios (the cache passes them ready).
+    quick = (
+        prepared(nodes, [ln.sku for ln in lines])
+        if fast and fast_path_applies(lines, policy, ruleset)
+        else None
+    )
+    options = []
+    for code, order in orders:
+        option = (
+            _quick_option(code, order, quick, policy, ruleset) if quick is not None else UNDECIDED
+        )
+        if option is UNDECIDED:
+            option = _option(code, order, nodes, policy, ruleset)
         if option is not None:
             options.append(option)
     return CheckoutAnswer.model_construct(lines=answers, options=options)
@@ -175,7 +188,25 @@ def _option(
         promised_date=plan.promised_date,
         shipments=_quoted(plan),
         pickup_node_id=order.pickup_node_id,
-        explanation=plan.explanation,
+    )
+
+
+def _quick_option(
+    code: DeliveryOptionCode,
+    order: SourcingOrder,
+    nodes: PreparedNodes,
+    policy: SourcingPolicy,
+    ruleset: Ruleset | None,
+) -> DeliveryOption | object | None:
+    shipments = quoted_plan(order, nodes, policy, ruleset)
+    if shipments is None or shipments is UNDECIDED:
+        return shipments
+    quoted = [QuotedShipment.model_construct(**s) for s in shipments]  # type: ignore[union-attr]
+    return DeliveryOption.model_construct(
+        code=code,
+        promised_date=max(s.promised_date for s in quoted),
+        shipments=quoted,
+        pickup_node_id=order.pickup_node_id,
     )
 
 

@@ -222,10 +222,9 @@ class PreparedNodes(tuple):  # type: ignore[type-arg]
         prepared._passes = {}
         return prepared
 
-    def optimize(
-        self, order: SourcingOrder, policy: SourcingPolicy, ruleset: Ruleset, budget: SearchBudget
-    ) -> Plan:
-        skus = _skus(order)
+    def order_pass(self, order: SourcingOrder) -> "_OrderPass":
+        """The order's pass over the arrays, shared with every earlier order to the same place
+        with the same lines (the checkout's scenarios)."""
         key = (
             tuple((ln.line_no, ln.sku, ln.quantity) for ln in order.lines),
             order.destination.lat,
@@ -236,9 +235,14 @@ class PreparedNodes(tuple):  # type: ignore[type-arg]
         )
         context = self._passes.get(key)
         if context is None:
-            context = self._passes[key] = _OrderPass(order, _columns(self.arrays, skus))
+            context = self._passes[key] = _OrderPass(order, _columns(self.arrays, _skus(order)))
+        return context.for_order(order)
+
+    def optimize(
+        self, order: SourcingOrder, policy: SourcingPolicy, ruleset: Ruleset, budget: SearchBudget
+    ) -> Plan:
         try:
-            return plan_over(order, context.for_order(order), policy, ruleset, budget)
+            return plan_over(order, self.order_pass(order), policy, ruleset, budget)
         except _NothingServed:
             entries = [(n.node, n) if isinstance(n, NodeProfile) else (n, None) for n in self]
             km = np.zeros(len(entries))  # distances are not what the tuple's nodes are for
@@ -248,6 +252,19 @@ class PreparedNodes(tuple):  # type: ignore[type-arg]
                 rejected_nodes=_reasons(order, entries, ruleset, km),
                 ruleset=ruleset.name,
             ) from None
+
+
+def prepared(nodes: Sequence[NodeProfile | CandidateNode], skus: list[str]) -> PreparedNodes:
+    """`nodes` read into arrays once (stock columns: `skus`, sorted), for several orders over
+    them (the checkout's fast path): optimize plans the same over the result as over `nodes`
+    (only NoFeasiblePlan's reasons are worded without distances)."""
+    if isinstance(nodes, PreparedNodes):
+        return nodes
+    entries: list[_Entry] = [
+        (n.node, n) if isinstance(n, NodeProfile) else (n, None) for n in nodes
+    ]
+    entries.sort(key=lambda e: (e[0].priority, e[0].node_id))
+    return PreparedNodes(nodes, node_arrays(entries, sorted(set(skus))))
 
 
 def _columns(arrays: NodeArrays, skus: list[str]) -> NodeArrays:
