@@ -16,17 +16,27 @@ and the plan says by when it can arrive.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
 
 from domain.carriers import EXPRESS_PRIORITY, CarrierService
 from domain.errors import NoSourceAvailable
-from domain.geo import GeoPoint
+from domain.geo import GeoPoint, distance_km
 from domain.network import CandidateNode
 from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from sourcing.errors import NoFeasiblePlan
-from sourcing.model import NodeProfile, Plan, Ruleset, Scenario, SourcingOrder, SourcingPolicy
+from sourcing.model import (
+    LpClassPlan,
+    LpMethod,
+    NodeProfile,
+    Plan,
+    Ruleset,
+    Scenario,
+    SourcingOrder,
+    SourcingPolicy,
+    basket_key,
+)
 from sourcing.optimizer import DEFAULT_POLICY, optimize
 
 OPTION_SCENARIOS = {
@@ -124,7 +134,10 @@ def choose_sources(
     `partial`, returns the plan with its unfilled lines instead (every line, when no node can
     serve any)."""
     order = sourcing_order(request, priority, now)
-    if partial:
+    followed = follow_lp(order, candidates, policy, ruleset)
+    if followed is not None:
+        plan = followed[0]
+    elif partial:
         try:
             plan = optimize(order, candidates, policy, ruleset)
         except NoFeasiblePlan:
@@ -145,6 +158,93 @@ def choose_sources(
             return _chosen(quick, why, at_risk=False)
     why = f"{plan.explanation}; promise at risk: arrives {plan.promised_date}, promised {promise}"
     return _chosen(plan, why, at_risk=True)
+
+
+def lp_class(order: SourcingOrder, policy: SourcingPolicy) -> LpClassPlan | None:
+    """The LP demand class the order belongs to: its basket's, in the nearest region whose point
+    lies within the class's radius of the destination. None without `lp_plans`, for any
+    scenario but the cheapest (the LP prices cost alone) and for pickups."""
+    if not policy.lp_plans or order.scenario != Scenario.CHEAPEST:
+        return None
+    if order.delivery_method == DeliveryMethod.PICKUP:
+        return None
+    quantities: dict[str, int] = {}
+    for line in order.lines:
+        quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
+    best, best_km = None, float("inf")
+    for plan in policy.lp_plans.get(basket_key(quantities), []):
+        km = distance_km(order.destination, plan.destination)
+        if km <= plan.radius_km and km < best_km:
+            best, best_km = plan, km
+    return best
+
+
+def follow_lp(
+    order: SourcingOrder,
+    candidates: Sequence[NodeProfile | CandidateNode],
+    policy: SourcingPolicy,
+    ruleset: Ruleset | None = None,
+) -> tuple[Plan, LpMethod] | None:
+    """The plan that follows the method the fluid LP uses most for the order's class among
+    those still feasible: some of the class's LP orders left to it, every SKU in stock at its
+    node, no node excluded, and the optimizer (rules, capacity, dates) serving every line from
+    exactly those nodes. None when no method is (the caller plans as usual).
+
+    Why: at the LP's exact prices many plans cost the same to an order, and the bid-price
+    optimizer picks among them without regard to the others' needs; the LP's own split is
+    the one that leaves stock where the rest of the horizon's demand needs it (Jasin & Sinha
+    2015, a deterministic variant of their randomised rounding)."""
+    cls = lp_class(order, policy)
+    if cls is None:
+        return None
+    by_id = {(c.node if isinstance(c, NodeProfile) else c).node_id: c for c in candidates}
+    need: dict[str, int] = {}
+    for line in order.lines:
+        need[line.sku] = need.get(line.sku, 0) + line.quantity
+    excluded = set(order.excluded_nodes)
+    for method in cls.methods:
+        if method.orders <= 0 or excluded.intersection(method.nodes.values()):
+            continue
+        restricted = _restricted(method, need, by_id)
+        if restricted is None:
+            continue
+        try:
+            plan = optimize(order, restricted, policy, ruleset)
+        except NoFeasiblePlan:
+            continue
+        shipped = {line.sku: s.node_id for s in plan.shipments for line in s.lines}
+        if plan.unfilled_lines or shipped != method.nodes:
+            continue
+        why = f"{plan.explanation}; follows the fluid LP's plan for its class ({cls.region})"
+        return plan.model_copy(update={"explanation": why}), method
+    return None
+
+
+def _restricted(
+    method: LpMethod,
+    need: dict[str, int],
+    by_id: dict[str, NodeProfile | CandidateNode],
+) -> list[NodeProfile | CandidateNode] | None:
+    """The method's nodes, each offering only the SKUs the method takes from it; None when a
+    node is not a candidate or is short of a SKU."""
+    skus_at: dict[str, dict[str, int]] = {}
+    for sku, node_id in method.nodes.items():
+        candidate = by_id.get(node_id)
+        if candidate is None or sku not in need:
+            return None
+        node = candidate.node if isinstance(candidate, NodeProfile) else candidate
+        if node.available.get(sku, 0) < need[sku]:
+            return None
+        skus_at.setdefault(node_id, {})[sku] = node.available[sku]
+    restricted: list[NodeProfile | CandidateNode] = []
+    for node_id, available in skus_at.items():
+        candidate = by_id[node_id]
+        if isinstance(candidate, NodeProfile):
+            node = replace(candidate.node, available=available)
+            restricted.append(candidate.model_copy(update={"node": node}))
+        else:
+            restricted.append(replace(candidate, available=available))
+    return restricted
 
 
 def date_shipments(

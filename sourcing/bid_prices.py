@@ -32,6 +32,9 @@ from pydantic import BaseModel, Field
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
+from domain.geo import GeoPoint
+from sourcing.model import LpClassPlan, LpMethod, basket_key
+
 # Prices below this are solver noise, not scarcity.
 PRICE_FLOOR = 1e-7
 MAX_ROUNDS = 200
@@ -64,6 +67,8 @@ class FluidSolution(BaseModel):
     # The methods the solution uses: passing the solution as `warm_start` to the next solve of a
     # similar LP (the same network later in the horizon) starts it where this one ended.
     basis: list[FulfilmentMethod] = []
+    # Expected orders the solution sends by each method of `basis`, in the same order.
+    basis_orders: list[float] = []
 
 
 class FluidLpFailed(RuntimeError):
@@ -83,6 +88,39 @@ def compute_bid_prices(
     return solve_fluid_lp(
         demand, inventory, unit_cost, package_cost, unserved_unit_penalty
     ).bid_prices
+
+
+def class_plans(
+    solution: FluidSolution,
+    demand: Sequence[DemandClass],
+    region_points: Mapping[str, GeoPoint],
+    radius_km: float = 1.0,
+) -> dict[str, list[LpClassPlan]]:
+    """The solution's methods per demand class, as `SourcingPolicy.lp_plans` takes them:
+    basket_key -> one plan per region, methods most used first. Methods that leave a line
+    unserved are left out (an order follows only a method that serves it whole), and so are
+    regions without a point."""
+    baskets = {(d.region, tuple(sorted(d.skus))): d.skus for d in demand}
+    by_class: dict[tuple[str, tuple[str, ...]], list[LpMethod]] = defaultdict(list)
+    for method, orders in zip(solution.basis, solution.basis_orders, strict=True):
+        nodes = dict(method.assignment)
+        if any(node is None for node in nodes.values()) or orders <= PRICE_FLOOR:
+            continue
+        served = {sku: node for sku, node in nodes.items() if node is not None}
+        by_class[(method.region, tuple(sorted(nodes)))].append(
+            LpMethod(nodes=served, orders=orders)
+        )
+    plans: dict[str, list[LpClassPlan]] = defaultdict(list)
+    for (region, skus), methods in sorted(by_class.items()):
+        point = region_points.get(region)
+        quantities = baskets.get((region, skus))
+        if point is None or quantities is None:
+            continue
+        methods.sort(key=lambda m: (-m.orders, sorted(m.nodes.items())))
+        plans[basket_key(quantities)].append(
+            LpClassPlan(region=region, destination=point, radius_km=radius_km, methods=methods)
+        )
+    return dict(plans)
 
 
 def solve_fluid_lp(
@@ -121,6 +159,7 @@ def solve_fluid_lp(
         methods=len(master.cost),
         bid_prices=net.price_map(master.prices),
         basis=master.basis(),
+        basis_orders=master.basis_orders(),
     )
 
 
@@ -475,6 +514,9 @@ class _Master:
 
     def basis(self) -> list[FulfilmentMethod]:
         return [self.net.describe(m) for m, x in zip(self.methods, self.x, strict=True) if x > 0]
+
+    def basis_orders(self) -> list[float]:
+        return [float(x) for x in self.x if x > 0]
 
     def expected(self, what: str) -> float:
         weights = self.packages if what == "packages" else self.unserved

@@ -172,6 +172,30 @@ def _default_handling() -> dict[NodeType, float]:
     }
 
 
+class LpMethod(BaseModel):
+    """One way the fluid LP serves a demand class: each SKU's node, and how many of the class's
+    expected orders the LP sends that way (what is left of them, for a caller that counts)."""
+
+    nodes: dict[str, str]
+    orders: float = Field(ge=0)
+
+
+class LpClassPlan(BaseModel):
+    """The LP's methods for one demand class (a region and a basket), most used first. An order
+    belongs to the class when its basket is the class's and its destination lies within
+    `radius_km` of the region's point (the nearest such region wins)."""
+
+    region: str
+    destination: GeoPoint
+    radius_km: float = Field(default=1.0, ge=0)
+    methods: list[LpMethod]
+
+
+def basket_key(quantities: dict[str, int]) -> str:
+    """The key of a basket in `SourcingPolicy.lp_plans`: its SKUs and units, sorted."""
+    return ",".join(f"{sku}:{qty}" for sku, qty in sorted(quantities.items()))
+
+
 class SourcingPolicy(BaseModel):
     """The money model. Defaults are the published benchmark's parcel tariff
     ($8.759 per package + ($0.423 + $0.000541 per mile) per unit) expressed per km."""
@@ -194,6 +218,10 @@ class SourcingPolicy(BaseModel):
     # makes that cheaper. Without (the default), a line goes unfilled only when no eligible node
     # can serve it within the split limit: a unit held back is rarely worth a customer turned away.
     ration_stock: bool = False
+    # The fluid LP's own methods per demand class, basket_key -> regions (see bid_prices.py's
+    # class_plans): an order of a class follows the method the LP uses most for it that its
+    # stock can still serve, instead of the bid-price plan. Empty (the default): not used.
+    lp_plans: dict[str, list[LpClassPlan]] = {}
     transit: TransitTable = TransitTable()
 
     def weights(self, scenario: Scenario) -> ScenarioWeights:

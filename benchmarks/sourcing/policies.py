@@ -14,8 +14,9 @@ from domain.network import CandidateNode, NodeType
 from domain.orders import DeliveryMethod, OrderLine
 from services.allocation import AllocationRequest, plan_allocation
 from sourcing import NodeProfile, SourcingPolicy
-from sourcing.bid_prices import FluidSolution, solve_fluid_lp
-from sourcing.model import MILES_PER_KM
+from sourcing.allocation import ChosenShipment
+from sourcing.bid_prices import FluidSolution, class_plans, solve_fluid_lp
+from sourcing.model import MILES_PER_KM, LpClassPlan, basket_key
 
 NOW = datetime(2025, 3, 3, 9, 0)
 
@@ -118,6 +119,11 @@ class OpenDomOptimizer:
     With `resolve_every` set, LP bid prices are recomputed at that fraction of the horizon from
     the remaining stock and the remaining expected demand, as the live Schedule re-solves from
     recent demand and current stock, and the policy carries them (`with_bid_prices`).
+
+    With `follow_lp` the policy also carries the LP's methods per demand class (`lp_plans`), and
+    an order follows the one its class uses most that stock can still serve. Between re-solves
+    each order that followed a method takes one order off that method's share, as the live
+    Schedule would count the allocations made since it stored the plans.
     """
 
     def __init__(
@@ -125,11 +131,13 @@ class OpenDomOptimizer:
         name: str,
         resolve_every: float | None = None,
         initial: FluidSolution | None = None,
+        follow_lp: bool = False,
     ) -> None:
         """`initial`: the LP already solved for the start of the horizon (the bound's LP)."""
         self.name = name
         self.resolve_every = resolve_every
         self.initial = initial
+        self.follow_lp = follow_lp
         self.lp_seconds = 0.0
         self.lp_solves = 0
 
@@ -156,6 +164,8 @@ class OpenDomOptimizer:
             for node in instance.nodes
         ]
         self.index = {node.node_id: i for i, node in enumerate(instance.nodes)}
+        self.points = {city.name: city.location for city in instance.cities}
+        self.classes: dict[tuple[str, str], LpClassPlan] = {}
 
     def before_order(self, t: int, inventory: np.ndarray) -> None:
         if t not in self.resolve_at:
@@ -176,6 +186,11 @@ class OpenDomOptimizer:
             self.lp_solves += 1
         self.previous = solution
         self.policy = self.base.with_bid_prices(solution.bid_prices)
+        if self.follow_lp:
+            demand = self.instance.expected_classes(t)
+            plans = class_plans(solution, demand, self.points)
+            self.policy = self.policy.model_copy(update={"lp_plans": plans})
+            self.classes = {(c.region, key): c for key, cs in plans.items() for c in cs}
 
     def decide(self, order: Order, inventory: np.ndarray) -> Assignment:
         plan = plan_allocation(
@@ -185,7 +200,21 @@ class OpenDomOptimizer:
         for shipment in plan.shipments:
             for line in shipment.lines:
                 picks[line.line_no - 1] = self.index[shipment.node_id]
+        if self.classes:
+            self._count_followed(order, plan.shipments)
         return picks
+
+    def _count_followed(self, order: Order, shipments: list[ChosenShipment]) -> None:
+        skus = self.instance.skus
+        key = basket_key({skus[s]: 1 for s in order.skus})
+        cls = self.classes.get((self.instance.cities[order.region].name, key))
+        if cls is None:
+            return
+        shipped = {line.sku: s.node_id for s in shipments for line in s.lines}
+        for method in cls.methods:
+            if method.nodes == shipped:
+                method.orders = max(0.0, method.orders - 1.0)
+                return
 
     def _request(self, order: Order) -> AllocationRequest:
         skus = self.instance.skus

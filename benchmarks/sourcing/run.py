@@ -86,6 +86,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--p-stock", type=float, default=0.75, help="chance a centre stocks an item"
     )
     parser.add_argument("--latency-orders", type=int, default=1000)
+    parser.add_argument(
+        "--follow-lp",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="orders of an LP demand class follow the LP's own methods (sourcing.allocation)",
+    )
     return parser.parse_args(argv)
 
 
@@ -106,7 +112,7 @@ def _policies(args: argparse.Namespace, bound: FluidSolution) -> list[Policy]:
         NearestPerItem(),
         MyopicBruteForce(),
         OpenDomOptimizer(MYOPIC),
-        OpenDomOptimizer(BID_PRICES, args.resolve_every, initial=bound),
+        OpenDomOptimizer(BID_PRICES, args.resolve_every, initial=bound, follow_lp=args.follow_lp),
     ]
 
 
