@@ -1308,6 +1308,8 @@ class OrderWorkflow:
     def _summary_of_waits(self) -> str:
         if self._cancel_reason is not None:
             return "shipments to be cancelled at their nodes"
+        if self._unallocated and self._backordered:
+            return "stock for the backordered lines: retried when it arrives, or support retries"
         if self._unallocated:
             return "stock reservation for moved lines"
         open_ = [s for s in self._state.shipments if s.status in OPEN_SHIPMENT_STATUSES]
