@@ -20,8 +20,8 @@ from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from sourcing.allocation import OPTION_SCENARIOS
 from sourcing.errors import NoFeasiblePlan
 from sourcing.model import NodeProfile, Plan, Ruleset, SourcingOrder, SourcingPolicy
-from sourcing.optimizer import DEFAULT_POLICY, PreparedNodes, optimize, prepared
-from sourcing.quote import UNDECIDED, fast_path_applies, quoted_plan
+from sourcing.optimizer import DEFAULT_POLICY, optimize, prepared
+from sourcing.quote import UNDECIDED, Quote, fast_path_applies, quoted_plans
 
 PICKUP_RADIUS_KM = 50.0
 
@@ -105,13 +105,17 @@ def check_cart(
         if fast and fast_path_applies(lines, policy, ruleset)
         else None
     )
+    quotes = (
+        quoted_plans([order for _, order in orders], quick, policy, ruleset)
+        if quick is not None
+        else [UNDECIDED] * len(orders)
+    )
     options = []
-    for code, order in orders:
-        option = (
-            _quick_option(code, order, quick, policy, ruleset) if quick is not None else UNDECIDED
-        )
-        if option is UNDECIDED:
+    for (code, order), quote in zip(orders, quotes, strict=True):
+        if quote is UNDECIDED:
             option = _option(code, order, nodes, policy, ruleset)
+        else:
+            option = _quick_option(code, order, quote)
         if option is not None:
             options.append(option)
     return CheckoutAnswer.model_construct(lines=answers, options=options)
@@ -192,16 +196,11 @@ def _option(
 
 
 def _quick_option(
-    code: DeliveryOptionCode,
-    order: SourcingOrder,
-    nodes: PreparedNodes,
-    policy: SourcingPolicy,
-    ruleset: Ruleset | None,
-) -> DeliveryOption | object | None:
-    shipments = quoted_plan(order, nodes, policy, ruleset)
-    if shipments is None or shipments is UNDECIDED:
-        return shipments
-    quoted = [QuotedShipment.model_construct(**s) for s in shipments]  # type: ignore[union-attr]
+    code: DeliveryOptionCode, order: SourcingOrder, shipments: Quote
+) -> DeliveryOption | None:
+    if not isinstance(shipments, list):
+        return None
+    quoted = [QuotedShipment.model_construct(**s) for s in shipments]
     return DeliveryOption.model_construct(
         code=code,
         promised_date=max(s.promised_date for s in quoted),

@@ -2,8 +2,8 @@
 plans `optimize` gives, without its search, runner-ups and explanation.
 
 Same model, fewer steps. The candidates, their distances, carriers, dates and cost terms are the
-optimizer's own (`_OrderPass.candidates`, `_problem`, `search._group_costs`: the very arrays the
-search reads). What changes is how the cheapest plan is found among them, for a cart of at most
+optimizer's own steps (`_OrderPass`, `_carriers`, `_promised`, sourcing.costs, the arithmetic
+of `_priced`, `_problem` and `search._group_costs`). What changes is how the cheapest plan is found among them, for a cart of at most
 MAX_LINES lines of distinct SKUs under a one-rule ruleset without split limits:
 
 - A plan partitions the lines into groups and ships each group from one node; its cost is the
@@ -27,16 +27,26 @@ tests/unit/test_checkout_fast_path_equivalence.py checks this against `optimize`
 random carts and networks.
 """
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
 import numpy as np
 
-from domain.orders import OrderLine
-from sourcing.model import Ruleset, SourcingOrder, SourcingPolicy
-from sourcing.optimizer import NODE_TYPES, PreparedNodes, _problem
+from domain.orders import DeliveryMethod, OrderLine
+from sourcing.costs import package_terms, unit_rates, unserved_cost
+from sourcing.model import Rule, Ruleset, Scenario, SourcingOrder, SourcingPolicy
+from sourcing.optimizer import (
+    NODE_TYPES,
+    SERVE_FIRST,
+    PreparedNodes,
+    _carriers,
+    _holds_all,
+    _OrderPass,
+    _promised,
+)
 from sourcing.rules import DEFAULT_RULESET, shipment_limit
-from sourcing.search import _group_costs
+from sourcing.search import _subset_matrix
 
 MAX_LINES = 3
 # Far above the float noise of summing a few costs in another order (~1e-13), far below any cost
@@ -75,71 +85,212 @@ def fast_path_applies(
     )
 
 
-def quoted_plan(
-    order: SourcingOrder, nodes: PreparedNodes, policy: SourcingPolicy, ruleset: Ruleset | None
-) -> list[dict[str, Any]] | _Undecided | None:
-    """The shipments of the plan optimize gives `order` (every line served), as the fields of
-    sourcing.checkout.QuotedShipment in the plan's order; None where optimize's plan would not
-    serve every line (or there is none), UNDECIDED where the fast path cannot be sure."""
+Quote = list[dict[str, Any]] | _Undecided | None
+
+
+def quoted_plans(
+    orders: list[SourcingOrder],
+    nodes: PreparedNodes,
+    policy: SourcingPolicy,
+    ruleset: Ruleset | None,
+) -> list[Quote]:
+    """Per order: the shipments of the plan optimize gives it (every line served), as the fields
+    of sourcing.checkout.QuotedShipment in the plan's order; None where optimize's plan would not
+    serve every line (or there is none); UNDECIDED where the fast path cannot be sure.
+
+    Orders to the same delivery point with the same lines (the checkout's home fast and home
+    economy) share one pass and everything in their pricing that no scenario changes: which
+    nodes are eligible, distances, node rates, which groups of lines each node can hold."""
     rule = (ruleset or DEFAULT_RULESET).rules[0]
-    if shipment_limit(order, rule) is not None or order.excluded_nodes:
-        return UNDECIDED
-    candidates = nodes.order_pass(order).candidates(policy, rule)
-    if not len(candidates):
+    shared: dict[tuple[object, ...], _Shared | None] = {}
+    quotes: list[Quote] = []
+    for order in orders:
+        if shipment_limit(order, rule) is not None or order.excluded_nodes:
+            quotes.append(UNDECIDED)
+            continue
+        key = (order.destination.lat, order.destination.lon, order.delivery_method, order.scenario)
+        if order.scenario != Scenario.LOCAL or order.delivery_method != DeliveryMethod.PICKUP:
+            key = key[:3]  # only the local pickup narrows the candidates by scenario
+        if key not in shared:
+            shared[key] = _Shared.of(nodes.order_pass(order), policy, rule)
+        quotes.append(_quote(order, shared[key], policy))
+    return quotes
+
+
+@dataclass
+class _Shared:
+    """One delivery point's candidates, priced as far as no scenario changes the figures (the
+    steps of sourcing.optimizer._priced and _problem, in the same arithmetic)."""
+
+    context: _OrderPass
+    kept: np.ndarray  # index into the pass's arrays
+    ids: list[str]
+    km: np.ndarray
+    collect: np.ndarray
+    collected: np.ndarray
+    types: np.ndarray
+    handling: np.ndarray
+    store_penalty: np.ndarray
+    rejection_rate: np.ndarray
+    lateness_rate: np.ndarray
+    bids: np.ndarray | float  # (candidate, line), or 0.0 without bid prices
+    qty: np.ndarray
+    misfit: np.ndarray  # (candidate, group): the node cannot hold the group in one package
+    served: bool  # every line fits somewhere
+
+    @classmethod
+    def of(cls, context: _OrderPass, policy: SourcingPolicy, rule: Rule) -> "_Shared | None":
+        """None: no candidate at all (optimize's NoFeasiblePlan)."""
+        order = context.order
+        kept = context.eligible(rule)
+        if order.scenario == Scenario.LOCAL and order.delivery_method == DeliveryMethod.PICKUP:
+            # As _OrderPass.candidates: the pickup store alone when it holds every line.
+            store = kept[context.collect[kept]]
+            if len(store) and _holds_all(context.arrays.stock[store[0]], order):
+                kept = store[:1]
+        if not len(kept):
+            return None
+        arrays = context.arrays
+        types = arrays.types[kept]
+        handling = arrays.handling[kept]
+        store_penalty = arrays.store_penalty[kept]
+        defaults = np.isnan(handling)
+        if defaults.any():
+            by_type = np.array([policy.handling_rate(t) for t in NODE_TYPES], dtype=float)
+            handling = np.where(defaults, by_type[types], handling)
+        defaults = np.isnan(store_penalty)
+        if defaults.any():
+            by_type = np.array([policy.store_penalty_rate(t) for t in NODE_TYPES], dtype=float)
+            store_penalty = np.where(defaults, by_type[types], store_penalty)
+        ids = [arrays.ids[i] for i in kept.tolist()]
+        lines = order.lines
+        skus = arrays.skus
+        line_sku = [skus.index(ln.sku) for ln in lines]
+        qty = np.array([ln.quantity for ln in lines], dtype=float)
+        fits = arrays.stock[kept][:, line_sku] >= qty[None, :]
+        bids: np.ndarray | float = 0.0
+        if policy.bid_prices:
+            none: dict[str, float] = {}
+            bids = np.array(
+                [
+                    [prices.get(ln.sku, 0.0) for ln in lines]
+                    for prices in (policy.bid_prices.get(i, none) for i in ids)
+                ],
+                dtype=float,
+            ).reshape(len(kept), len(lines))
+        km = context.km[kept]
+        collect = context.collect[kept]
+        return cls(
+            context=context,
+            kept=kept,
+            ids=ids,
+            km=km,
+            collect=collect,
+            collected=collect.astype(float),
+            types=types,
+            handling=handling,
+            store_penalty=store_penalty,
+            rejection_rate=arrays.rejection_rate[kept],
+            lateness_rate=arrays.lateness_rate[kept],
+            bids=bids,
+            qty=qty,
+            # Distinct SKUs: a group fits where each of its lines fits (search._group_costs).
+            misfit=((~fits).astype(float) @ _subset_matrix(len(lines))) > 0,
+            served=bool(fits.any(axis=0).all()),
+        )
+
+
+def _quote(order: SourcingOrder, shared: _Shared | None, policy: SourcingPolicy) -> Quote:
+    if shared is None:
         return None  # NoFeasiblePlan
-    problem, _ = _problem(order, candidates, policy, rule)
-    cost = _group_costs(problem)  # (candidate, group mask); inf where stock cannot serve
-    n = len(order.lines)
-    singles = cost[:, [1 << i for i in range(n)]]
-    if not np.isfinite(singles).any(axis=0).all():
+    if not shared.served:
         return None  # some line no candidate serves: optimize's plan leaves it unfilled
+    weights = policy.weights(order.scenario)
+    carrier, services = _carriers(order, shared.km, shared.collect)
+    arrays = shared.context.arrays
+    ship_by, promised = _promised(order, arrays, shared.kept, policy, shared.km, carrier, services)
+    to_deliver = (promised - order.now.date().toordinal()).astype(float)
+    if order.requested_date is not None:
+        late = np.maximum(promised - order.requested_date.toordinal(), 0).astype(float)
+    else:
+        late = np.zeros(len(shared.kept))
+    package = package_terms(
+        policy,
+        weights,
+        shared.collected,
+        shared.rejection_rate,
+        shared.lateness_rate,
+        to_deliver,
+        late,
+    ).total
+    rates = unit_rates(
+        policy, weights, shared.handling, shared.store_penalty, shared.km, shared.collected
+    ).total
+    n = len(order.lines)
+    line_cost = shared.qty[None, :] * (np.asarray(rates)[:, None] + shared.bids)
+    cost = np.asarray(package)[:, None] + line_cost @ _subset_matrix(n)
+    cost[shared.misfit] = np.inf
+    # Leaving a line unfilled costs its unserved penalty plus the serve-first surcharge.
+    unfilled = min(unserved_cost(policy, ln) + SERVE_FIRST * ln.quantity for ln in order.lines)
+    picked = _cheapest_partition(cost, n, unfilled)
+    if picked is None or picked is UNDECIDED:
+        return picked
+    shipments = []
+    for cand, mask in picked:  # type: ignore[union-attr]
+        service = services[int(carrier[cand])]
+        shipments.append(
+            {
+                "node_id": shared.ids[cand],
+                "node_type": str(NODE_TYPES[int(shared.types[cand])]),
+                "lines": [ln for i, ln in enumerate(order.lines) if mask >> i & 1],
+                "distance_km": round(float(shared.km[cand]), 1),
+                "carrier": service.carrier,
+                "service": service.service,
+                "ship_by": date.fromordinal(int(ship_by[cand])),
+                "promised_date": date.fromordinal(int(promised[cand])),
+            }
+        )
+    return shipments
+
+
+def _cheapest_partition(
+    cost: np.ndarray, n: int, unfilled: float
+) -> list[tuple[int, int]] | _Undecided | None:
+    """The plan as (candidate, line mask) sorted by mask, as the search's groups; UNDECIDED when
+    another plan comes within TIE_MARGIN (see the module's docstring)."""
     finite = np.isfinite(cost)
     if (cost[finite] < 0).any():
-        return UNDECIDED  # the merge and unfilled arguments assume costs of at least 0
+        return UNDECIDED  # the bounds below assume costs of at least 0
     best_node = np.argmin(cost, axis=0)  # the lowest index among equal costs, as the search
-    columns = np.arange(cost.shape[1])
-    first = cost[best_node, columns]
-    if len(candidates) > 1:
+    first = cost[best_node, np.arange(cost.shape[1])]
+    if cost.shape[0] > 1:
         second = np.partition(cost, 1, axis=0)[1]
     else:
         second = np.full(cost.shape[1], np.inf)
     # What giving a group any other node costs at least (inf: no other node, or none at all).
     gap = np.full(cost.shape[1], np.inf)
     np.subtract(second, first, out=gap, where=np.isfinite(first))
+    first_of, gap_of, node_of = first.tolist(), gap.tolist(), best_node.tolist()
     best, chosen, groups = np.inf, [], ()
-    bounds = []  # per partition: its argmin plan's cost (or inf: no plan), any other plan's bound
+    bounds = []  # per partition: its argmin plan's cost (inf: no plan), any other plan's bound
     for partition in PARTITIONS[n]:
-        nodes_of = [int(best_node[g]) for g in partition]
-        cost_of = sum(float(first[g]) for g in partition)
+        nodes_of = [node_of[g] for g in partition]
+        cost_of = sum(first_of[g] for g in partition)
+        other = cost_of + min(gap_of[g] for g in partition)
         if len(set(nodes_of)) < len(nodes_of):
-            bounds.append((np.inf, cost_of + min(float(gap[g]) for g in partition)))
-            continue  # a node opened twice: the search never offers it
-        bounds.append((cost_of, cost_of + min(float(gap[g]) for g in partition)))
+            bounds.append((np.inf, other))  # a node opened twice: the search never offers it
+            continue
+        bounds.append((cost_of, other))
         if cost_of < best:
             best, chosen, groups = cost_of, nodes_of, partition
     if not chosen:
         return UNDECIDED
-    # A plan leaving any line unfilled costs at least that line's unfilled cost (serve-first).
-    if not best + TIE_MARGIN < float(problem.unfilled.min()):
+    # A plan leaving any line unfilled costs at least that line's unfilled cost.
+    if not best + TIE_MARGIN < unfilled:
         return UNDECIDED
     for partition, (plan_cost, other_bound) in zip(PARTITIONS[n], bounds, strict=True):
         if partition != groups and plan_cost <= best + TIE_MARGIN:
             return UNDECIDED
         if other_bound <= best + TIE_MARGIN:
             return UNDECIDED
-    shipments = []
-    for cand, mask in sorted(zip(chosen, groups, strict=True), key=lambda s: s[1]):
-        service = candidates.services[int(candidates.carrier[cand])]
-        shipments.append(
-            {
-                "node_id": candidates.ids[cand],
-                "node_type": str(NODE_TYPES[int(candidates.types[cand])]),
-                "lines": [ln for i, ln in enumerate(order.lines) if mask >> i & 1],
-                "distance_km": round(float(candidates.km[cand]), 1),
-                "carrier": service.carrier,
-                "service": service.service,
-                "ship_by": date.fromordinal(int(candidates.ship_by[cand])),
-                "promised_date": date.fromordinal(int(candidates.promised[cand])),
-            }
-        )
-    return shipments
+    return sorted(zip(chosen, groups, strict=True), key=lambda group: group[1])

@@ -17,7 +17,7 @@ from domain.orders import DeliveryOptionCode, OrderLine
 from sourcing import NodeProfile, ProcessingCalendar, Reliability, Rule, Ruleset, SourcingPolicy
 from sourcing.checkout import _order, check_cart, pickup_store
 from sourcing.optimizer import prepared
-from sourcing.quote import UNDECIDED, fast_path_applies, quoted_plan
+from sourcing.quote import UNDECIDED, fast_path_applies, quoted_plans
 
 SKUS = [f"S{i:02d}" for i in range(8)]
 MONDAY_9AM = datetime(2026, 11, 30, 9, 0)
@@ -177,8 +177,8 @@ def test_the_fast_path_decides_nearly_every_small_cart_itself() -> None:
                 _order(lines, store.location, now, DeliveryOptionCode.PICKUP, None, store)
             )
             pickups += 1
-        for order in orders:
-            if quoted_plan(order, arrays, chosen_policy, chosen_rules) is UNDECIDED:
+        for quote in quoted_plans(orders, arrays, chosen_policy, chosen_rules):
+            if quote is UNDECIDED:
                 undecided += 1
             else:
                 decided += 1
