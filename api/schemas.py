@@ -71,14 +71,17 @@ class OrderSubmission(Strict):
         description="ship_partial: ship what can go now, backorder the rest; ship_complete: wait "
         "for every line (default: the channel's)",
     )
-    ship_complete_wait_seconds: float = Field(
-        default=SHIP_COMPLETE_WAIT_SECONDS,
+    ship_complete_wait_seconds: float | None = Field(
+        default=None,
         gt=0,
         le=90 * 24 * 3600,
-        description="ship_complete: how long to wait for every line before ship_complete_then",
+        description="ship_complete: how long to wait for every line before ship_complete_then "
+        f"(default: the channel's, else {SHIP_COMPLETE_WAIT_SECONDS:g} s)",
     )
-    ship_complete_then: ShipCompleteThen = Field(
-        default="ask", description="ship_complete past its wait: ask a person, or split"
+    ship_complete_then: ShipCompleteThen | None = Field(
+        default=None,
+        description="ship_complete past its wait: ask a person, or split (default: the "
+        "channel's, else ask)",
     )
     requested_not_before: date | None = Field(
         default=None, description="deliver no earlier: released to the node in time, not at once"

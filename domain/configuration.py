@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.network import NodeType
-from domain.orders import FulfilmentPolicy, OrderType
+from domain.orders import (
+    SHIP_COMPLETE_WAIT_SECONDS,
+    FulfilmentPolicy,
+    OrderType,
+    ShipCompleteThen,
+)
 
 # Ids appear in URL paths and audit ids (`carrier/service`): no slash, no space.
 Identifier = Annotated[
@@ -155,6 +160,11 @@ class ChannelSpec(Spec):
     ruleset: str | None = Field(default=None, max_length=64)
     default_scenario: SourcingScenario | None = None
     fulfilment_policy: FulfilmentPolicy = FulfilmentPolicy.SHIP_PARTIAL
+    # Its ship-complete orders wait this long for every line, then ask a person or split.
+    ship_complete_wait_seconds: float = Field(
+        default=SHIP_COMPLETE_WAIT_SECONDS, gt=0, le=90 * 24 * 3600
+    )
+    ship_complete_then: ShipCompleteThen = "ask"
     # Source with the inventory-aware bid prices the Schedule refreshes (services.bid_prices).
     inventory_aware: bool = False
     active: bool = True

@@ -88,6 +88,9 @@ class Channel(SQLModel, table=True):
     default_scenario: str | None = Field(default=None, max_length=20)
     # What the promise does when not every line can go now (an order may override it).
     fulfilment_policy: str = Field(default="ship_partial", max_length=20)
+    # Ship-complete orders: how long they wait for every line, then "ask" a person or "split".
+    ship_complete_wait_seconds: float = 3 * 24 * 3600.0
+    ship_complete_then: str = Field(default="ask", max_length=10)
     # Source with the inventory-aware bid prices the schedule refreshes (sourcing.bid_prices).
     inventory_aware: bool = False
     active: bool = True

@@ -206,6 +206,8 @@ _CHANNEL_COLUMNS = (
     "ruleset",
     "default_scenario",
     "fulfilment_policy",
+    "ship_complete_wait_seconds",
+    "ship_complete_then",
     "inventory_aware",
     "active",
 )

@@ -6,6 +6,7 @@ every SKU, the checkout hold it converts, the pickup node. The workflow re-check
 order started by another client is held to the same ones."""
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -98,13 +99,18 @@ def promise_of_hold(
     return DeliveryOptionCode(hold.option), hold.promised_date
 
 
-def channel_fulfilment_policy(session: Session, channel: str) -> FulfilmentPolicy | None:
-    """The channel's default fulfilment policy, for an order that names none. None for a channel
-    with no configuration row (channels predate their configuration): reserved whole, as before."""
+def channel_fulfilment(session: Session, channel: str) -> dict[str, Any]:
+    """The channel's fulfilment settings, for the order fields a submission leaves out: its
+    policy (None for a channel with no configuration row, as channels predate their
+    configuration: reserved whole, as before) and its ship-complete rule."""
     configured = session.get(Channel, channel)
     if configured is None:
-        return None
-    return FulfilmentPolicy(configured.fulfilment_policy)
+        return {"fulfilment_policy": None}
+    return {
+        "fulfilment_policy": FulfilmentPolicy(configured.fulfilment_policy),
+        "ship_complete_wait_seconds": configured.ship_complete_wait_seconds,
+        "ship_complete_then": configured.ship_complete_then,
+    }
 
 
 def record_delivery_scan(engine: Engine, order_id: str, shipment_id: str, carrier: str) -> None:

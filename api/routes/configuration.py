@@ -108,6 +108,8 @@ class ChannelConfiguration(BaseModel):
     ruleset: str | None = None
     default_scenario: str | None = None
     fulfilment_policy: str
+    ship_complete_wait_seconds: float = 3 * 24 * 3600.0
+    ship_complete_then: str = "ask"
     inventory_aware: bool = False
     active: bool
     pool_node_types: list[str] | None = None

@@ -47,11 +47,13 @@ from ledger import orders_view
 from services.orders import (
     acknowledge_closed_order,
     admit_order,
-    channel_fulfilment_policy,
+    channel_fulfilment,
     promise_of_hold,
 )
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
+# Order fields a submission may leave to its channel's configuration.
+_CHANNEL_FULFILMENT = ("fulfilment_policy", "ship_complete_wait_seconds", "ship_complete_then")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderAccepted)
@@ -88,9 +90,15 @@ async def submit_order(
             submission.delivery_method == DeliveryMethod.PICKUP
         ):
             sold.update(delivery_option=option, promised_date=submission.promised_date or promised)
-    if submission.fulfilment_policy is None:  # the channel's default, read like a reference
-        policy = await off_loop(session, channel_fulfilment_policy, submission.channel)
-        sold.update(fulfilment_policy=policy)
+    # What the submission leaves out comes from the channel (read like a reference), or the
+    # order's defaults for a channel with no configuration.
+    left_out = [name for name in _CHANNEL_FULFILMENT if sold.get(name) is None]
+    if left_out:
+        channel = await off_loop(session, channel_fulfilment, submission.channel)
+        for name in left_out:
+            sold.pop(name)
+            if channel.get(name) is not None:
+                sold[name] = channel[name]
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **sold)
     try:
         duplicate = not await start_order(temporal, order, settings.task_queue)

@@ -28,6 +28,14 @@ def _progress(order: dict) -> dict[int, tuple[int, int, int]]:
     }
 
 
+async def _channel(stack, **fulfilment: object) -> str:
+    channel = f"b2b-{uuid.uuid4().hex[:8]}"
+    body = {"name": "B2B portal", "channel_type": "b2b", **fulfilment}
+    created = await stack.http.put(f"/v1/channels/{channel}", json=body)
+    assert created.status_code in (200, 201), created.text
+    return channel
+
+
 async def _wait_until(stack, order_id: str, check, deadline_seconds: float = 60) -> dict:
     loop = asyncio.get_running_loop()
     until = loop.time() + deadline_seconds
@@ -83,19 +91,20 @@ async def test_ship_partial_ships_the_available_units_and_completes_the_rest_whe
     assert _progress(done) == {1: (0, 2, 0), 2: (0, 3, 0)}
 
 
-async def test_ship_complete_waits_for_every_line_then_splits_at_its_deadline(stack) -> None:
+async def test_ship_complete_waits_for_every_line_then_splits_at_its_deadline_as_its_channel_says(
+    stack,
+) -> None:
     net = build_network(
         stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 2, ("near", "cap"): 0}
     )
-    payload = order_payload(
-        net,
-        [("tee", 2), ("cap", 3)],
-        fulfilment_policy="ship_complete",
-        ship_complete_wait_seconds=4,
+    # The channel's rule: ship-complete, 4 s of waiting (3 days by default), then split.
+    channel = await _channel(
+        stack, fulfilment_policy="ship_complete", ship_complete_wait_seconds=4,
         ship_complete_then="split",
-    )
-    order_id = await _submit(stack, payload)
+    )  # fmt: skip
+    order_id = await _submit(stack, order_payload(net, [("tee", 2), ("cap", 3)], channel=channel))
     waiting = await stack.wait_for_status(order_id, "BACKORDERED")
+    assert waiting["order"]["ship_complete_then"] == "split"
     assert waiting["shipments"] == []  # nothing goes before every line can
 
     split = await _wait_until(
@@ -128,10 +137,7 @@ async def test_an_order_naming_no_policy_takes_its_channels(stack) -> None:
     net = build_network(
         stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 2, ("near", "cap"): 0}
     )
-    channel = f"b2b-{uuid.uuid4().hex[:8]}"
-    body = {"name": "B2B portal", "channel_type": "b2b", "fulfilment_policy": "ship_partial"}
-    created = await stack.http.put(f"/v1/channels/{channel}", json=body)
-    assert created.status_code in (200, 201), created.text
+    channel = await _channel(stack, fulfilment_policy="ship_partial")
     order_id = await _submit(stack, order_payload(net, [("tee", 2), ("cap", 3)], channel=channel))
 
     order = await stack.wait_for_status(order_id, "PARTIALLY_BACKORDERED")

@@ -435,3 +435,31 @@ def test_a_0004_database_upgrades_to_incoming_stock_with_its_positions_and_movem
         assert [m.d_incoming for m in session.exec(select(StockMovement))] == [0]
         assert session.exec(select(IncomingLine)).all() == []
         assert ledger_imbalances(session) == []
+
+
+def test_a_0005_database_upgrades_with_its_channels_waiting_three_days_then_asking(fresh) -> None:
+    engine = fresh.engine()
+    with engine.begin() as connection:
+        migrations.upgrade(connection, "0005")
+        # Raw SQL: the table's model already has the columns this revision adds.
+        connection.execute(
+            text(
+                "insert into channel (channel, name, channel_type, fulfilment_policy,"
+                " inventory_aware, active, updated_at) values ('b2b', 'B2B', 'b2b',"
+                " 'ship_complete', false, true, '2026-11-30 08:00:00')"
+            )
+        )
+
+    create_schema(engine)
+
+    assert version(engine) == migrations.head()
+    with transaction(engine) as session:
+        channel = session.get(Channel, "b2b")
+        assert channel is not None and channel.fulfilment_policy == "ship_complete"
+        assert (channel.ship_complete_wait_seconds, channel.ship_complete_then) == (
+            3 * 24 * 3600.0,
+            "ask",
+        )
+        channel.ship_complete_then = "split"
+    with transaction(engine) as session:
+        assert session.get(Channel, "b2b").ship_complete_then == "split"
