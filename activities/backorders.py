@@ -16,6 +16,8 @@ from contracts.order import RetryInput
 from contracts.starters import start_automatic_retry
 from services import backorders
 
+RETRY_ACCEPT_SECONDS = 10.0
+
 
 class BackorderActivities:
     def __init__(
@@ -60,8 +62,21 @@ class BackorderActivities:
     async def _retry(self, picked: backorders.BackorderRetry, update_id: str) -> BackorderRetried:
         request = RetryInput(reason=picked.reason, automatic=True)
         try:
-            await start_automatic_retry(
-                self._client, picked.order_id, request, f"{update_id}-{picked.order_id}"
+            # Bounded per order: an order whose workflow task keeps failing never accepts an
+            # update, and must not hold the whole housekeeping run (holds, feeds, node health)
+            # until the activity times out, run after run.
+            await asyncio.wait_for(
+                start_automatic_retry(
+                    self._client, picked.order_id, request, f"{update_id}-{picked.order_id}"
+                ),
+                RETRY_ACCEPT_SECONDS,
+            )
+        except TimeoutError:
+            return BackorderRetried(
+                order_id=picked.order_id,
+                reason=picked.reason,
+                accepted=False,
+                why=f"not accepted within {RETRY_ACCEPT_SECONDS:.0f} s",
             )
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause

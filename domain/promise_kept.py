@@ -169,3 +169,17 @@ class InvalidWindow(DomainError):
 
     def __init__(self, since: date, until: date) -> None:
         super().__init__(f"since: {since} is after until: {until}")
+
+
+class DateOutOfRange(DomainError):
+    """A window edge no order history can reach (and date arithmetic around it overflows)."""
+
+    code = "invalid_request"
+
+    def __init__(self, field: str, value: date) -> None:
+        self.field = field
+        super().__init__(f"{field}: {value} is outside {EARLIEST} to {LATEST}")
+
+
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2999, 12, 31)

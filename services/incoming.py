@@ -11,7 +11,7 @@ received, an over-receipt) inside it, and refusing then rolls the whole batch ba
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -23,6 +23,9 @@ from ledger.db import transaction
 from ledger.incoming import IncomingAction, IncomingChange, LineKey, Receipt
 from ledger.tables import IncomingKind
 from services.feeds import FeedMode, FeedOutcome, RefusedLine, _refuse_or_keep
+
+# How far ahead of this clock a receipt's time may be: the sender's clock may run a little fast.
+RECEIPT_CLOCK_SKEW = timedelta(minutes=5)
 
 log = logging.getLogger("opendom.incoming")
 
@@ -98,11 +101,15 @@ def push_receipts(
     source: str,
     receipts: Sequence[PushedReceipt],
     mode: FeedMode = FeedMode.ALL_OR_NOTHING,
+    now: datetime | None = None,
 ) -> FeedOutcome:
     """Goods received against incoming lines, in full or in part: in one transaction incoming
     goes down and on hand up, and each line counts what it received. FeedRefused naming the
-    line for an unknown line and for receiving more than it has open. `stale` counts receipts
-    a later snapshot of the node already counted (incoming closed, on hand left as counted)."""
+    line for an unknown line, for receiving more than it has open, and for a receipt dated in
+    the future (a local time sent as UTC: a snapshot counted before that time would add the
+    goods on top of its own count). `stale` counts receipts a later snapshot of the node
+    already counted (incoming closed, on hand left as counted)."""
+    latest = (now or datetime.now(UTC)) + RECEIPT_CLOCK_SKEW
     with Session(engine) as session:
         stored = incoming.lines_by_key(session, (_key(r) for r in receipts))
     refused: list[RefusedLine] = []
@@ -111,6 +118,9 @@ def push_receipts(
         line = stored.get(_key(r))
         if line is None:
             refused.append(RefusedLine(line=i, reason=f"no {_key(r)}"))
+            continue
+        if _aware(r.received_at) > latest:
+            refused.append(RefusedLine(line=i, reason=f"received_at {r.received_at} is ahead"))
             continue
         good.append(
             (i, Receipt(r.event_id, _key(r), line.node_id, line.sku, r.quantity, r.received_at))
@@ -128,6 +138,10 @@ def push_receipts(
         stale=len(outcome.stale),
         refused=sorted(refused, key=lambda r: r.line),
     )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _call_after_receipt(engine: Engine, skus: set[str]) -> None:

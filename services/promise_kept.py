@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from domain.promise_kept import InvalidWindow, PromiseKept, PromiseWindow, promise_kept
+from domain.promise_kept import (
+    EARLIEST,
+    LATEST,
+    DateOutOfRange,
+    InvalidWindow,
+    PromiseKept,
+    PromiseWindow,
+    promise_kept,
+)
 from ledger.promise_history import shipment_outcomes
 
 # Without `since`, the measure is over the last thirty days: a month of orders is what an ops
@@ -26,6 +34,9 @@ def measure_promise_kept(
     `as_of` (today, UTC) is the day against which an unshipped shipment is overdue. Returns the
     window measured (with its defaults filled in) beside the figures."""
     today = as_of or datetime.now(UTC).date()
+    for field, value in (("since", since), ("until", until)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise DateOutOfRange(field, value)
     start = since or (until or today) - timedelta(days=DEFAULT_DAYS)
     if until is not None and start > until:
         raise InvalidWindow(start, until)

@@ -153,6 +153,17 @@ def test_a_receipt_against_a_line_nobody_sent_is_refused_naming_it(ledger_engine
         incoming.push_receipts(ledger_engine, "wms-n1", [_receipt("r1", 1, reference="PO-9")])
 
 
+def test_a_receipt_dated_in_the_future_is_refused_and_moves_nothing(ledger_engine: Engine) -> None:
+    seed(ledger_engine, {"N1": 0})
+    incoming.push_incoming(ledger_engine, "erp", [_line("e1")])
+    ahead = NOW + timedelta(hours=2)  # a local time sent as UTC
+
+    with pytest.raises(FeedRefused, match=r"receipts\[0\]: received_at .* is ahead"):
+        incoming.push_receipts(ledger_engine, "wms-n1", [_receipt("r1", 10, received_at=ahead)])
+
+    assert _figures(ledger_engine) == (0, 40, 0)
+
+
 def test_a_replayed_receipt_changes_nothing(ledger_engine: Engine) -> None:
     seed(ledger_engine, {"N1": 0})
     incoming.push_incoming(ledger_engine, "erp", [_line("e1")])

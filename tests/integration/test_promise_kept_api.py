@@ -164,3 +164,15 @@ def test_promise_kept_is_for_ops_and_refuses_a_window_that_ends_before_it_starts
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
     assert admin.status_code == 200 and admin.json()["overall"]["shipments"] == 5
     assert backwards.status_code == 422 and backwards.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("params", [{"since": "0001-01-05"}, {"until": "0001-01-10"}])
+def test_promise_kept_refuses_a_window_no_history_can_reach_naming_the_edge(
+    api: ApiServer, params: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=api.url, timeout=30) as http:
+        answer = http.get("/v1/promise-kept", headers=api.headers(api.ops), params=params)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "invalid_request"
+    assert next(iter(params)) in answer.json()["message"]
