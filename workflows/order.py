@@ -324,8 +324,13 @@ class OrderWorkflow:
         arrives = max(s.promised_date for s in planned if s.promised_date is not None)
         ship_by = max(s.ship_by or s.promised_date for s in planned if s.promised_date is not None)
         before = state.promise
+        # The customer's date: the checkout's, else the B2B buyer's "no later than", else the
+        # first plan's (state only: no command depends on it).
+        requested = state.order.requested_by if self._partial_patch else None
         promised = (
-            before.promised_date if before is not None else state.order.promised_date or arrives
+            before.promised_date
+            if before is not None
+            else state.order.promised_date or requested or arrives
         )
         at_risk = arrives > promised
         state.promise = OrderPromise(

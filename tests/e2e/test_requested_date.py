@@ -64,7 +64,10 @@ async def test_a_requested_date_reserves_at_once_and_releases_on_its_release_day
         assert shipment["status"] == "ALLOCATED"  # reserved, not at the node yet
         assert _reserved(stack, order.order_id) == 2
         assert len(_events(held, "release scheduled")) == 1
-        assert held["promise"]["promised_date"] == not_before.isoformat()
+        # Promised for the buyer's "no later than"; planned for the first day allowed.
+        assert held["promise"]["promised_date"] == (not_before + timedelta(days=2)).isoformat()
+        assert held["promise"]["planned_date"] == not_before.isoformat()
+        assert not held["promise"]["at_risk"]
         assert held["deadline"] is not None  # the release day, as the wait's clock
 
         done = await stack.wait_for_status(order.order_id, "COMPLETED")
