@@ -21,14 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from math import cos, radians, sin
+from math import cos, pi, radians, sin
 
 import numpy as np
 from sqlalchemy import Engine, select, tuple_
 from sqlmodel import col
 
 from domain.availability import ChannelPoolRule, ChannelShares, atp
-from domain.geo import GeoPoint
+from domain.geo import EARTH_RADIUS_KM, GeoPoint
 from domain.network import CandidateNode, NodeType
 from domain.orders import OrderLine
 from ledger import movement_tail
@@ -46,6 +46,7 @@ FULL_RELOAD_MOVEMENTS = 200_000
 # the best is shortlisted, so the node `distance_km` finds nearest, and every node tied with it,
 # is always on the shortlist (the margin is ~1 mm at 100 km, ~10 m at 0 km).
 SHORTLIST_MARGIN_COS = 1e-12
+RADIUS_MARGIN = 1e-3  # relative: 50 m at 50 km
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 SkuStock = tuple[np.ndarray, np.ndarray]  # node numbers, ATP at each
@@ -428,11 +429,17 @@ class AvailabilityCache:
         return result
 
     def nearest_pickup_stores(
-        self, found: CheckoutRows, lines: list[OrderLine], destination: GeoPoint
+        self,
+        found: CheckoutRows,
+        lines: list[OrderLine],
+        destination: GeoPoint,
+        within_km: float | None = None,
     ) -> np.ndarray:
         """Positions in `found.rows` of the pickup stores holding the whole cart nearest to
         `destination`: shortlisted by their angle to it (see SHORTLIST_MARGIN_COS), so the
-        store exact `distance_km` finds nearest, and any tied with it, is always among them."""
+        store exact `distance_km` finds nearest, and any tied with it, is always among them.
+        With `within_km`, none that is surely farther (by RADIUS_MARGIN) than that: the caller
+        offers no pickup beyond it, so the nearest store within it is still among them."""
         need = np.zeros(len(found.skus))
         for line in lines:
             need[found.skus.index(line.sku)] = max(need[found.skus.index(line.sku)], line.quantity)
@@ -444,6 +451,10 @@ class AvailabilityCache:
             destination.lat, destination.lon
         )
         near = cosines >= cosines.max() - SHORTLIST_MARGIN_COS
+        if within_km is not None:
+            # The angle a great-circle distance spans; the margin dwarfs the dot product's error.
+            reach = min(pi, within_km * (1 + RADIUS_MARGIN) / EARTH_RADIUS_KM)
+            near &= cosines >= cos(reach)
         return np.flatnonzero(stores)[near]
 
     def _view(self, network: _Network, sku: str, channel: str) -> _SkuView:

@@ -32,7 +32,7 @@ from services.catalogue import refuse_unsellable_skus
 from services.references import refuse_retired_channel
 from services.sourcing_inputs import CalendarColumns, profiles_with_calendars, with_calendars
 from services.sourcing_policy import policy_for
-from sourcing.checkout import CheckoutAnswer, DeliveryOptionCode, check_cart
+from sourcing.checkout import PICKUP_RADIUS_KM, CheckoutAnswer, DeliveryOptionCode, check_cart
 from sourcing.model import ProcessingCalendar
 from sourcing.optimizer import DEFAULT_POLICY, NODE_TYPES, NodeArrays, PreparedNodes
 
@@ -109,7 +109,7 @@ def answer_from_cache(
     found = cache.checkout_rows([ln.sku for ln in lines], channel)
     columns = cache.calendar_columns()
     static = _static_arrays(found.table, columns)
-    near = cache.nearest_pickup_stores(found, lines, destination).tolist()
+    near = cache.nearest_pickup_stores(found, lines, destination, PICKUP_RADIUS_KM).tolist()
     stores = cache.candidates_at(found, near)
     profiles, _ = profiles_with_calendars(stores, columns, now)
     nodes = PreparedNodes(profiles, _node_arrays(static, found))

@@ -20,7 +20,7 @@ from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from sourcing.allocation import OPTION_SCENARIOS
 from sourcing.errors import NoFeasiblePlan
 from sourcing.model import NodeProfile, Plan, Ruleset, SourcingOrder, SourcingPolicy
-from sourcing.optimizer import DEFAULT_POLICY, optimize, prepared
+from sourcing.optimizer import DEFAULT_POLICY, _built, optimize, prepared
 from sourcing.quote import UNDECIDED, Quote, fast_path_applies, quoted_plans
 
 PICKUP_RADIUS_KM = 50.0
@@ -91,10 +91,12 @@ def check_cart(
         )
         for ln in lines
     ]
-    orders = [
-        (code, _order(lines, destination, now, code, channel))
-        for code in (DeliveryOptionCode.HOME_FAST, DeliveryOptionCode.HOME_ECONOMY)
-    ]
+    home = _order(lines, destination, now, DeliveryOptionCode.HOME_FAST, channel)
+    # The same order under another scenario (a copy: constructing one costs twice as much).
+    economy = home.model_copy(
+        update={"scenario": OPTION_SCENARIOS[DeliveryOptionCode.HOME_ECONOMY]}
+    )
+    orders = [(DeliveryOptionCode.HOME_FAST, home), (DeliveryOptionCode.HOME_ECONOMY, economy)]
     store = pickup_store(lines, destination, candidates)
     if store is not None:
         order = _order(lines, store.location, now, DeliveryOptionCode.PICKUP, channel, store)
@@ -200,12 +202,16 @@ def _quick_option(
 ) -> DeliveryOption | None:
     if not isinstance(shipments, list):
         return None
-    quoted = [QuotedShipment.model_construct(**s) for s in shipments]
-    return DeliveryOption.model_construct(
-        code=code,
-        promised_date=max(s.promised_date for s in quoted),
-        shipments=quoted,
-        pickup_node_id=order.pickup_node_id,
+    # Every field given, of its type: built as model_construct would, without its defaults pass.
+    quoted = [_built(QuotedShipment, s) for s in shipments]
+    return _built(
+        DeliveryOption,
+        {
+            "code": code,
+            "promised_date": max(s.promised_date for s in quoted),
+            "shipments": quoted,
+            "pickup_node_id": order.pickup_node_id,
+        },
     )
 
 

@@ -102,18 +102,22 @@ def quoted_plans(
     economy) share one pass and everything in their pricing that no scenario changes: which
     nodes are eligible, distances, node rates, which groups of lines each node can hold."""
     rule = (ruleset or DEFAULT_RULESET).rules[0]
-    shared: dict[tuple[object, ...], _Shared | None] = {}
-    quotes: list[Quote] = []
-    for order in orders:
+    quotes: list[Quote] = [UNDECIDED] * len(orders)
+    together: dict[tuple[object, ...], list[int]] = {}
+    for at, order in enumerate(orders):
         if shipment_limit(order, rule) is not None or order.excluded_nodes:
-            quotes.append(UNDECIDED)
             continue
         key = (order.destination.lat, order.destination.lon, order.delivery_method, order.scenario)
         if order.scenario != Scenario.LOCAL or order.delivery_method != DeliveryMethod.PICKUP:
             key = key[:3]  # only the local pickup narrows the candidates by scenario
-        if key not in shared:
-            shared[key] = _Shared.of(nodes.order_pass(order), policy, rule)
-        quotes.append(_quote(order, shared[key], policy))
+        together.setdefault(key, []).append(at)
+    for group in together.values():
+        first = orders[group[0]]
+        shared = _Shared.of(nodes.order_pass(first), policy, rule)
+        for at, quote in zip(
+            group, _quotes([orders[i] for i in group], shared, policy), strict=True
+        ):
+            quotes[at] = quote
     return quotes
 
 
@@ -200,77 +204,110 @@ class _Shared:
         )
 
 
-def _quote(order: SourcingOrder, shared: _Shared | None, policy: SourcingPolicy) -> Quote:
+def _quotes(
+    orders: list[SourcingOrder], shared: "_Shared | None", policy: SourcingPolicy
+) -> list[Quote]:
+    """The orders' quotes over their shared pricing: the scenarios' figures side by side, as
+    rows of one array (each entry worked out by the same arithmetic as one order alone)."""
     if shared is None:
-        return None  # NoFeasiblePlan
+        return [None] * len(orders)  # NoFeasiblePlan
     if not shared.served:
-        return None  # some line no candidate serves: optimize's plan leaves it unfilled
-    weights = policy.weights(order.scenario)
-    carrier, services = _carriers(order, shared.km, shared.collect)
-    arrays = shared.context.arrays
-    ship_by, promised = _promised(order, arrays, shared.kept, policy, shared.km, carrier, services)
-    to_deliver = (promised - order.now.date().toordinal()).astype(float)
-    if order.requested_date is not None:
-        late = np.maximum(promised - order.requested_date.toordinal(), 0).astype(float)
-    else:
-        late = np.zeros(len(shared.kept))
-    package = package_terms(
+        return [None] * len(orders)  # some line no candidate serves: optimize leaves it unfilled
+    k, count = len(orders), len(shared.kept)
+    carriers, offsets, services = [], [], []
+    for order in orders:
+        carrier, served_by = _carriers(order, shared.km, shared.collect)
+        carriers.append(carrier + len(services))
+        offsets.append(len(services))
+        services.extend(served_by)
+    # One pass over the calendars and transit bands for every scenario (the same `now`).
+    ship_by, promised = _promised(
+        orders[0],
+        shared.context.arrays,
+        np.tile(shared.kept, k),
         policy,
-        weights,
-        shared.collected,
-        shared.rejection_rate,
-        shared.lateness_rate,
-        to_deliver,
-        late,
-    ).total
-    rates = unit_rates(
-        policy, weights, shared.handling, shared.store_penalty, shared.km, shared.collected
-    ).total
-    n = len(order.lines)
-    line_cost = shared.qty[None, :] * (np.asarray(rates)[:, None] + shared.bids)
-    cost = np.asarray(package)[:, None] + line_cost @ _subset_matrix(n)
-    cost[shared.misfit] = np.inf
+        np.tile(shared.km, k),
+        np.concatenate(carriers),
+        services,
+    )
+    ship_by, promised = ship_by.reshape(k, count), promised.reshape(k, count)
+    n = len(orders[0].lines)
+    subsets = _subset_matrix(n)
+    costs = np.empty((k, count, subsets.shape[1]))
+    for row, order in enumerate(orders):
+        weights = policy.weights(order.scenario)
+        to_deliver = (promised[row] - order.now.date().toordinal()).astype(float)
+        if order.requested_date is not None:
+            late = np.maximum(promised[row] - order.requested_date.toordinal(), 0).astype(float)
+        else:
+            late = np.zeros(count)
+        package = package_terms(
+            policy,
+            weights,
+            shared.collected,
+            shared.rejection_rate,
+            shared.lateness_rate,
+            to_deliver,
+            late,
+        ).total
+        rates = unit_rates(
+            policy, weights, shared.handling, shared.store_penalty, shared.km, shared.collected
+        ).total
+        line_cost = shared.qty[None, :] * (np.asarray(rates)[:, None] + shared.bids)
+        costs[row] = np.asarray(package)[:, None] + line_cost @ subsets
+    costs[:, shared.misfit] = np.inf
     # Leaving a line unfilled costs its unserved penalty plus the serve-first surcharge.
-    unfilled = min(unserved_cost(policy, ln) + SERVE_FIRST * ln.quantity for ln in order.lines)
-    picked = _cheapest_partition(cost, n, unfilled)
-    if picked is None or picked is UNDECIDED:
-        return picked
-    shipments = []
-    for cand, mask in picked:  # type: ignore[union-attr]
-        service = services[int(carrier[cand])]
-        shipments.append(
-            {
-                "node_id": shared.ids[cand],
-                "node_type": str(NODE_TYPES[int(shared.types[cand])]),
-                "lines": [ln for i, ln in enumerate(order.lines) if mask >> i & 1],
-                "distance_km": round(float(shared.km[cand]), 1),
-                "carrier": service.carrier,
-                "service": service.service,
-                "ship_by": date.fromordinal(int(ship_by[cand])),
-                "promised_date": date.fromordinal(int(promised[cand])),
-            }
-        )
-    return shipments
+    lines = orders[0].lines
+    unfilled = min(unserved_cost(policy, ln) + SERVE_FIRST * ln.quantity for ln in lines)
+    quotes: list[Quote] = []
+    for row, picked in enumerate(_cheapest_partitions(costs, n, unfilled)):
+        if not isinstance(picked, list):
+            quotes.append(picked)
+            continue
+        shipments = []
+        for cand, mask in picked:
+            service = services[int(carriers[row][cand])]
+            shipments.append(
+                {
+                    "node_id": shared.ids[cand],
+                    "node_type": str(NODE_TYPES[int(shared.types[cand])]),
+                    "lines": [ln for i, ln in enumerate(lines) if mask >> i & 1],
+                    "distance_km": round(float(shared.km[cand]), 1),
+                    "carrier": service.carrier,
+                    "service": service.service,
+                    "ship_by": date.fromordinal(int(ship_by[row, cand])),
+                    "promised_date": date.fromordinal(int(promised[row, cand])),
+                }
+            )
+        quotes.append(shipments)
+    return quotes
 
 
-def _cheapest_partition(
-    cost: np.ndarray, n: int, unfilled: float
-) -> list[tuple[int, int]] | _Undecided | None:
-    """The plan as (candidate, line mask) sorted by mask, as the search's groups; UNDECIDED when
-    another plan comes within TIE_MARGIN (see the module's docstring)."""
-    finite = np.isfinite(cost)
-    if (cost[finite] < 0).any():
-        return UNDECIDED  # the bounds below assume costs of at least 0
-    best_node = np.argmin(cost, axis=0)  # the lowest index among equal costs, as the search
-    first = cost[best_node, np.arange(cost.shape[1])]
-    if cost.shape[0] > 1:
-        second = np.partition(cost, 1, axis=0)[1]
-    else:
-        second = np.full(cost.shape[1], np.inf)
+def _cheapest_partitions(
+    costs: np.ndarray, n: int, unfilled: float
+) -> list[list[tuple[int, int]] | _Undecided]:
+    """Per row of `costs` (scenario, candidate, group): the plan as (candidate, line mask)
+    sorted by mask, as the search's groups; UNDECIDED when another plan comes within
+    TIE_MARGIN (see the module's docstring)."""
+    k, count, width = costs.shape
+    if costs.min() < 0:
+        return [UNDECIDED] * k  # the bounds below assume costs of at least 0
+    best_node = np.argmin(costs, axis=1)  # the lowest index among equal costs, as the search
+    first = np.take_along_axis(costs, best_node[:, None, :], axis=1)[:, 0, :]
+    one = count == 1
+    second = np.full((k, width), np.inf) if one else np.partition(costs, 1, axis=1)[:, 1, :]
     # What giving a group any other node costs at least (inf: no other node, or none at all).
-    gap = np.full(cost.shape[1], np.inf)
+    gap = np.full((k, width), np.inf)
     np.subtract(second, first, out=gap, where=np.isfinite(first))
-    first_of, gap_of, node_of = first.tolist(), gap.tolist(), best_node.tolist()
+    return [
+        _decided(f, g, b, n, unfilled)
+        for f, g, b in zip(first.tolist(), gap.tolist(), best_node.tolist(), strict=True)
+    ]
+
+
+def _decided(
+    first_of: list[float], gap_of: list[float], node_of: list[int], n: int, unfilled: float
+) -> list[tuple[int, int]] | _Undecided:
     best, chosen, groups = np.inf, [], ()
     bounds = []  # per partition: its argmin plan's cost (inf: no plan), any other plan's bound
     for partition in PARTITIONS[n]:
