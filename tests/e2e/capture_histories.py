@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -29,11 +30,15 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from contracts.names import OrderQuery, WorkflowName
+from contracts.starters import run_housekeeping_now, start_order
+from domain.orders import Order
 from ledger.db import transaction
+from ledger.stock import adjust_on_hand
 from ledger.tables import FeedSource, Node
 from tests.support.network import CUSTOMER, build_network
 from tests.support.orders_api import order_payload
 from tests.support.scripted_node import ScriptedNodeSystem
+from worker import order_worker
 
 # Workflow inputs and results are passed as plain JSON here (the pydantic data converter reads
 # the same), so this script does not depend on where the models live.
@@ -326,7 +331,8 @@ async def test_node_outage(stack) -> None:
 
 async def test_housekeeping(stack) -> None:
     """One run that expires a hold, pulls a feed page (and the empty next one), publishes
-    availability events."""
+    availability events, and sweeps the backorder the hold and the feed's stock resolve (the
+    sweep branch, HOUSEKEEPING_BACKORDER_SWEEP, from the issue 14 release on)."""
     net = build_network(
         stack.engine, stack.simulator_url, {"dc": {"km_east": 10}}, {("dc", "tee"): 2}
     )
@@ -338,6 +344,9 @@ async def test_housekeeping(stack) -> None:
         "hold_ttl_seconds": 1,
     }
     assert (await stack.http.post("/v1/checkout/check", json=cart)).json()["hold"]
+    # The hold has the 2 units on hand: an order of 3 waits, backordered, for the feed's.
+    waiting = await _submit(stack, order_payload(net, [("tee", 3)]))
+    await stack.wait_for_status(waiting, "BACKORDERED")
     source = f"erp-{net.prefix}"
     deltas = [
         {
@@ -361,9 +370,16 @@ async def test_housekeeping(stack) -> None:
         WorkflowName.HOUSEKEEPING, {}, id=workflow_id, task_queue=stack.settings.task_queue
     )
     assert result["holds_expired"] >= 1 and result["deltas_pulled"] == 3, result
+    assert waiting in result["backorders_retried"], result
     await _export(
-        stack, "housekeeping", workflow_id, "activity:apply_pulled_deltas", "activity:expire_holds"
+        stack,
+        "housekeeping",
+        workflow_id,
+        "activity:apply_pulled_deltas",
+        "activity:expire_holds",
+        "activity:sweep_backorders",
     )
+    await stack.wait_for_status(waiting, "COMPLETED")
 
 
 # --- the paths of release 2026-12 (the audit's fixes, Patch.ORDER_AUDIT_2026_12) ---
@@ -544,3 +560,244 @@ async def test_bid_price_refresh(stack) -> None:
     )
     assert result["status"] == "ok", result
     await _export(stack, "bid_price_refresh", workflow_id, "activity:refresh_bid_prices")
+
+
+# --- release 2026-12, issues 13 and 14: the promise, backorders that resolve themselves,
+# ship-partial, ship-complete and requested dates (ORDER_PROMISE_2026_12,
+# ORDER_BACKORDERS_2026_12, ORDER_PARTIAL_2026_12, HOUSEKEEPING_BACKORDER_SWEEP) ---
+
+ONE_WAREHOUSE = {"near": {"type": "warehouse", "km_east": 5}}
+LEFT_NODE = ("SHIPPED", "DELIVERED")  # the simulated carrier delivers within moments
+
+
+def _timeline(order: dict, event: str) -> list[str]:
+    return [e["detail"] for e in order["timeline"] if e["event"] == event]
+
+
+async def _order_until(stack, order_id: str, holds, deadline_seconds: float = 60) -> dict:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline_seconds
+    order: dict = {}
+    while loop.time() < until:
+        response = await stack.http.get(f"/v1/orders/{order_id}")
+        if response.status_code == 200:
+            order = response.json()
+            if holds(order):
+                return order
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{order_id}: never got there: {order.get('status')} {order}")
+
+
+async def _stock_arrives(stack, net, node: str, sku: str, units: int) -> None:
+    delta = {
+        "event_id": f"GR-{net.prefix}-{sku}-{uuid.uuid4().hex[:6]}",
+        "node_id": net.node(node),
+        "sku": net.sku(sku),
+        "delta": units,
+        "as_of": datetime.now(UTC).isoformat(),
+    }
+    fed = await stack.http.post("/v1/feeds/erp/deltas", json={"deltas": [delta]})
+    assert fed.status_code == 200, fed.text
+
+
+async def _sweep(stack, task_queue: str | None = None) -> list[str]:
+    """One housekeeping run, now (what its Schedule runs): the orders its sweep retried."""
+    run = f"housekeeping-capture-{uuid.uuid4().hex[:6]}"
+    done = await run_housekeeping_now(stack.client, run, task_queue or stack.settings.task_queue)
+    return done.backorders_retried
+
+
+def _own_settings(stack, **update: object):
+    """A worker of its own (its task queue), with the settings the scenario needs."""
+    return stack.settings.model_copy(
+        update={"task_queue": f"capture-{uuid.uuid4().hex[:8]}", **update}
+    )
+
+
+def _order(net, lines: list[tuple[str, int]], **fields: object) -> Order:
+    """The order the API would start, for a scenario that starts it on a worker of its own."""
+    payload = order_payload(net, lines, **fields)
+    return Order(
+        order_id=f"order-{payload['channel']}-{payload['external_id']}",
+        submitted_at=datetime.now(UTC),
+        **payload,
+    )
+
+
+async def test_order_promise_at_risk(stack) -> None:
+    """Sold with home_fast and its date; the quoted node's stock went meanwhile, only a far one
+    can serve: the promise is kept as sold and recorded at risk, and the order completes."""
+    nodes = {
+        "near": {"type": "warehouse", "km_east": 5},
+        "far": {"type": "warehouse", "km_east": 3000},
+    }
+    net = build_network(
+        stack.engine, stack.simulator_url, nodes, {("near", "tee"): 1, ("far", "tee"): 5}
+    )
+    cart = {
+        "channel": "web",
+        "destination": CUSTOMER,
+        "lines": [{"line_no": 1, "sku": net.sku("tee"), "quantity": 1}],
+    }
+    answer = (await stack.http.post("/v1/checkout/check", json=cart)).json()
+    fast = next(o for o in answer["options"] if o["code"] == "home_fast")
+    with transaction(stack.engine) as session:  # the last unit sold elsewhere meanwhile
+        adjust_on_hand(session, net.node("near"), net.sku("tee"), -1)
+    payload = order_payload(
+        net, [("tee", 1)], delivery_option="home_fast", promised_date=fast["promised_date"]
+    )
+    order_id = await _submit(stack, payload)
+    done = await stack.wait_for_status(order_id, "COMPLETED")
+    assert done["promise"]["at_risk"] and _timeline(done, "promise at risk"), done["promise"]
+    await _export(
+        stack,
+        "order_promise_at_risk",
+        order_id,
+        "marker:core_patch",
+        "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+    )
+
+
+async def test_order_backorder_swept(stack) -> None:
+    """Backordered; a feed delta brings its stock; the housekeeping sweep retries it (an
+    automatic `retry` update); it completes with no person involved."""
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 0})
+    order_id = await _submit(stack, order_payload(net, [("tee", 2)]))
+    await stack.wait_for_status(order_id, "BACKORDERED")
+    await _stock_arrives(stack, net, "near", "tee", 2)
+    assert order_id in await _sweep(stack)
+    done = await stack.wait_for_status(order_id, "COMPLETED")
+    assert _timeline(done, "retry") == [f"stock arrived: {net.sku('tee')}"]
+    await _export(stack, "order_backorder_swept", order_id, "update:retry")
+
+
+async def test_order_exclusion_expired(stack) -> None:
+    """The only node rejects; the order backorders with it excluded; the exclusion runs out (a
+    worker where that takes seconds), the sweep retries it, and the same node serves it."""
+    forget = 4.0
+    settings = _own_settings(stack, exclusion_forget_seconds=forget)
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 5})
+    await stack.set_node_mode(net.node("near"), "reject")
+    order = _order(net, [("tee", 1)])
+    async with order_worker(stack.client, settings):
+        assert await start_order(stack.client, order, settings.task_queue)
+        backordered = await stack.wait_for_status(order.order_id, "BACKORDERED")
+        assert backordered["excluded_nodes"] == [net.node("near")]
+        await stack.set_node_mode(net.node("near"), "normal")
+        await asyncio.sleep(forget + 0.5)
+        assert order.order_id in await _sweep(stack, settings.task_queue)
+        done = await stack.wait_for_status(order.order_id, "COMPLETED")
+        assert len(_timeline(done, "exclusion expired")) == 1
+        assert [s["node_id"] for s in done["shipments"]] == [net.node("near")] * 2
+        await _export(stack, "order_exclusion_expired", order.order_id, "update:retry")
+
+
+async def test_order_ship_partial(stack) -> None:
+    """Ship-partial: the tee line ships now, the cap line waits (PARTIALLY_BACKORDERED); its
+    stock arrives, the sweep retries it, it completes."""
+    net = build_network(
+        stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 2, ("near", "cap"): 0}
+    )
+    payload = order_payload(net, [("tee", 2), ("cap", 3)], fulfilment_policy="ship_partial")
+    order_id = await _submit(stack, payload)
+    await _order_until(
+        stack,
+        order_id,
+        lambda o: (
+            o["status"] == "PARTIALLY_BACKORDERED"
+            and any(s["status"] in LEFT_NODE for s in o["shipments"])
+        ),
+    )
+    await _stock_arrives(stack, net, "near", "cap", 3)
+    assert order_id in await _sweep(stack)
+    done = await stack.wait_for_status(order_id, "COMPLETED")
+    assert [s["lines"][0]["sku"] for s in done["shipments"]] == [net.sku("tee"), net.sku("cap")]
+    await _export(stack, "order_ship_partial", order_id, "update:retry")
+
+
+async def test_order_ship_complete_split(stack) -> None:
+    """Ship-complete: nothing goes while a line waits; at its deadline (seconds here) it splits
+    and ships what can go; the rest arrives, the sweep retries it, it completes."""
+    net = build_network(
+        stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 2, ("near", "cap"): 0}
+    )
+    payload = order_payload(
+        net,
+        [("tee", 2), ("cap", 3)],
+        fulfilment_policy="ship_complete",
+        ship_complete_wait_seconds=3,
+        ship_complete_then="split",
+    )
+    order_id = await _submit(stack, payload)
+    waiting = await stack.wait_for_status(order_id, "BACKORDERED")
+    assert waiting["shipments"] == []
+    split = await _order_until(
+        stack, order_id, lambda o: any(s["status"] in LEFT_NODE for s in o["shipments"])
+    )
+    assert split["status"] == "PARTIALLY_BACKORDERED" and _timeline(split, "ship-complete deadline")
+    await _stock_arrives(stack, net, "near", "cap", 3)
+    assert order_id in await _sweep(stack)
+    await stack.wait_for_status(order_id, "COMPLETED")
+    await _export(stack, "order_ship_complete_split", order_id, "EVENT_TYPE_TIMER_FIRED")
+
+
+async def test_order_ship_complete_ask(stack) -> None:
+    """Ship-complete whose rule is ask: at its deadline a person is asked (NeedsAttention);
+    support cancels it."""
+    net = build_network(
+        stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 2, ("near", "cap"): 0}
+    )
+    payload = order_payload(
+        net,
+        [("tee", 2), ("cap", 3)],
+        fulfilment_policy="ship_complete",
+        ship_complete_wait_seconds=3,
+        ship_complete_then="ask",
+    )
+    order_id = await _submit(stack, payload)
+    asked = await _order_until(
+        stack, order_id, lambda o: "ship-complete order" in (o.get("attention") or "")
+    )
+    assert asked["status"] == "BACKORDERED" and asked["shipments"] == []
+    cancelled = await stack.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "buyer"})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    await _export(
+        stack, "order_ship_complete_ask", order_id, "EVENT_TYPE_TIMER_FIRED", "update:cancel"
+    )
+
+
+async def test_order_requested_date_released(stack) -> None:
+    """A requested not-before date days ahead (a worker where a day is 2 s): reserved at once,
+    held from its node by a durable timer, released on its release day, completes."""
+    settings = _own_settings(stack, release_day_seconds=2.0)
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 5})
+    not_before = datetime.now(UTC).date() + timedelta(days=4)
+    order = _order(net, [("tee", 2)], order_type="b2b", requested_not_before=not_before)
+    async with order_worker(stack.client, settings):
+        assert await start_order(stack.client, order, settings.task_queue)
+        held = await stack.wait_for_status(order.order_id, "ALLOCATED")
+        assert held["shipments"][0]["status"] == "ALLOCATED"
+        done = await stack.wait_for_status(order.order_id, "COMPLETED")
+        assert _timeline(done, "release scheduled") and _timeline(done, "released")
+        await _export(
+            stack, "order_requested_date_released", order.order_id, "EVENT_TYPE_TIMER_FIRED"
+        )
+
+
+async def test_order_cancelled_before_release_day(stack) -> None:
+    """A requested date two months ahead: reserved, waiting for its release day, cancelled by
+    support meanwhile; its node never sees it."""
+    settings = _own_settings(stack, release_day_seconds=2.0)
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 5})
+    not_before = datetime.now(UTC).date() + timedelta(days=60)  # minutes of waiting
+    order = _order(net, [("tee", 2)], order_type="b2b", requested_not_before=not_before)
+    async with order_worker(stack.client, settings):
+        assert await start_order(stack.client, order, settings.task_queue)
+        await stack.wait_for_status(order.order_id, "ALLOCATED")
+        cancelled = await stack.http.post(
+            f"/v1/orders/{order.order_id}/cancel", json={"reason": "buyer changed plans"}
+        )
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+        await _export(stack, "order_cancelled_before_release_day", order.order_id, "update:cancel")
+    done = (await stack.http.get(f"/v1/orders/{order.order_id}")).json()
+    assert _timeline(done, "released") == []
