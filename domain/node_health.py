@@ -11,9 +11,9 @@ handled), with the same minimum count, so a node that is never late is judged as
 a late parcel is not weighed like a rejected one."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
-from domain.promise_kept import days_late, utc_date
+from domain.promise_kept import utc_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +60,20 @@ def degradation_reason(record: NodeRecord, rule: NodeHealthRule) -> str | None:
     return None
 
 
-def late_shipment_reason(shipped_at: datetime, ship_by: date) -> str | None:
-    """Why a shipment that left at `shipped_at` counts against its node's health (its UTC date
-    is after the ship-by date), or None: it left in time."""
-    late = days_late(shipped_at, ship_by)
+def late_shipment_reason(
+    shipped_at: datetime, ship_by: date, zone: tzinfo | None = None
+) -> str | None:
+    """Why a shipment that left at `shipped_at` counts against its node's health (it left after
+    its ship-by date), or None: it left in time. The day it left is the earlier of its UTC date
+    and its date on the node's clock (`zone`): ship-by dates are planned on the nodes' clock when
+    they share one and in UTC when they do not, and an evening carrier wave in Chicago (past
+    midnight UTC) must not count as a day late."""
+    left = utc_date(shipped_at)
+    if zone is not None:
+        aware = shipped_at if shipped_at.tzinfo else shipped_at.replace(tzinfo=UTC)
+        left = min(left, aware.astimezone(zone).date())
+    late = max(0, (left - ship_by).days)
     if not late:
         return None
     days = "day" if late == 1 else "days"
-    return f"shipped {utc_date(shipped_at)}, {late} {days} after its ship-by date {ship_by}"
+    return f"shipped {left}, {late} {days} after its ship-by date {ship_by}"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -101,7 +102,7 @@ class Allocation:
     promised_date: date | None = None
     # Arrives later than the order's promised date (the explanation says by when).
     promise_at_risk: bool = False
-    # A partial allocation's lines (or units) no node serves now: they stay backordered.
+    # A partial allocation's lines no node serves now: they stay backordered.
     unfilled_lines: list[OrderLine] = field(default_factory=list)
 
 
@@ -139,25 +140,26 @@ def allocate(
 def hold_until_release_day(
     allocated: Allocation, not_before: date, now: datetime, day_seconds: float = DAY_SECONDS
 ) -> Allocation:
-    """A requested "not before" date: each shipment that would arrive earlier is promised on
-    that date, handed over its planned transit earlier (its release day), and says how long to
-    wait before its release to the node: the start of its release day, in `day_seconds` days.
-    The stock is reserved now (the caller's allocation), the node sees the order on that day."""
+    """A requested "not before" date: each shipment that would arrive earlier has its whole plan
+    moved later by the days it is early — ship-by and promised dates alike — and waits that long
+    before its release to the node (in `day_seconds` days). Moving the plan, not only its
+    transit, keeps the node's own lead from release to hand-over (processing days, the cut-off
+    the release meets today). The stock is reserved now (the caller's allocation); the node
+    sees the order on its release day. Not checked here: that the moved days are working days
+    at the node (the node's calendar is not in the allocation)."""
     shipments = []
     for s in allocated.shipments:
         if s.promised_date is None or s.promised_date >= not_before:
             shipments.append(s)
             continue
-        transit = s.promised_date - (s.ship_by or s.promised_date)
-        release_day = not_before - transit
-        starts = datetime(release_day.year, release_day.month, release_day.day, tzinfo=UTC)
-        wait = (starts - now).total_seconds() * day_seconds / DAY_SECONDS
+        early = not_before - s.promised_date
+        wait = early.total_seconds() * day_seconds / DAY_SECONDS
         shipments.append(
             replace(
                 s,
-                ship_by=max(release_day, s.ship_by or release_day),
+                ship_by=(s.ship_by or s.promised_date) + early,
                 promised_date=not_before,
-                release_after_seconds=round(wait, 3) if wait > 0 else None,
+                release_after_seconds=round(wait, 3),
             )
         )
     arrives = max((s.promised_date for s in shipments if s.promised_date), default=None)
@@ -468,13 +470,16 @@ def fulfil_reservations(
     ship_by: date | None = None,
 ) -> int:
     """The shipment left its node (at `shipped_at`, the node's word; None: now): its reserved
-    units leave on hand. Left after its ship-by date (in UTC), it counts against the node's
-    health: a LATE incident in the same transaction, so the units and the lateness are
-    recorded together or not at all. Idempotent, the incident too (one per shipment)."""
+    units leave on hand. Left after its ship-by date (its UTC date, or its date on the node's
+    clock when earlier), it counts against the node's health: a LATE incident in the same
+    transaction, so the units and the lateness are recorded together or not at all.
+    Idempotent, the incident too (one per shipment)."""
     with transaction(engine) as session:
         units = stock.fulfil(session, order_id, shipment_id, shipped_at)
         if node_id is not None and ship_by is not None:
-            reason = late_shipment_reason(shipped_at or datetime.now(UTC), ship_by)
+            node = session.get(Node, node_id)
+            zone = ZoneInfo(node.timezone) if node is not None else None
+            reason = late_shipment_reason(shipped_at or datetime.now(UTC), ship_by, zone)
             if reason is not None:
                 node_health.record_incident(
                     session, order_id, node_id, shipment_id, IncidentKind.LATE, reason

@@ -3,6 +3,7 @@ after their ship-by date is degraded, with the figures; a node that is never lat
 exactly as before; a late parcel does not weigh like a rejected one."""
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from domain.node_health import (
     NodeHealthRule,
@@ -60,4 +61,16 @@ def test_a_shipment_is_late_when_its_utc_date_is_after_its_ship_by_date() -> Non
     )
     assert late_shipment_reason(datetime(2026, 12, 4, 8, tzinfo=UTC), ship_by) == (
         "shipped 2026-12-04, 3 days after its ship-by date 2026-12-01"
+    )
+
+
+def test_an_evening_wave_on_the_nodes_clock_is_not_a_day_late() -> None:
+    ship_by = date(2026, 12, 1)
+    chicago = ZoneInfo("America/Chicago")
+    evening_wave = datetime(2026, 12, 1, 18, 30, tzinfo=chicago)  # 00:30 UTC the next day
+    next_morning = datetime(2026, 12, 2, 8, 0, tzinfo=chicago)
+
+    assert late_shipment_reason(evening_wave, ship_by, chicago) is None
+    assert late_shipment_reason(next_morning, ship_by, chicago) == (
+        "shipped 2026-12-02, 1 day after its ship-by date 2026-12-01"
     )
