@@ -3,7 +3,7 @@ fields are refused so a typo cannot silently drop data. Responses are models of 
 tables (`api.schemas.Node`, not `ledger.tables.Node`), so a new column is not published by
 accident."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import Path
@@ -30,6 +30,8 @@ from services.feeds import FeedMode
 from sourcing.checkout import CheckoutAnswer
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+# How far ahead an order may ask to be delivered or promised.
+MAX_DATE_AHEAD = timedelta(days=366)
 
 # Path parameters, checked before the database sees them: PostgreSQL refuses a value longer
 # than its column (a DataError, a 500 where it reaches a write). Lengths are the columns'.
@@ -89,6 +91,14 @@ class OrderSubmission(Strict):
     requested_by: date | None = Field(
         default=None, description="deliver no later: the promise is planned for it"
     )
+
+    @field_validator("requested_not_before", "requested_by", "promised_date")
+    @classmethod
+    def _within_a_year(cls, day: date | None) -> date | None:
+        # A typo (2062 for 2026) would reserve the stock for decades behind a durable timer.
+        if day is not None and day > datetime.now(UTC).date() + MAX_DATE_AHEAD:
+            raise ValueError(f"{day} is more than {MAX_DATE_AHEAD.days} days ahead")
+        return day
 
     @model_validator(mode="after")
     def _requested_window_is_a_window(self) -> "OrderSubmission":

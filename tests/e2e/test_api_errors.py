@@ -27,6 +27,7 @@ def net(stack):
         (lambda p: p.update(surprise=True), "surprise"),
         (lambda p: p.update(delivery_option="pickup"), "delivery_option"),  # a home order
         (lambda p: p.update(promised_date="next week"), "promised_date"),
+        (lambda p: p.update(requested_not_before="2062-12-01"), "requested_not_before"),
     ],
 )
 async def test_invalid_order_is_refused_with_422_naming_the_field(stack, net, change, field):
