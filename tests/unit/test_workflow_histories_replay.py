@@ -69,6 +69,19 @@ AUDIT_SCENARIOS = FIRST_SCENARIOS | {
     "order_allocation_failed_retried",
     "order_cancelled_while_carrier_down",
 }
+# Release 2026-12 (issues 13 and 14) adds the promise at risk, backorders that resolve
+# themselves, ship-partial, ship-complete and requested dates; `housekeeping` there sweeps.
+ISSUE_14_SCENARIOS = AUDIT_SCENARIOS | {
+    "bid_price_refresh",
+    "order_promise_at_risk",
+    "order_backorder_swept",
+    "order_exclusion_expired",
+    "order_ship_partial",
+    "order_ship_complete_split",
+    "order_ship_complete_ask",
+    "order_requested_date_released",
+    "order_cancelled_before_release_day",
+}
 # Every history committed so far, by release folder (the commit it was recorded on): the set
 # may grow, never silently shrink.
 REQUIRED = {
@@ -77,6 +90,9 @@ REQUIRED = {
     "107575e": AUDIT_SCENARIOS,  # the reliability audit's fixes, behind ORDER_AUDIT_2026_12
     # The BidPriceRefresh workflow type (issue 13): the audit release's scenarios and its run.
     "dfab430": AUDIT_SCENARIOS | {"bid_price_refresh"},
+    # Issues 13 and 14 (ORDER_PROMISE_2026_12, ORDER_BACKORDERS_2026_12, ORDER_PARTIAL_2026_12,
+    # HOUSEKEEPING_BACKORDER_SWEEP): everything again, on the new branches, and their paths.
+    "57f0df4": ISSUE_14_SCENARIOS,
 }
 
 
