@@ -133,6 +133,8 @@ class _StaticArrays:
     calendar: np.ndarray
     zone: np.ndarray  # index into zones; -1: no calendar columns
     zones: list[str]
+    node_ids: np.ndarray  # the table's, as objects: a request's rows picked without a loop
+    one_zone: int | None  # every row's zone, when they share one
 
 
 _STATIC: list[_StaticArrays] = []  # the last one built (the table and columns change rarely)
@@ -166,6 +168,8 @@ def _static_arrays(table: NodeTable, columns: Mapping[str, CalendarColumns]) -> 
         calendar=np.array([index[id(p.calendar)] for p in profiles], dtype=int),
         zone=np.array(zone, dtype=int),
         zones=list(zones),
+        node_ids=np.array(table.node_ids, dtype=object),
+        one_zone=zone[0] if zone and len(set(zone)) == 1 else None,
     )
     _STATIC[:] = [built]
     return built
@@ -173,7 +177,10 @@ def _static_arrays(table: NodeTable, columns: Mapping[str, CalendarColumns]) -> 
 
 def _on_nodes_clock(now: datetime, static: _StaticArrays, rows: np.ndarray) -> datetime:
     """`now` as services.sourcing_inputs.profiles_with_calendars gives it for these nodes."""
-    present = np.unique(static.zone[rows]).tolist()
+    if static.one_zone is not None and len(rows):
+        present = [static.one_zone]
+    else:
+        present = np.unique(static.zone[rows]).tolist()
     tzs = {ZoneInfo(static.zones[z]) for z in present if z >= 0}
     if len({now.astimezone(zone).utcoffset() for zone in tzs}) == 1:
         return now.astimezone(tzs.pop())
@@ -189,7 +196,7 @@ def _node_arrays(static: _StaticArrays, found: CheckoutRows) -> NodeArrays:
     nothing = np.zeros(n)
     unset = np.full(n, np.nan)
     return NodeArrays(
-        ids=[table.node_ids[r] for r in rows.tolist()],
+        ids=static.node_ids[rows].tolist(),
         skus=found.skus,
         types=static.types[rows],
         lat=table.lat[rows],

@@ -82,12 +82,15 @@ def check_cart(
     # Built from values already validated or computed here: constructed without validating them
     # again (the checkout check is a hot path).
     answers = [
-        LineAvailability.model_construct(
-            line_no=ln.line_no,
-            sku=ln.sku,
-            quantity=ln.quantity,
-            units_available=totals.get(ln.sku, 0),
-            available=totals.get(ln.sku, 0) >= ln.quantity,
+        _built(
+            LineAvailability,
+            {
+                "line_no": ln.line_no,
+                "sku": ln.sku,
+                "quantity": ln.quantity,
+                "units_available": totals.get(ln.sku, 0),
+                "available": totals.get(ln.sku, 0) >= ln.quantity,
+            },
         )
         for ln in lines
     ]

@@ -443,14 +443,22 @@ def _empty_arrays(skus: list[str]) -> NodeArrays:
 def _pickup_index(order: SourcingOrder, arrays: NodeArrays) -> int | None:
     if order.delivery_method != DeliveryMethod.PICKUP:
         return None
-    return next((i for i, n in enumerate(arrays.ids) if n == order.pickup_node_id), None)
+    return _index_of(arrays.ids, order.pickup_node_id)
+
+
+def _index_of(ids: list[str], node_id: str | None) -> int | None:
+    """The first position of `node_id` (list.index: a C loop, not a Python one), or None."""
+    try:
+        return ids.index(node_id)  # type: ignore[arg-type]
+    except ValueError:
+        return None
 
 
 def _delivery_point(order: SourcingOrder, arrays: NodeArrays) -> GeoPoint:
     """Where parcels go: the customer, or for click & collect the pickup store (when the caller
     passed it among the nodes; otherwise `destination` is taken to be the store's address)."""
     if order.delivery_method == DeliveryMethod.PICKUP:
-        store = next((i for i, n in enumerate(arrays.ids) if n == order.pickup_node_id), None)
+        store = _index_of(arrays.ids, order.pickup_node_id)
         if store is not None:
             return GeoPoint.model_construct(
                 lat=float(arrays.lat[store]), lon=float(arrays.lon[store])

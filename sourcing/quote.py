@@ -128,7 +128,7 @@ class _Shared:
 
     context: _OrderPass
     kept: np.ndarray  # index into the pass's arrays
-    ids: list[str]
+    ids: list[str]  # the pass's node ids (index with `kept`)
     km: np.ndarray
     collect: np.ndarray
     collected: np.ndarray
@@ -166,7 +166,7 @@ class _Shared:
         if defaults.any():
             by_type = np.array([policy.store_penalty_rate(t) for t in NODE_TYPES], dtype=float)
             store_penalty = np.where(defaults, by_type[types], store_penalty)
-        ids = [arrays.ids[i] for i in kept.tolist()]
+        ids = arrays.ids
         lines = order.lines
         skus = arrays.skus
         line_sku = [skus.index(ln.sku) for ln in lines]
@@ -178,7 +178,7 @@ class _Shared:
             bids = np.array(
                 [
                     [prices.get(ln.sku, 0.0) for ln in lines]
-                    for prices in (policy.bid_prices.get(i, none) for i in ids)
+                    for prices in (policy.bid_prices.get(ids[i], none) for i in kept.tolist())
                 ],
                 dtype=float,
             ).reshape(len(kept), len(lines))
@@ -269,7 +269,7 @@ def _quotes(
             service = services[int(carriers[row][cand])]
             shipments.append(
                 {
-                    "node_id": shared.ids[cand],
+                    "node_id": shared.ids[int(shared.kept[cand])],
                     "node_type": str(NODE_TYPES[int(shared.types[cand])]),
                     "lines": [ln for i, ln in enumerate(lines) if mask >> i & 1],
                     "distance_km": round(float(shared.km[cand]), 1),
