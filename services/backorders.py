@@ -28,6 +28,7 @@ from domain.availability import ChannelPoolRule, PositionFigures, visible_to_cha
 from domain.lifecycle import MOVED_SHIPMENT_STATUSES
 from domain.orders import BACKORDERED_STATUSES, DeliveryMethod
 from ledger.availability import channel_pool, positions_for
+from ledger.orders_view import SEEN_MOVEMENT
 from ledger.tables import Node, OrderView, StockMovement
 
 # A movement this much older than the order's last projection still counts as new to it: the
@@ -57,6 +58,8 @@ class _Waiting:
     channel: str
     pickup_node_id: str | None  # a pickup order's store, which may serve it without shipping
     seen_at: datetime  # the read model's last projection of the order
+    # The last movement id when it was projected (None: a document stored before they were).
+    seen_movement: int | None
     missing: dict[int, tuple[str, int]]  # line_no -> (sku, units not yet allocated)
     excluded_nodes: list[str]
     excluded_at: dict[str, datetime]
@@ -78,7 +81,9 @@ def orders_to_retry(
             return []
         skus = sorted({sku for w in waiting for sku, _ in w.missing.values()})
         since = min(w.seen_at for w in waiting) - NEWS_MARGIN
+        seen = [w.seen_movement for w in waiting if w.seen_movement is not None]
         raised = _availability_raised(session, skus, since)
+        raised_ids = _availability_raised_by_id(session, skus, min(seen)) if seen else {}
         positions: dict[str, list[PositionFigures]] = {}
         for chunk in _chunks(skus):
             for figures in positions_for(session, chunk):
@@ -97,7 +102,7 @@ def orders_to_retry(
                 {
                     sku
                     for sku, _ in order.missing.values()
-                    if sku in raised and raised[sku] > order.seen_at - NEWS_MARGIN
+                    if _arrived_since(order, sku, raised, raised_ids)
                 }
             )
             expired = _exclusions_expired(order, forget_exclusions_after, now)
@@ -139,6 +144,7 @@ def _backordered(session: Session, scan: int) -> list[_Waiting]:
                 channel=order["channel"],
                 pickup_node_id=order.get("pickup_node_id") if pickup else None,
                 seen_at=_utc(updated_at),
+                seen_movement=document.get(SEEN_MOVEMENT),
                 missing=missing,
                 excluded_nodes=list(document.get("excluded_nodes") or []),
                 excluded_at={
@@ -187,6 +193,40 @@ def _availability_raised(
             .group_by(col(StockMovement.sku))
         ).all()
         raised.update({sku: _utc(at) for sku, at in rows})
+    return raised
+
+
+def _arrived_since(
+    order: _Waiting, sku: str, raised: dict[str, datetime], raised_ids: dict[str, int]
+) -> bool:
+    """Whether more of `sku` became sellable since the order last looked. By movement id when
+    its document says which movements it could have seen: a receipt or delta written after that
+    look but dated earlier (a movement's date is the business time its feed names) arrived all
+    the same. And by date, with NEWS_MARGIN: a movement written while the order's allocation
+    ran, after its read and before its projection, has an id the order "saw" but is new to it.
+    Neither loops: ids and dates only move forward past a movement once it has been seen."""
+    if order.seen_movement is not None and raised_ids.get(sku, 0) > order.seen_movement:
+        return True
+    return sku in raised and raised[sku] > order.seen_at - NEWS_MARGIN
+
+
+def _availability_raised_by_id(session: Session, skus: Sequence[str], after: int) -> dict[str, int]:
+    """Per SKU, the id of the last movement after `after` that made more of it sellable."""
+    sellable = (
+        col(StockMovement.d_on_hand) - col(StockMovement.d_reserved) - col(StockMovement.d_held)
+    )
+    raised: dict[str, int] = {}
+    for chunk in _chunks(skus):
+        rows = session.exec(
+            select(StockMovement.sku, func.max(StockMovement.id))
+            .where(
+                col(StockMovement.sku).in_(chunk),
+                col(StockMovement.id) > after,
+                sellable > 0,
+            )
+            .group_by(col(StockMovement.sku))
+        ).all()
+        raised.update({sku: last for sku, last in rows if last is not None})
     return raised
 
 

@@ -259,6 +259,31 @@ def test_a_purchase_order_retries_its_waiting_orders_when_received_not_when_anno
     ]
 
 
+def test_a_receipt_dated_before_the_orders_last_look_but_recorded_after_it_retries_the_order(
+    ledger_engine: Engine,
+) -> None:
+    """A WMS posting receipts late, dated when the goods came in (before the order last looked):
+    the movement's date is the business time, the order's look is by movement id."""
+    _network(ledger_engine, {"W1": {}})
+    order = _backordered(ledger_engine, "waits-for-goods", [("TEE", 3)])
+    po = {
+        "event_id": "PO-2-1", "action": "upsert", "kind": "purchase_order", "reference": "PO-2",
+        "line": 1, "node_id": "W1", "sku": "TEE", "quantity": 3,
+        "expected_date": NOW.date(), "from_node_id": None,
+    }  # fmt: skip
+    incoming.push_incoming(ledger_engine, "erp", [SimpleNamespace(**po)])
+    receipt = {
+        "event_id": "GR-2", "kind": "purchase_order", "reference": "PO-2", "line": 1,
+        "quantity": 3, "received_at": NOW - timedelta(minutes=45),  # before the 30-min-old look
+    }  # fmt: skip
+
+    incoming.push_receipts(ledger_engine, "wms", [SimpleNamespace(**receipt)])
+
+    assert [(r.order_id, r.reason) for r in orders_to_retry(ledger_engine, 50, DAY)] == [
+        (order, "stock arrived: TEE")
+    ]
+
+
 def test_an_expired_checkout_hold_gives_its_units_to_the_waiting_order(
     ledger_engine: Engine,
 ) -> None:
