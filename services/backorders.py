@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from domain.availability import ChannelPoolRule, PositionFigures, visible_to_channel
 from domain.lifecycle import MOVED_SHIPMENT_STATUSES
-from domain.orders import BACKORDERED_STATUSES, DeliveryMethod
+from domain.orders import BACKORDERED_STATUSES, DeliveryMethod, FulfilmentPolicy
 from ledger.availability import channel_pool, positions_for
 from ledger.orders_view import SEEN_MOVEMENT
 from ledger.tables import Node, OrderView, StockMovement
@@ -63,6 +63,7 @@ class _Waiting:
     missing: dict[int, tuple[str, int]]  # line_no -> (sku, units not yet allocated)
     excluded_nodes: list[str]
     excluded_at: dict[str, datetime]
+    ships_partial: bool = False  # the order ships what can go now (FulfilmentPolicy)
 
 
 def orders_to_retry(
@@ -145,6 +146,7 @@ def _backordered(session: Session, scan: int) -> list[_Waiting]:
                 pickup_node_id=order.get("pickup_node_id") if pickup else None,
                 seen_at=_utc(updated_at),
                 seen_movement=document.get(SEEN_MOVEMENT),
+                ships_partial=order.get("fulfilment_policy") == FulfilmentPolicy.SHIP_PARTIAL,
                 missing=missing,
                 excluded_nodes=list(document.get("excluded_nodes") or []),
                 excluded_at={
@@ -261,7 +263,8 @@ def _available_whole(
     now: datetime,
 ) -> dict[tuple[str, str], int] | None:
     """The units the order would take per (node, SKU), each missing line whole at one node
-    (the one with the most left), or None if some line cannot be served yet."""
+    (the one with the most left), or None if some line cannot be served yet. A ship-partial
+    order ships what can go: any line it can take is enough."""
     excluded = _active_exclusions(order, forget_after, now)
     pickup = order.pickup_node_id
     left: dict[str, dict[str, int]] = {}  # sku -> node -> units this order may still take
@@ -285,10 +288,12 @@ def _available_whole(
             default=None,
         )
         if best is None:
+            if order.ships_partial:
+                continue
             return None
         at[best] -= units
         taken[(best, sku)] = taken.get((best, sku), 0) + units
-    return taken
+    return taken or None
 
 
 def _reason(arrived: list[str], expired: list[str]) -> str:
