@@ -150,8 +150,8 @@ def test_only_orders_whose_every_missing_line_is_available_whole_at_one_node_are
     ledger_engine: Engine,
 ) -> None:
     _network(ledger_engine, {"W1": {}, "W2": {}})
-    tee_and_mug = _backordered(ledger_engine, "both", [("TEE", 1), ("MUG", 1)], priority=9)
-    five_tees = _backordered(ledger_engine, "five", [("TEE", 5)], priority=8)
+    _backordered(ledger_engine, "both", [("TEE", 1), ("MUG", 1)], priority=9)
+    _backordered(ledger_engine, "five", [("TEE", 5)], priority=8)
     one_tee = _backordered(ledger_engine, "one", [("TEE", 1)])
 
     _receive(ledger_engine, "W1", "TEE", 3)
