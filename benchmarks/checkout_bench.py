@@ -23,6 +23,11 @@ Run:
 
     .venv/bin/python -m benchmarks.checkout_bench                 # SQLite
     .venv/bin/python -m benchmarks.checkout_bench --db postgres   # PostgreSQL at 127.0.0.1:5432/test
+    .venv/bin/python -m benchmarks.checkout_bench --in-process    # µs per check, no HTTP
+
+`--in-process` times the API's own function (services.checkout.answer_from_cache) on the same
+carts over a loaded availability cache, CPU time per check, with the checkout's fast path
+(sourcing.quote) and with every option from the optimizer (`fast=False`), alternately.
 """
 
 import argparse
@@ -167,6 +172,38 @@ async def measure(
     return [ceiling, checkout], [merged(paced[0]), merged(paced[1])], rate
 
 
+def in_process(url: str, skus: int, rounds: int) -> None:
+    """CPU µs per checkout check from the availability cache, fast path and optimizer alike."""
+    from datetime import UTC, datetime
+
+    from domain.geo import GeoPoint
+    from domain.orders import OrderLine
+    from ledger.availability_cache import AvailabilityCache
+    from services.checkout import answer_from_cache
+
+    engine = make_engine(url)
+    cache = AvailabilityCache(engine)
+    cache.load()
+    requests = []
+    for body in carts(skus, "unused"):
+        cart = json.loads(body.split(b"\r\n\r\n", 1)[1])
+        lines = [OrderLine(**line) for line in cart["lines"]]
+        requests.append((lines, GeoPoint(**cart["destination"])))
+    now = datetime.now(UTC)
+    best = {True: float("inf"), False: float("inf")}
+    for _ in range(rounds):
+        for fast in (True, False):
+            started = time.process_time()
+            for lines, destination in requests:
+                answer_from_cache(cache, "web", lines, destination, now, fast=fast)
+            spent = (time.process_time() - started) / len(requests) * 1e6
+            best[fast] = min(best[fast], spent)
+    engine.dispose()
+    print(f"in process, {len(requests)} carts, best of {rounds} rounds (CPU time per check):")
+    print(f"  fast path (sourcing.quote)        {best[True]:6.0f} us")
+    print(f"  every option from optimize        {best[False]:6.0f} us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
@@ -181,6 +218,9 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=2, help="alternate the endpoints in this many slices"
     )
+    parser.add_argument(
+        "--in-process", action="store_true", help="µs per check without HTTP (see above)"
+    )
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="opendom-bench-")
@@ -189,6 +229,9 @@ def main() -> None:
     key = seed(url, args.skus, args.nodes)
     print(f"seeded {args.skus} SKUs x {args.nodes} nodes = {args.skus * args.nodes:,} positions "
           f"on {args.db} in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    if args.in_process:
+        in_process(url, args.skus, max(args.rounds, 3))
+        return
     port = free_port()
     api = start_api(url, port)
     try:

@@ -92,6 +92,7 @@ def answer_from_cache(
     lines: list[OrderLine],
     destination: GeoPoint,
     now: datetime,
+    fast: bool = True,
 ) -> CheckoutAnswer | None:
     """The answer without a hold, from the availability cache (it trails the ledger by a
     moment); None when the database must answer (the cache still loading, or a SKU it does not
@@ -101,7 +102,8 @@ def answer_from_cache(
     cart's candidates are read as arrays from the cache's (SKU, channel) views and handed to the
     optimizer as `PreparedNodes` (it plans from the arrays); only the pickup stores nearest the
     customer, which the checkout looks through itself, become objects. `now` is put on the
-    candidates' clock as the database path does."""
+    candidates' clock as the database path does. `fast=False`: every option from `optimize`
+    (sourcing.checkout.check_cart), for comparison."""
     if not cache.ready or not cache.sells_for(channel) or not cache.prices_by_default(channel):
         return None
     if not all(cache.knows(ln.sku) for ln in lines):
@@ -117,7 +119,14 @@ def answer_from_cache(
     clocked = found.rows if len(static.zones) <= 1 else cache.positioned_rows(found)
     local_now = _on_nodes_clock(now, static, clocked)
     return check_cart(
-        lines, destination, nodes, local_now, DEFAULT_POLICY, found.shippable, channel=channel
+        lines,
+        destination,
+        nodes,
+        local_now,
+        DEFAULT_POLICY,
+        found.shippable,
+        channel=channel,
+        fast=fast,
     )
 
 

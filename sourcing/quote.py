@@ -235,7 +235,10 @@ def _quotes(
     subsets = _subset_matrix(n)
     costs = np.empty((k, count, subsets.shape[1]))
     for row, order in enumerate(orders):
-        weights = policy.weights(order.scenario)
+        # policy.weights builds its default before looking: look first.
+        weights = policy.scenarios.get(order.scenario)
+        if weights is None:
+            weights = policy.weights(order.scenario)
         to_deliver = (promised[row] - order.now.date().toordinal()).astype(float)
         if order.requested_date is not None:
             late = np.maximum(promised[row] - order.requested_date.toordinal(), 0).astype(float)
