@@ -285,8 +285,9 @@ def test_the_cache_plans_from_arrays_what_the_database_plans_from_every_node(
 ) -> None:
     """150 nodes, 1-3 lines: the cache hands the optimizer arrays, not a node object per
     candidate; they are the arrays the optimizer reads from the database path's profiles, and
-    the answers are the same, options, plans and explanations alike, `now` read on the clock
-    of every candidate (one zone, or several that do not share one)."""
+    the answers are the same, options and plans alike, `now` read on the clock of every
+    candidate (one zone, or several that do not share one), with the checkout's fast path or
+    with every option from optimize."""
     rng = random.Random(17)
     seed_wide_network(ledger_engine, rng, zones=zones)
     cache = AvailabilityCache(ledger_engine)
@@ -307,6 +308,8 @@ def test_the_cache_plans_from_arrays_what_the_database_plans_from_every_node(
         from_cache = answer_from_cache(cache, "web", lines, destination, now)
 
         assert from_cache == from_database, k
+        # The checkout's fast path (sourcing.quote) over the cache's arrays, and optimize.
+        assert answer_from_cache(cache, "web", lines, destination, now, fast=False) == from_cache
         assert [o.code for o in from_cache.options][:2] == ["home_fast", "home_economy"]
         found = cache.checkout_rows(picked, "web")
         read = _node_arrays(_static_arrays(found.table, cache.calendar_columns()), found)
