@@ -54,15 +54,21 @@ async def test_checkout_check_offers_dated_options_and_its_hold_becomes_the_orde
     assert options["home_fast"]["promised_date"] <= options["home_economy"]["promised_date"]
     assert options["pickup"]["pickup_node_id"] == net.node("shop")
     hold_id = answer["hold"]["hold_id"]
+    # Economy is the cheapest plan: the warehouse 30 km out, not the store picking it 2 km away.
+    [held] = options["home_economy"]["shipments"]
+    assert held["node_id"] == net.node("dc")
     positions = (await stack.http.get(f"/v1/inventory/{net.sku('tee')}")).json()
-    assert {p["node_id"]: p["available"] for p in positions}[net.node("shop")] == 0
+    available = {p["node_id"]: p["available"] for p in positions}
+    assert (available[net.node("dc")], available[net.node("shop")]) == (8, 2)
 
     payload = order_payload(net, [("tee", 2)], hold_id=hold_id)
     order_id = (await stack.http.post("/v1/orders", json=payload)).json()["order_id"]
     order = await stack.wait_for_status(order_id, "COMPLETED")
 
     assert "converted checkout hold" in order["timeline"][1]["detail"]
-    assert order["shipments"][0]["node_id"] == net.node("shop")
+    assert order["shipments"][0]["node_id"] == net.node("dc")
+    assert order["promise"]["option"] == "home_economy"
+    assert order["promise"]["promised_date"] == options["home_economy"]["promised_date"]
     assert_ledger_balances(stack.engine, [order_id])
 
 
