@@ -46,10 +46,10 @@ class BackorderActivities:
             self._forget_after,
             scan=self._scan,
         )
-        # One update id per order and housekeeping run: a retried activity re-sends the same
-        # update, which the order runs once.
-        run = activity.info().workflow_run_id
-        retried = await asyncio.gather(*(self._retry(p, f"backorder-sweep-{run}") for p in picked))
+        # One update id per order and what it had seen (its last allocation's stock): a retried
+        # activity, or a later sweep picking a stuck order again, re-sends the same update, which
+        # the order runs once.
+        retried = await asyncio.gather(*(self._retry(p, "backorder-sweep") for p in picked))
         for outcome in retried:
             activity.logger.info(
                 "backorder %s %s: %s",
@@ -67,7 +67,10 @@ class BackorderActivities:
             # until the activity times out, run after run.
             await asyncio.wait_for(
                 start_automatic_retry(
-                    self._client, picked.order_id, request, f"{update_id}-{picked.order_id}"
+                    self._client,
+                    picked.order_id,
+                    request,
+                    f"{update_id}-{picked.order_id}-{picked.seen}",
                 ),
                 RETRY_ACCEPT_SECONDS,
             )

@@ -150,6 +150,7 @@ def _allocate_result(done: Allocation, exclusion_forget_seconds: float | None) -
         backordered=done.backordered,
         promised_date=done.promised_date,
         promise_at_risk=done.promise_at_risk,
+        stock_seen_movement=done.stock_seen_movement,
         exclusion_forget_seconds=exclusion_forget_seconds,
         unfilled_lines=done.unfilled_lines,
     )

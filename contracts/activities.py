@@ -63,8 +63,11 @@ class AllocateResult(BaseModel):
     # (OPENDOM_EXCLUSION_FORGET_SECONDS). Recorded with the result, so the workflow decides from
     # its own history which exclusions have expired; None in results recorded before issue 14.
     exclusion_forget_seconds: float | None = None
-    # A partial allocation's lines (or units of lines) no node can serve now: still backordered.
+    # A partial allocation's lines no node can serve now: still backordered.
     unfilled_lines: list[OrderLine] = []
+    # The newest stock movement id when this allocation read the stock: a movement with a later
+    # id is news to the order (the backorder sweep). None in results recorded before.
+    stock_seen_movement: int | None = None
 
 
 class NodeIncident(BaseModel):

@@ -222,6 +222,10 @@ class OrderState(BaseModel):
     attention: str | None = None
     timeline: list[TimelineEntry] = []
     promise: OrderPromise | None = None
+    # The newest stock movement id the order's last allocation could have seen: the backorder
+    # sweep retries it for movements after it (a feed's date is its business time, not when it
+    # arrived). None before the first allocation, and for orders allocated before issue 14.
+    stock_seen_movement: int | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -2,20 +2,16 @@
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from domain.orders import TERMINAL_ORDER_STATUSES, OrderState, ShipmentStatus, TimelineEntry
-from ledger.tables import OrderView, StockMovement, utcnow
+from ledger.tables import OrderView, utcnow
 
 _VIEWS = OrderView.__table__  # type: ignore[attr-defined]
 # The document key naming the workflow run that projected it (set beside OrderState's fields).
 RUN_ID = "run_id"
-# The document key holding the last stock movement id when the document was stored: what the
-# order's last look at the stock could have seen (services.backorders compares movement ids,
-# not their dates, which are the business time a feed or receipt names and may lie earlier).
-SEEN_MOVEMENT = "seen_movement_id"
 
 
 def project(session: Session, document: dict) -> bool:
@@ -25,7 +21,6 @@ def project(session: Session, document: dict) -> bool:
     version: a Temporal reset or a re-run starts counting versions again, and the run that
     replaced the stored one is the newer. Returns whether it was stored."""
     order_id, version = document["order"]["order_id"], document["version"]
-    document = {**document, SEEN_MOVEMENT: last_movement_id(session)}
     # A Core statement on the session's connection: the ORM's bulk-update path would also try to
     # synchronise objects in the session (there are none), at several times the cost.
     stored = session.connection().execute(
@@ -43,10 +38,6 @@ def project(session: Session, document: dict) -> bool:
     except IntegrityError:
         return False  # a concurrent attempt inserted it first
     return True
-
-
-def last_movement_id(session: Session) -> int:
-    return session.exec(select(func.max(StockMovement.id))).one() or 0
 
 
 def _newer(run_id: str | None, version: int) -> ColumnElement[bool]:

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from domain.availability import ChannelPoolRule, visible_to_channel
@@ -26,6 +26,7 @@ from ledger.tables import (
     Node,
     Reservation,
     ReservationStatus,
+    StockMovement,
     StockPosition,
     utcnow,
 )
@@ -252,3 +253,9 @@ def open_position(
               "cause": "opening balance", "d_on_hand": on_hand}],
         )  # fmt: skip
     return position
+
+
+def last_movement_id(session: Session) -> int:
+    """The id of the newest stock movement: every movement an allocation reading after this
+    could see has an id up to it (services.backorders: what is new to an order since)."""
+    return session.exec(select(func.max(StockMovement.id))).one() or 0

@@ -104,6 +104,8 @@ class Allocation:
     promise_at_risk: bool = False
     # A partial allocation's lines no node serves now: they stay backordered.
     unfilled_lines: list[OrderLine] = field(default_factory=list)
+    # The newest stock movement id before this allocation read the stock (see AllocateResult).
+    stock_seen_movement: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,10 @@ def allocate(
     transaction holds the database's only write lock, and planning is the slow part. The
     reservation is a conditional update, so a plan made stale by another order fails
     there (InsufficientStock) and is made again on fresh numbers."""
-    allocated = _allocate(engine, sla_policy, request, logger)
+    # Taken before planning reads the stock: a movement after it may be news to the order.
+    with Session(engine) as reading:
+        seen = stock.last_movement_id(reading)
+    allocated = replace(_allocate(engine, sla_policy, request, logger), stock_seen_movement=seen)
     if request.requested_not_before is None or allocated.backordered:
         return allocated
     return hold_until_release_day(

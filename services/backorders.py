@@ -28,7 +28,6 @@ from domain.availability import ChannelPoolRule, PositionFigures, visible_to_cha
 from domain.lifecycle import MOVED_SHIPMENT_STATUSES
 from domain.orders import BACKORDERED_STATUSES, DeliveryMethod, FulfilmentPolicy
 from ledger.availability import channel_pool, positions_for
-from ledger.orders_view import SEEN_MOVEMENT
 from ledger.tables import Node, OrderView, StockMovement
 
 # A movement this much older than the order's last projection still counts as new to it: the
@@ -46,6 +45,9 @@ class BackorderRetry:
 
     order_id: str
     reason: str
+    # What the order had seen when picked: one retry per order and sighting, however many sweeps
+    # pick it (a stuck order is not sent a new update every run).
+    seen: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,8 @@ class _Waiting:
     channel: str
     pickup_node_id: str | None  # a pickup order's store, which may serve it without shipping
     seen_at: datetime  # the read model's last projection of the order
-    # The last movement id when it was projected (None: a document stored before they were).
+    # The newest movement id its last allocation could have seen (OrderState
+    # .stock_seen_movement; None: not recorded, the order's dates are compared instead).
     seen_movement: int | None
     missing: dict[int, tuple[str, int]]  # line_no -> (sku, units not yet allocated)
     excluded_nodes: list[str]
@@ -119,7 +122,8 @@ def orders_to_retry(
                 continue
             for key, units in taken.items():
                 claimed[key] = claimed.get(key, 0) + units
-            picked.append(BackorderRetry(order.order_id, _reason(arrived, expired)))
+            seen = order.seen_movement if order.seen_movement is not None else order.seen_at
+            picked.append(BackorderRetry(order.order_id, _reason(arrived, expired), str(seen)))
         return picked
 
 
@@ -145,7 +149,7 @@ def _backordered(session: Session, scan: int) -> list[_Waiting]:
                 channel=order["channel"],
                 pickup_node_id=order.get("pickup_node_id") if pickup else None,
                 seen_at=_utc(updated_at),
-                seen_movement=document.get(SEEN_MOVEMENT),
+                seen_movement=document.get("stock_seen_movement"),
                 ships_partial=order.get("fulfilment_policy") == FulfilmentPolicy.SHIP_PARTIAL,
                 missing=missing,
                 excluded_nodes=list(document.get("excluded_nodes") or []),
@@ -201,14 +205,14 @@ def _availability_raised(
 def _arrived_since(
     order: _Waiting, sku: str, raised: dict[str, datetime], raised_ids: dict[str, int]
 ) -> bool:
-    """Whether more of `sku` became sellable since the order last looked. By movement id when
-    its document says which movements it could have seen: a receipt or delta written after that
-    look but dated earlier (a movement's date is the business time its feed names) arrived all
-    the same. And by date, with NEWS_MARGIN: a movement written while the order's allocation
-    ran, after its read and before its projection, has an id the order "saw" but is new to it.
-    Neither loops: ids and dates only move forward past a movement once it has been seen."""
-    if order.seen_movement is not None and raised_ids.get(sku, 0) > order.seen_movement:
-        return True
+    """Whether more of `sku` became sellable since the order's last allocation read the stock.
+    By movement id when the order recorded the newest id before that read: a receipt or delta
+    written later but dated earlier (a movement's date is the business time its feed names)
+    is news all the same, and an order's later projections (a shipment picked) do not hide it.
+    Otherwise by date against its last projection, with NEWS_MARGIN. Neither loops: a retry's
+    allocation records a newer id, or projects a later date, past the movement it was for."""
+    if order.seen_movement is not None:
+        return raised_ids.get(sku, 0) > order.seen_movement
     return sku in raised and raised[sku] > order.seen_at - NEWS_MARGIN
 
 

@@ -284,6 +284,8 @@ class OrderWorkflow:
             return
         self._allocation_rounds += 1
         self._retry_requested = False  # consumed by this round; a new one may come now
+        if result.stock_seen_movement is not None:  # state only: what the sweep compares with
+            self._state.stock_seen_movement = result.stock_seen_movement
         if result.backordered:
             await self._wait_as_backordered(result.explanation)
             return

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import Engine, update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from domain.orders import (
     Address,
@@ -80,6 +80,8 @@ def _backordered(
         submitted_at=NOW - age,
         fulfilment_policy=fulfilment_policy,
     )
+    with Session(engine) as session:  # what its last allocation read: the stock as it is now
+        seen = stock.last_movement_id(session)
     state = OrderState(
         order=order,
         status=OrderStatus.BACKORDERED,
@@ -87,6 +89,7 @@ def _backordered(
         shipments=shipments or [],
         excluded_nodes=sorted(excluded_at or {}),
         excluded_at=excluded_at or {},
+        stock_seen_movement=seen,
     )
     with transaction(engine) as session:
         orders_view.project(session, state.model_dump(mode="json"))
@@ -299,6 +302,37 @@ def test_a_receipt_dated_before_the_orders_last_look_but_recorded_after_it_retri
     assert [(r.order_id, r.reason) for r in orders_to_retry(ledger_engine, 50, DAY)] == [
         (order, "stock arrived: TEE")
     ]
+
+
+def test_an_order_projected_again_after_its_allocation_still_sees_what_arrived_since(
+    ledger_engine: Engine,
+) -> None:
+    """A ship-partial order's live shipment is picked (a new projection) after stock arrived
+    for the line it waits for: the news is measured from its allocation, not its projection."""
+    _network(ledger_engine, {"W1": {}})
+    order = _backordered(ledger_engine, "picked-meanwhile", [("TEE", 1)])
+    _receive(ledger_engine, "W1", "TEE", 2)
+    with transaction(ledger_engine) as session:  # projected again: updated now, same allocation
+        session.execute(
+            update(OrderView).where(col(OrderView.order_id) == order).values(updated_at=NOW)
+        )
+
+    assert _picked(ledger_engine) == [order]
+
+
+def test_an_order_without_a_recorded_read_is_judged_by_its_projection_date(
+    ledger_engine: Engine,
+) -> None:
+    _network(ledger_engine, {"W1": {}})
+    order = _backordered(ledger_engine, "older-document", [("TEE", 1)])
+    with transaction(ledger_engine) as session:  # a document projected before issue 14
+        view = session.get(OrderView, order)
+        assert view is not None
+        view.document = {**view.document, "stock_seen_movement": None}
+        session.add(view)
+    _receive(ledger_engine, "W1", "TEE", 2)
+
+    assert _picked(ledger_engine) == [order]
 
 
 def test_an_expired_checkout_hold_gives_its_units_to_the_waiting_order(
