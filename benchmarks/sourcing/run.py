@@ -89,9 +89,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--follow-lp",
         action=argparse.BooleanOptionalAction,
-        # On at both supplies: cost/LP fell on all 4 seeds at 1.0 (1.0528/1.0525/1.0446/1.0124
-        # to 1.0512/1.0512/1.0437/1.0119) and was no worse on any at 1.02.
-        default=True,
+        # Off: live allocation has no LP class plans (the Schedule stores bid prices only), so
+        # the default rows stay the live decision. On, cost/LP fell on all 4 seeds at 1.0
+        # (1.0528/1.0525/1.0446/1.0124 to 1.0512/1.0512/1.0437/1.0119), no worse at 1.02.
+        default=False,
         help="orders of an LP demand class follow the LP's own methods (sourcing.allocation)",
     )
     return parser.parse_args(argv)
