@@ -8,9 +8,9 @@ An order is picked when, since the read model last heard from it,
 - stock of one of its SKUs became more available anywhere (a movement that raised on hand less
   reserved less held: a feed delta or snapshot, a receipt, an adjustment, a reservation or a
   hold given back), or one of its node exclusions ran out, and
-- every line it still waits for is available to its channel now, each whole at one node that
-  may serve it (active, in the channel's pool, shipping or the order's pickup store, not
-  excluded by the order), as allocation needs it.
+- every line it still waits for (a ship-partial order: any of them) is available to its
+  channel now, each whole at one node that may serve it (active, in the channel's pool,
+  shipping or the order's pickup store, not excluded by the order), as allocation needs it.
 Orders are taken by priority (highest first), then age (oldest first), and what an order picked
 here would take is set aside for it, so one unit that arrived retries one order, not every order
 that wants it. The check is the cheap part of allocation; the order's own allocation decides,
