@@ -24,7 +24,7 @@ are (any objects with the fields of `SnapshotLine` / `PushedDelta`), never copie
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -154,6 +154,26 @@ class FeedRefused(DomainError):
         super().__init__(f"nothing applied: {listed}{more}")
 
 
+# How far ahead of this clock a feed's time (a snapshot's or delta's as-of, a receipt's
+# received_at) may be: the sender's clock may run a little fast. Further ahead is a local time
+# sent as UTC, and a snapshot dated in the future would make every later delta and receipt
+# stale until the clock caught up.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class FeedTimeAhead(DomainError):
+    code = "invalid_request"
+
+    def __init__(self, field: str, moment: datetime) -> None:
+        self.field = field
+        super().__init__(f"{field}: {moment.isoformat()} is ahead of this clock")
+
+
+def is_ahead(moment: datetime, now: datetime | None = None) -> bool:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware > (now or datetime.now(UTC)) + CLOCK_SKEW
+
+
 def _refuse_or_keep(refused: list[RefusedLine], mode: FeedMode, what: str) -> None:
     if refused and mode == FeedMode.ALL_OR_NOTHING:
         raise FeedRefused(what, refused)
@@ -169,7 +189,10 @@ def push_snapshot(
     mode: FeedMode = FeedMode.ALL_OR_NOTHING,
 ) -> FeedOutcome:
     """Absolute on hand for every SKU at one node as of a time; SKUs it omits go to 0.
-    UnknownReference if the node is unknown; FeedRefused for unknown or repeated SKUs."""
+    UnknownReference if the node is unknown; FeedTimeAhead for an as-of time in the future;
+    FeedRefused for unknown or repeated SKUs."""
+    if is_ahead(as_of):
+        raise FeedTimeAhead("as_of", as_of)
     with Session(engine) as session:
         if session.get(Node, node_id) is None:
             raise UnknownReference("node_id", [node_id])
@@ -211,6 +234,8 @@ def _known_lines(
             refused.append(RefusedLine(line=i, reason=f"unknown node {d.node_id}"))
         elif d.sku not in skus:
             refused.append(RefusedLine(line=i, reason=f"unknown SKU {d.sku}"))
+        elif is_ahead(d.as_of):
+            refused.append(RefusedLine(line=i, reason=f"as_of {d.as_of.isoformat()} is ahead"))
         else:
             good.append((i, DeltaLine(d.event_id, d.node_id, d.sku, d.delta, d.as_of)))
     return refused, good

@@ -11,7 +11,7 @@ received, an over-receipt) inside it, and refusing then rolls the whole batch ba
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -22,10 +22,7 @@ from ledger.catalogue import known_nodes, known_skus
 from ledger.db import transaction
 from ledger.incoming import IncomingAction, IncomingChange, LineKey, Receipt
 from ledger.tables import IncomingKind
-from services.feeds import FeedMode, FeedOutcome, RefusedLine, _refuse_or_keep
-
-# How far ahead of this clock a receipt's time may be: the sender's clock may run a little fast.
-RECEIPT_CLOCK_SKEW = timedelta(minutes=5)
+from services.feeds import FeedMode, FeedOutcome, RefusedLine, _refuse_or_keep, is_ahead
 
 log = logging.getLogger("opendom.incoming")
 
@@ -109,7 +106,6 @@ def push_receipts(
     the future (a local time sent as UTC: a snapshot counted before that time would add the
     goods on top of its own count). `stale` counts receipts a later snapshot of the node
     already counted (incoming closed, on hand left as counted)."""
-    latest = (now or datetime.now(UTC)) + RECEIPT_CLOCK_SKEW
     with Session(engine) as session:
         stored = incoming.lines_by_key(session, (_key(r) for r in receipts))
     refused: list[RefusedLine] = []
@@ -119,7 +115,7 @@ def push_receipts(
         if line is None:
             refused.append(RefusedLine(line=i, reason=f"no {_key(r)}"))
             continue
-        if _aware(r.received_at) > latest:
+        if is_ahead(r.received_at, now):
             refused.append(RefusedLine(line=i, reason=f"received_at {r.received_at} is ahead"))
             continue
         good.append(
@@ -138,10 +134,6 @@ def push_receipts(
         stale=len(outcome.stale),
         refused=sorted(refused, key=lambda r: r.line),
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _call_after_receipt(engine: Engine, skus: set[str]) -> None:

@@ -12,7 +12,7 @@ from domain.errors import UnknownReference
 from ledger.db import transaction
 from ledger.tables import ChannelPool, FeedSource
 from services import feeds
-from services.feeds import DeltaLine, FeedMode, FeedRefused, RefusedLine
+from services.feeds import DeltaLine, FeedMode, FeedRefused, FeedTimeAhead, RefusedLine
 from tests.support.ledger_fixtures import position, seed
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -66,6 +66,22 @@ def test_a_snapshot_of_an_unknown_node_is_refused(ledger_engine: Engine) -> None
 
     with pytest.raises(UnknownReference, match="node_id: unknown N9"):
         feeds.push_snapshot(ledger_engine, "wms", "s1", "N9", T0, [_Position("TEE", 1)])
+
+
+def test_a_snapshot_or_delta_dated_ahead_of_this_clock_is_refused_and_moves_nothing(
+    ledger_engine: Engine,
+) -> None:
+    """A local time sent as UTC: a snapshot dated hours ahead would make every delta and
+    receipt until then look older than the count, and be ignored."""
+    seed(ledger_engine, {"N1": 10})
+    ahead = datetime.now(UTC) + timedelta(hours=3)
+
+    with pytest.raises(FeedTimeAhead, match=r"as_of: .* is ahead of this clock"):
+        feeds.push_snapshot(ledger_engine, "wms", "s1", "N1", ahead, [_Position("TEE", 1)])
+    with pytest.raises(FeedRefused, match=r"deltas\[0\]: as_of .* is ahead"):
+        feeds.push_deltas(ledger_engine, "wms", [DeltaLine("e1", "N1", "TEE", 5, ahead)])
+
+    assert position(ledger_engine, "N1") == (10, 0, 0)
 
 
 def test_deltas_naming_unknown_nodes_or_skus_apply_nothing(ledger_engine: Engine) -> None:
