@@ -14,10 +14,11 @@ from datetime import date, datetime, timedelta
 from domain.geo import GeoPoint
 from domain.network import CandidateNode, NodeType
 from domain.orders import DeliveryOptionCode, OrderLine
-from sourcing import NodeProfile, ProcessingCalendar, Reliability, Rule, Ruleset, SourcingPolicy
+from sourcing import NodeProfile, ProcessingCalendar, Rule, Ruleset, SourcingPolicy
 from sourcing.checkout import _order, check_cart, pickup_store
 from sourcing.optimizer import prepared
 from sourcing.quote import UNDECIDED, fast_path_applies, quoted_plans
+from tests.support.candidates import random_profile
 
 SKUS = [f"S{i:02d}" for i in range(8)]
 MONDAY_9AM = datetime(2026, 11, 30, 9, 0)
@@ -60,21 +61,7 @@ def network(rng: random.Random) -> list[NodeProfile | CandidateNode]:
         elif shape < 0.6:
             nodes.append(NodeProfile.of(node).model_copy(update={"calendar": CALENDARS[0]}))
         else:
-            capacity = rng.choice((None, None, 10))
-            nodes.append(
-                NodeProfile(
-                    node=node,
-                    handling_cost_per_unit=rng.choice((None, 0.2, 1.5)),
-                    store_penalty_per_unit=rng.choice((None, 0.0, 2.0)),
-                    daily_capacity=capacity,
-                    current_load=rng.choice((0, 10)) if capacity else 0,
-                    reliability=Reliability(
-                        rejection_rate=rng.choice((0.0, 0.1)),
-                        lateness_rate=rng.choice((0.0, 0.2)),
-                    ),
-                    calendar=rng.choice(CALENDARS),
-                )
-            )
+            nodes.append(random_profile(rng, node, CALENDARS))
     rng.shuffle(nodes)
     return nodes
 

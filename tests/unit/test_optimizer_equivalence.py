@@ -20,7 +20,6 @@ from sourcing import (
     NoFeasiblePlan,
     Plan,
     ProcessingCalendar,
-    Reliability,
     Rule,
     Ruleset,
     Scenario,
@@ -30,6 +29,7 @@ from sourcing import (
     optimize,
 )
 from tests.support import optimizer_reference
+from tests.support.candidates import random_profile
 
 ORDERS = 300
 SKUS = [f"S{i:02d}" for i in range(12)]
@@ -66,21 +66,7 @@ def network(rng: random.Random, size: int) -> list[NodeProfile | CandidateNode]:
         elif shape < 0.6:
             nodes.append(NodeProfile.of(node))
         else:
-            capacity = rng.choice((None, None, 10))
-            nodes.append(
-                NodeProfile(
-                    node=node,
-                    handling_cost_per_unit=rng.choice((None, 0.2, 1.5)),
-                    store_penalty_per_unit=rng.choice((None, 0.0, 2.0)),
-                    daily_capacity=capacity,
-                    current_load=rng.choice((0, 10)) if capacity else 0,
-                    reliability=Reliability(
-                        rejection_rate=rng.choice((0.0, 0.1)),
-                        lateness_rate=rng.choice((0.0, 0.2)),
-                    ),
-                    calendar=rng.choice(CALENDARS),
-                )
-            )
+            nodes.append(random_profile(rng, node, CALENDARS))
     rng.shuffle(nodes)
     return nodes
 
