@@ -91,6 +91,8 @@ class Channel(SQLModel, table=True):
     # Ship-complete orders: how long they wait for every line, then "ask" a person or "split".
     ship_complete_wait_seconds: float = 3 * 24 * 3600.0
     ship_complete_then: str = Field(default="ask", max_length=10)
+    # The checkout may promise from incoming stock with its date; such orders wait for the receipt.
+    allow_preorders: bool = False
     # Source with the inventory-aware bid prices the schedule refreshes (sourcing.bid_prices).
     inventory_aware: bool = False
     active: bool = True

@@ -463,3 +463,28 @@ def test_a_0005_database_upgrades_with_its_channels_waiting_three_days_then_aski
         channel.ship_complete_then = "split"
     with transaction(engine) as session:
         assert session.get(Channel, "b2b").ship_complete_then == "split"
+
+
+def test_a_0006_database_upgrades_with_its_channels_not_allowing_preorders(fresh) -> None:
+    engine = fresh.engine()
+    with engine.begin() as connection:
+        migrations.upgrade(connection, "0006")
+        # Raw SQL: the table's model already has the column this revision adds.
+        connection.execute(
+            text(
+                "insert into channel (channel, name, channel_type, fulfilment_policy,"
+                " ship_complete_wait_seconds, ship_complete_then, inventory_aware, active,"
+                " updated_at) values ('web', 'Web', 'dtc', 'ship_partial', 259200.0, 'ask',"
+                " false, true, '2026-11-30 08:00:00')"
+            )
+        )
+
+    create_schema(engine)
+
+    assert version(engine) == migrations.head()
+    with transaction(engine) as session:
+        channel = session.get(Channel, "web")
+        assert channel is not None and channel.allow_preorders is False
+        channel.allow_preorders = True
+    with transaction(engine) as session:
+        assert session.get(Channel, "web").allow_preorders is True
