@@ -4,7 +4,7 @@
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.node_status import NodeStatus
@@ -96,6 +96,9 @@ class Channel(SQLModel, table=True):
     # Source with the inventory-aware bid prices the schedule refreshes (sourcing.bid_prices).
     inventory_aware: bool = False
     active: bool = True
+    # Its home-delivery orders of one customer to one address, at one node, allocated within
+    # this many seconds of each other ship as one parcel (0: never grouped). domain.parcels.
+    consolidation_window_seconds: float = 0.0
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -421,3 +424,48 @@ class IncomingLine(SQLModel, table=True):
     source: str = Field(max_length=64)  # the feed that created it
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ParcelGroup(SQLModel, table=True):
+    """Shipments of one customer to one address, on one channel, at one node, that travel as
+    one parcel with one label (domain.parcels): open to new members until `closes_at`, when
+    every member is released to the node. The label is bought once, by the first member to
+    reach its label step (`label_claimed_by`, set by a conditional UPDATE), and reused by the
+    others."""
+
+    __tablename__ = "parcelgroup"
+    __table_args__ = (
+        Index("ix_parcelgroup_key", "channel", "customer_id", "address_key", "node_id"),
+    )
+
+    parcel_id: str = Field(primary_key=True, max_length=40)
+    channel: str = Field(max_length=40)
+    customer_id: str = Field(max_length=100)
+    address_key: str = Field(max_length=300)  # domain.parcels.address_key
+    node_id: str = Field(max_length=64)
+    opened_at: datetime
+    closes_at: datetime
+    label_claimed_by: str | None = Field(default=None, max_length=220)  # a member's shipment id
+    carrier: str | None = Field(default=None, max_length=40)
+    service: str | None = Field(default=None, max_length=40)
+    tracking_number: str | None = Field(default=None, max_length=100)
+    label_id: str | None = Field(default=None, max_length=100)
+
+
+class ParcelMemberStatus(StrEnum):
+    ACTIVE = "active"
+    LEFT = "left"  # cancelled or moved away: the parcel goes on without it
+
+
+class ParcelMember(SQLModel, table=True):
+    """One shipment in a parcel group, at most one group per shipment (a join is idempotent)."""
+
+    __tablename__ = "parcelmember"
+
+    shipment_id: str = Field(primary_key=True, max_length=220)
+    parcel_id: str = Field(foreign_key="parcelgroup.parcel_id", index=True, max_length=40)
+    order_id: str = Field(index=True, max_length=200)
+    units: int
+    status: str = Field(default=ParcelMemberStatus.ACTIVE, max_length=10)
+    joined_at: datetime = Field(default_factory=utcnow)
+    left_at: datetime | None = None
