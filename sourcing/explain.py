@@ -1,8 +1,20 @@
 """The sentence an operator reads to see why the plan is what it is."""
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from sourcing.model import Alternative, Scenario, SourcedShipment
 
 MAX_SKIPPED_NAMED = 3
+
+
+class SplitLine(NamedTuple):
+    """A line no single node holds whole, divided: units per node, and those left unfilled."""
+
+    sku: str
+    quantity: int
+    parts: list[tuple[str, int]]  # (node id, units)
+    unfilled: int = 0
 
 
 def explain(
@@ -15,8 +27,10 @@ def explain(
     skipped_at_capacity: dict[str, str],
     earlier_rules: list[str],
     exhaustive: bool,
+    splits: Sequence[SplitLine] = (),
 ) -> str:
     parts = [f"{scenario.value} scenario, rule '{rule}': {_shipments(shipments)}"]
+    parts.extend(_split(s) for s in splits)
     if unfilled_line_nos:
         parts.append(
             f"line(s) {_nos(unfilled_line_nos)} unfilled: no eligible node holds them whole"
@@ -44,6 +58,13 @@ def _shipments(shipments: list[SourcedShipment]) -> str:
         f"by {s.promised_date.isoformat()}) line(s) {_nos([ln.line_no for ln in s.lines])}"
         for s in shipments
     )
+
+
+def _split(line: SplitLine) -> str:
+    pieces = [f"{units} from {node}" for node, units in line.parts]
+    if line.unfilled:
+        pieces.append(f"{line.unfilled} unfilled")
+    return f"SKU {line.sku}: no single node holds {line.quantity}; {', '.join(pieces)}"
 
 
 def _runner_up(alternatives: list[Alternative]) -> str:

@@ -31,7 +31,8 @@ class SourcingOrder(BaseModel):
 
     `max_splits` is the largest number of shipments (nodes) the order may leave from; it counts
     real shipments only, never unfilled lines. `allow_split=False` is the same as `max_splits=1`.
-    A line always ships whole from one node: line quantities are never divided between nodes.
+    A line ships whole from one node when some node holds it; a line no node holds whole is
+    divided between nodes within that limit (SourcingPolicy.split_lines).
     """
 
     order_id: str = ""
@@ -218,6 +219,9 @@ class SourcingPolicy(BaseModel):
     # makes that cheaper. Without (the default), a line goes unfilled only when no eligible node
     # can serve it within the split limit: a unit held back is rarely worth a customer turned away.
     ration_stock: bool = False
+    # A line no eligible node holds whole is divided between nodes, within the order's and
+    # rule's shipment limit (sourcing/splits.py); False: it stays unfilled, as before issue 14.
+    split_lines: bool = True
     # The fluid LP's own methods per demand class, basket_key -> regions (see bid_prices.py's
     # class_plans): an order of a class follows the method the LP uses most for it that its
     # stock can still serve, instead of the bid-price plan. Empty (the default): not used.

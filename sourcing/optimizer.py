@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from domain.carriers import EXPRESS_PRIORITY, LONG_HAUL_KM, CarrierService, choose_carrier_service
 from domain.geo import EARTH_RADIUS_KM, GeoPoint
 from domain.network import CandidateNode, NodeType
-from domain.orders import DeliveryMethod
+from domain.orders import DeliveryMethod, OrderLine
 from sourcing.costs import (
     CostTerms,
     UnitRates,
@@ -45,7 +45,7 @@ from sourcing.costs import (
     unserved_cost,
 )
 from sourcing.errors import NoFeasiblePlan
-from sourcing.explain import explain
+from sourcing.explain import SplitLine, explain
 from sourcing.model import (
     DEFAULT_CALENDAR,
     Alternative,
@@ -70,6 +70,7 @@ from sourcing.search import (
     Solution,
     search,
 )
+from sourcing.splits import divide
 
 DEFAULT_POLICY = SourcingPolicy()
 DEFAULT_BUDGET = SearchBudget()
@@ -334,10 +335,18 @@ class _OrderPass:
         return other
 
     def _holds_some(self) -> np.ndarray:
+        """Nodes holding some line whole, and, for a line no node holds whole, any of its
+        units (the line may be divided between them)."""
         skus = _skus(self.order)
         line_sku = [skus.index(ln.sku) for ln in self.order.lines]
         qty = np.array([ln.quantity for ln in self.order.lines], dtype=float)
-        return (self.arrays.stock[:, line_sku] >= qty[None, :]).any(axis=1)
+        stock = self.arrays.stock[:, line_sku]
+        whole = stock >= qty[None, :]
+        holds = whole.any(axis=1)
+        short = ~whole.any(axis=0)
+        if short.any():
+            holds |= (stock[:, short] > 0).any(axis=1)
+        return holds
 
     def skipped(self) -> dict[str, str]:
         """The nodes at daily capacity, as the explanation names them."""
@@ -659,6 +668,7 @@ def _best_plan(
     skipped: dict[str, str],
     earlier_rules: list[str],
 ) -> Plan:
+    whole = order
     problem, surcharge = _problem(order, candidates, policy, rule)
     exact = len(order.lines) <= budget.max_exact_lines
     # The search reads the candidates through their group costs only: per group its k cheapest
@@ -666,11 +676,20 @@ def _best_plan(
     # of them at the cost of one sort; no copy of the shortlist's arrays is needed.
     result = search(problem, budget.alternatives + 1, budget.max_evaluations, exact)
     best, *others = [_without_surcharge(s, surcharge) for s in result.ranked]
+    pieces = _split_lines(order, candidates, policy, problem, best) if policy.split_lines else None
+    if pieces is not None:
+        # A line no node holds whole, divided (sourcing/splits.py): searched again with its
+        # pieces as lines, so they are grouped and costed with the others like any line.
+        order = pieces
+        problem, surcharge = _problem(order, candidates, policy, rule)
+        exact = len(order.lines) <= budget.max_exact_lines
+        result = search(problem, budget.alternatives + 1, budget.max_evaluations, exact)
+        best, *others = [_without_surcharge(s, surcharge) for s in result.ranked]
     if not policy.ration_stock:
         # Turning away a line the chosen plan serves is no alternative an operator would take.
         others = [o for o in others if not o.unfilled_mask & ~best.unfilled_mask]
     shipments = _shipments(order, candidates, policy, best)
-    unfilled = [ln for i, ln in enumerate(order.lines) if best.unfilled_mask >> i & 1]
+    unfilled = _merged([ln for i, ln in enumerate(order.lines) if best.unfilled_mask >> i & 1])
     unfilled_cost = sum(unserved_cost(policy, ln) for ln in unfilled)
     total = float(round(sum(s.cost.total for s in shipments) + unfilled_cost, 4))
     alternatives = [_alternative(order, candidates, best, other) for other in others]
@@ -690,6 +709,7 @@ def _best_plan(
                 unfilled_line_nos=[ln.line_no for ln in unfilled],
                 total_cost=total,
                 alternatives=alternatives,
+                splits=_splits(whole, shipments, unfilled) if pieces is not None else [],
                 skipped_at_capacity=skipped,
                 earlier_rules=earlier_rules,
                 exhaustive=result.exhaustive,
@@ -776,6 +796,7 @@ def _shipments(
         terms = candidates.package.at(cand)
         for ln in lines:
             terms = terms.plus(line_terms(rates, ln.quantity, policy.bid_price(node_id, ln.sku)))
+        lines = _merged(lines)
         shipments.append(
             _built(
                 SourcedShipment,
@@ -810,3 +831,93 @@ def _alternative(
             ],
         ),
     )
+
+
+def _split_lines(
+    order: SourcingOrder,
+    candidates: _Candidates,
+    policy: SourcingPolicy,
+    problem: SearchProblem,
+    best: Solution,
+) -> SourcingOrder | None:
+    """The order with each line no candidate holds whole replaced by its pieces (sourcing/
+    splits.py), around the nodes the best whole-line plan ships from; None when no line needs
+    dividing, or the order may ship from one node only."""
+    if problem.limit == 1:
+        return None
+    stock = candidates.stock
+    line_sku = problem.line_sku
+    qty = np.asarray(problem.line_qty, dtype=float)
+    whole = (stock[:, line_sku] >= qty[None, :]).any(axis=0)
+    some = (stock[:, line_sku] > 0).any(axis=0)
+    short = (~whole & some).tolist()
+    if not any(short):
+        return None
+    n = len(candidates)
+    left = stock.copy()
+    in_plan = np.zeros(n, dtype=bool)
+    for cand, mask in best.groups:
+        if cand == UNFILLED:
+            continue
+        in_plan[cand] = True
+        for i in range(len(line_sku)):
+            if mask >> i & 1:
+                left[cand, line_sku[i]] -= problem.line_qty[i]
+    unit = np.broadcast_to(np.asarray(candidates.rates.total, dtype=float), (n,))
+    unit = unit[:, None] + _bids(order, candidates, policy)
+    package = np.broadcast_to(np.asarray(candidates.package.total, dtype=float), (n,))
+    opened = int(in_plan.sum())
+    lines: list[OrderLine] = []
+    for i, line in enumerate(order.lines):
+        if not short[i]:
+            lines.append(line)
+            continue
+        room = None if problem.limit is None else problem.limit - opened
+        sku = line_sku[i]
+        pieces = divide(line.quantity, left[:, sku], unit[:, i], package, in_plan, room)
+        if not pieces:
+            lines.append(line)
+            continue
+        for cand, units in pieces:
+            left[cand, sku] -= units
+            if not in_plan[cand]:
+                in_plan[cand] = True
+                opened += 1
+            lines.append(OrderLine(line_no=line.line_no, sku=line.sku, quantity=units))
+        rest = line.quantity - sum(units for _, units in pieces)
+        if rest > 0:
+            lines.append(OrderLine(line_no=line.line_no, sku=line.sku, quantity=rest))
+    return order.model_copy(update={"lines": lines})
+
+
+def _merged(lines: list[OrderLine]) -> list[OrderLine]:
+    """Pieces of one line side by side made one line again (a shipment's, or the unfilled)."""
+    if len({ln.line_no for ln in lines}) == len(lines):
+        return lines
+    units: dict[int, OrderLine] = {}
+    for ln in lines:
+        known = units.get(ln.line_no)
+        units[ln.line_no] = (
+            ln
+            if known is None
+            else OrderLine(line_no=ln.line_no, sku=ln.sku, quantity=known.quantity + ln.quantity)
+        )
+    return list(units.values())
+
+
+def _splits(
+    whole: SourcingOrder, shipments: list[SourcedShipment], unfilled: list[OrderLine]
+) -> list[SplitLine]:
+    """The lines the plan divides between nodes (or serves in part), as the explanation says."""
+    splits = []
+    for line in whole.lines:
+        parts = [
+            (s.node_id, ln.quantity)
+            for s in shipments
+            for ln in s.lines
+            if ln.line_no == line.line_no
+        ]
+        rest = sum(ln.quantity for ln in unfilled if ln.line_no == line.line_no)
+        if len(parts) > 1 or (parts and rest):
+            splits.append(SplitLine(line.sku, line.quantity, parts, rest))
+    return splits

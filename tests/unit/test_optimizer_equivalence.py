@@ -122,7 +122,7 @@ def random_ruleset(rng: random.Random, nodes: list[NodeProfile | CandidateNode])
 def random_policy(rng: random.Random, nodes: list[NodeProfile | CandidateNode]) -> SourcingPolicy:
     shape = rng.random()
     if shape < 0.5:
-        return SourcingPolicy()
+        return SourcingPolicy(split_lines=False)  # the reference never divides a line
     prices = {}
     for n in nodes:
         node = n.node if isinstance(n, NodeProfile) else n
@@ -130,7 +130,9 @@ def random_policy(rng: random.Random, nodes: list[NodeProfile | CandidateNode]) 
             if rng.random() < 0.3:
                 prices[(node.node_id, sku)] = rng.choice((0.5, 3.0, 12.0))
     return SourcingPolicy(
-        ration_stock=shape > 0.85, unserved_unit_penalty=rng.choice((40.0, 500.0))
+        ration_stock=shape > 0.85,
+        unserved_unit_penalty=rng.choice((40.0, 500.0)),
+        split_lines=False,
     ).with_bid_prices(prices)
 
 
