@@ -43,6 +43,7 @@ OPTION_SCENARIOS = {
     DeliveryOptionCode.HOME_FAST: Scenario.FASTEST,
     DeliveryOptionCode.HOME_ECONOMY: Scenario.CHEAPEST,
     DeliveryOptionCode.PICKUP: Scenario.LOCAL,
+    DeliveryOptionCode.PREORDER: Scenario.CHEAPEST,  # shipped from the receipt, the cheapest way
 }
 
 
