@@ -25,6 +25,7 @@ from activities.fulfilment import FulfilmentActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.ledger import LedgerActivities
 from activities.outage import OutageActivities
+from activities.parcels import ParcelActivities
 from config import Settings, load_settings
 from connectors.carrier import CarrierConnector
 from connectors.erp import ErpFeedConnector
@@ -139,6 +140,11 @@ def activity_objects(
             batch=settings.backorder_sweep_batch,
             forget_exclusions_after_seconds=settings.exclusion_forget_seconds,
             scan=settings.backorder_sweep_scan,
+        ),
+        ParcelActivities(
+            engine,
+            CarrierConnector(http, settings.carrier_url),
+            window_scale=settings.sla_scale,
         ),
     )
 

@@ -326,3 +326,47 @@ class BackorderRetried(BaseModel):
 
 class SweepBackordersResult(BaseModel):
     retried: list[BackorderRetried] = []
+
+
+class JoinParcelInput(BaseModel):
+    """A home-delivery shipment of a channel with a consolidation window, before its release:
+    join the open parcel of its customer, address and node, or open one."""
+
+    order_id: str
+    shipment_id: str
+    channel: str
+    customer_id: str
+    ship_to: Address
+    node_id: str
+    units: int
+    delivery_method: DeliveryMethod
+    window_seconds: float  # the channel's, as the order was taken (the worker scales it)
+
+
+class JoinParcelResult(BaseModel):
+    parcel_id: str | None = None  # None: the shipment ships alone
+    closes_at: datetime | None = None  # when the parcel is released to its node
+    with_orders: list[str] = []  # the other orders in the parcel when it joined
+
+
+class LeaveParcelInput(BaseModel):
+    shipment_id: str
+
+
+class LeaveParcelResult(BaseModel):
+    parcel_id: str | None = None  # None: it was in no parcel (or had left)
+    remaining_orders: list[str] = []
+
+
+class ParcelLabelResult(BaseModel):
+    """The parcel's one label: bought by this shipment (`bought`), or reused from the member
+    that bought it; `parcel_id` None when the shipment was in no parcel any more (its own label
+    was bought)."""
+
+    label_id: str
+    tracking_number: str
+    carrier: str
+    service: str
+    parcel_id: str | None = None
+    bought: bool = True
+    shared_with: list[str] = []  # the other orders travelling in the parcel

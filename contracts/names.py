@@ -39,6 +39,11 @@ class ActivityName(StrEnum):
     DEGRADE_UNHEALTHY_NODES = "degrade_unhealthy_nodes"
     # inventory-aware bid prices
     REFRESH_BID_PRICES = "refresh_bid_prices"
+    # orders grouped into fewer parcels (issue 14): join and leave are local activities of the
+    # order workflow, the parcel's label a regular one (it may call the carrier)
+    JOIN_PARCEL = "join_parcel"
+    LEAVE_PARCEL = "leave_parcel"
+    PARCEL_LABEL = "parcel_label"
 
 
 class OrderSignal(StrEnum):

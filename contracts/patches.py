@@ -39,6 +39,11 @@ class Patch(StrEnum):
     # delivery date holds the release to the node until the release day.
     # Release 2026-12 (issue 14), stage: patched.
     ORDER_PARTIAL_2026_12 = "order-partial-2026-12-ship-partial-requested-date"
+    # Orders grouped into fewer parcels (issue 14, item 6): a home-delivery shipment of a
+    # channel with a consolidation window joins its customer's parcel for that address and
+    # node, is released when the parcel closes, shares its one label; a cancel or a move
+    # leaves the parcel. Release 2026-12 (issue 14), stage: patched.
+    ORDER_CONSOLIDATION_2026_12 = "order-consolidation-2026-12-parcel-groups"
 
 
 # Patch ids no workflow calls any more: kept so none is ever given to a different change.

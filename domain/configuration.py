@@ -168,6 +168,9 @@ class ChannelSpec(Spec):
     # Source with the inventory-aware bid prices the Schedule refreshes (services.bid_prices).
     inventory_aware: bool = False
     active: bool = True
+    # Its home-delivery orders of one customer to one address at one node, allocated within
+    # this many seconds of the first, ship as one parcel (0: never grouped; domain.parcels).
+    consolidation_window_seconds: float = Field(default=0.0, ge=0, le=7 * 24 * 3600)
     pool_node_types: list[NodeType] | None = None
     pool_node_ids: list[Identifier] | None = None
     share_by_node_type: dict[NodeType, float] = {}

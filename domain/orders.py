@@ -27,8 +27,6 @@ class DeliveryOptionCode(StrEnum):
     HOME_FAST = "home_fast"  # fastest, by express
     HOME_ECONOMY = "home_economy"  # cheapest
     PICKUP = "pickup"  # local: collected in a store near the customer
-    # From incoming stock, by its date: the order waits for the receipt (a channel's pre-orders).
-    PREORDER = "preorder"
 
 
 class OrderStatus(StrEnum):
@@ -153,6 +151,10 @@ class Order(BaseModel):
     # The buyer's delivery window: not before, no later than (a B2B order's agreed dates).
     requested_not_before: date | None = None
     requested_by: date | None = None
+    # The channel's consolidation window at intake: its home-delivery shipment waits this long
+    # at most for the customer's other orders to the same address and node, to share a parcel
+    # (domain.parcels; 0: never grouped, as orders were before).
+    consolidation_window_seconds: float = 0.0
 
 
 class LineProgress(BaseModel):
@@ -183,6 +185,8 @@ class Shipment(BaseModel):
     promised_date: date | None = None
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
+    # The parcel it travels in with the customer's other orders (None: a parcel of its own).
+    parcel_id: str | None = None
 
 
 class TimelineEntry(BaseModel):

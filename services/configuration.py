@@ -210,6 +210,7 @@ _CHANNEL_COLUMNS = (
     "ship_complete_then",
     "inventory_aware",
     "active",
+    "consolidation_window_seconds",
 )
 _POOL_FIELDS = {  # spec field -> ChannelPool column
     "pool_node_types": "node_types",

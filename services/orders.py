@@ -110,6 +110,7 @@ def channel_fulfilment(session: Session, channel: str) -> dict[str, Any]:
         "fulfilment_policy": FulfilmentPolicy(configured.fulfilment_policy),
         "ship_complete_wait_seconds": configured.ship_complete_wait_seconds,
         "ship_complete_then": configured.ship_complete_then,
+        "consolidation_window_seconds": configured.consolidation_window_seconds,
     }
 
 

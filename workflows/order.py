@@ -29,12 +29,17 @@ with workflow.unsafe.imports_passed_through():
         BuyLabelInput,
         BuyLabelResult,
         FulfilReservationsInput,
+        JoinParcelInput,
+        JoinParcelResult,
+        LeaveParcelInput,
+        LeaveParcelResult,
         NodeCancelInput,
         NodeCancelResult,
         NodeCancelStatus,
         NodeDispatchInput,
         NodeIncident,
         NodeReleaseInput,
+        ParcelLabelResult,
         ProjectOrderInput,
         ReleaseReservationsInput,
         ShippedAfterMoveInput,
@@ -82,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
         MOVABLE_SHIPMENT_STATUSES,
         OPEN_SHIPMENT_STATUSES,
         TERMINAL_ORDER_STATUSES,
+        DeliveryMethod,
         FulfilmentPolicy,
         OrderLine,
         OrderPromise,
@@ -179,6 +185,10 @@ class OrderWorkflow:
         self._split = False  # a ship-complete order past its deadline whose channel says split
         self._ship_complete_expired = False
         self._release_after: dict[str, float] = {}  # shipment id -> seconds to hold its release
+        # Orders started on release 2026-12 (issue 14, parcels) or later group their
+        # home-delivery shipments with the customer's other orders within the channel's window.
+        self._consolidates = workflow.patched(Patch.ORDER_CONSOLIDATION_2026_12)
+        self._parcels: dict[str, str] = {}  # shipment id -> the parcel it travels in
         self._attention: dict[str, str] = {}  # why a person must act, by what it is about
         self._waits_on_person: set[str] = set()  # the attention entries an open wait needs
         self._deadlines: dict[str, datetime] = {}  # when each timed wait ends, by what waits
@@ -552,6 +562,8 @@ class OrderWorkflow:
         try:
             if shipment.shipment_id in self._release_after:
                 await self._hold_release(shipment)
+            if self._consolidates and self._groups_parcels():
+                await self._join_parcel(shipment)
             await self._release_to_node(shipment, sla)
             accepted = await self._node_step(
                 shipment, NodeEventType.ACCEPTED, sla.accept_seconds, ShipmentStatus.ACCEPTED
@@ -590,6 +602,82 @@ class OrderWorkflow:
         await self._publish(f"the release day of {sid}")
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: sid in self._moves, timeout=wait)
+
+    def _groups_parcels(self) -> bool:
+        order = self._state.order
+        return (
+            order.consolidation_window_seconds > 0 and order.delivery_method == DeliveryMethod.HOME
+        )
+
+    async def _join_parcel(self, shipment: Shipment) -> None:
+        """Join the customer's parcel for this address and node (or open one), and keep the
+        shipment from its node until the parcel closes (the channel's consolidation window, a
+        durable timer), so the orders placed meanwhile leave in one parcel with one label. A
+        move or a cancel ends the wait at once (the release step then compensates); a ledger
+        that cannot record the parcel lets the shipment go alone."""
+        order = self._state.order
+        sid = shipment.shipment_id
+        try:
+            joined: JoinParcelResult = await workflow.execute_local_activity(
+                ActivityName.JOIN_PARCEL,
+                JoinParcelInput(
+                    order_id=order.order_id,
+                    shipment_id=sid,
+                    channel=order.channel,
+                    customer_id=order.customer.customer_id,
+                    ship_to=order.ship_to,
+                    node_id=shipment.node_id,
+                    units=sum(line.quantity for line in shipment.lines),
+                    delivery_method=order.delivery_method,
+                    window_seconds=order.consolidation_window_seconds,
+                ),
+                result_type=JoinParcelResult,
+                **self._ledger,
+            )
+        except LEDGER_FAILED as exc:
+            self._note("parcel", f"{sid} ships in a parcel of its own: {_cause(exc)}")
+            return
+        if joined.parcel_id is None or joined.closes_at is None:
+            return
+        parcel = joined.parcel_id
+        self._parcels[sid] = parcel
+        shipment.parcel_id = parcel
+        others = f" with {', '.join(joined.with_orders)}" if joined.with_orders else ""
+        self._note(
+            "grouped",
+            f"{sid} grouped{others} into parcel {parcel} at {shipment.node_id}, released to it "
+            f"at {joined.closes_at:%H:%M:%S} UTC",
+        )
+        wait = joined.closes_at - workflow.now()
+        if wait <= timedelta(0):
+            return
+        self._set_deadline(sid, wait)
+        await self._publish(f"parcel {parcel} to close (the customer's other orders)")
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: sid in self._moves, timeout=wait)
+
+    async def _leave_parcel(self, shipment: Shipment) -> None:
+        """A moved or cancelled shipment leaves its parcel; the others ship as they were."""
+        sid = shipment.shipment_id
+        parcel = self._parcels.pop(sid)
+        shipment.parcel_id = None
+        try:
+            left: LeaveParcelResult = await workflow.execute_local_activity(
+                ActivityName.LEAVE_PARCEL,
+                LeaveParcelInput(shipment_id=sid),
+                result_type=LeaveParcelResult,
+                **self._ledger,
+            )
+        except LEDGER_FAILED as exc:
+            self._note("parcel", f"{sid} could not leave parcel {parcel}: {_cause(exc)}")
+            return
+        if left.parcel_id is not None:
+            rest = (
+                f"; {', '.join(left.remaining_orders)} still ship(s) in it"
+                if left.remaining_orders
+                else ""
+            )
+            self._note("parcel", f"{sid} left parcel {parcel}{rest}")
 
     async def _release_to_node(self, shipment: Shipment, sla: NodeSla) -> None:
         order = self._state.order
@@ -751,6 +839,8 @@ class OrderWorkflow:
             )
             return BuyLabelResult(label_id=code, tracking_number=code, **service.model_dump())
         order = self._state.order
+        if self._consolidates and shipment.shipment_id in self._parcels:
+            return await self._parcel_label(shipment, service)
         return await workflow.execute_activity(
             ActivityName.BUY_LABEL,
             BuyLabelInput(
@@ -764,6 +854,39 @@ class OrderWorkflow:
             ),
             result_type=BuyLabelResult,
             **CARRIER_AND_DISPATCH,
+        )
+
+    async def _parcel_label(self, shipment: Shipment, service: CarrierService) -> BuyLabelResult:
+        """The parcel's one label: bought by the first member to get here, reused by the rest."""
+        order = self._state.order
+        sid = shipment.shipment_id
+        label: ParcelLabelResult = await workflow.execute_activity(
+            ActivityName.PARCEL_LABEL,
+            BuyLabelInput(
+                order_id=order.order_id,
+                shipment_id=sid,
+                node_id=shipment.node_id,
+                carrier=service.carrier,
+                service=service.service,
+                ship_to=order.ship_to,
+                units=sum(line.quantity for line in shipment.lines),
+            ),
+            result_type=ParcelLabelResult,
+            **CARRIER_AND_DISPATCH,
+        )
+        parcel = label.parcel_id
+        if parcel is None:  # every other member left: a parcel of its own
+            self._parcels.pop(sid, None)
+            shipment.parcel_id = None
+        elif label.shared_with:
+            others = ", ".join(label.shared_with)
+            how = "bought" if label.bought else "shares"
+            self._note("parcel", f"{sid} {how} the label of parcel {parcel} with {others}")
+        return BuyLabelResult(
+            label_id=label.label_id,
+            tracking_number=label.tracking_number,
+            carrier=label.carrier,
+            service=label.service,
         )
 
     async def _await_shipped(self, shipment: Shipment, sla: NodeSla) -> None:
@@ -890,6 +1013,8 @@ class OrderWorkflow:
                 incident=self._incident(shipment, move),
             )
         )
+        if shipment.shipment_id in self._parcels:
+            await self._leave_parcel(shipment)
         self._set_deadline(shipment.shipment_id, None)
         shipment.status = move.status
         shipment.reason = move.reason

@@ -112,6 +112,7 @@ class ChannelConfiguration(BaseModel):
     ship_complete_then: str = "ask"
     inventory_aware: bool = False
     active: bool
+    consolidation_window_seconds: float = 0.0
     pool_node_types: list[str] | None = None
     pool_node_ids: list[str] | None = None
     share_by_node_type: dict[str, float] = {}

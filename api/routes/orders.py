@@ -53,7 +53,13 @@ from services.orders import (
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 # Order fields a submission may leave to its channel's configuration.
-_CHANNEL_FULFILMENT = ("fulfilment_policy", "ship_complete_wait_seconds", "ship_complete_then")
+# The consolidation window is the channel's only (no submission field).
+_CHANNEL_FULFILMENT = (
+    "fulfilment_policy",
+    "ship_complete_wait_seconds",
+    "ship_complete_then",
+    "consolidation_window_seconds",
+)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderAccepted)
@@ -96,7 +102,7 @@ async def submit_order(
     if left_out:
         channel = await off_loop(session, channel_fulfilment, submission.channel)
         for name in left_out:
-            sold.pop(name)
+            sold.pop(name, None)
             if channel.get(name) is not None:
                 sold[name] = channel[name]
     order = Order(order_id=order_id, submitted_at=datetime.now(UTC), **sold)
