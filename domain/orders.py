@@ -27,6 +27,8 @@ class DeliveryOptionCode(StrEnum):
     HOME_FAST = "home_fast"  # fastest, by express
     HOME_ECONOMY = "home_economy"  # cheapest
     PICKUP = "pickup"  # local: collected in a store near the customer
+    # From incoming stock, by its date: the order waits for the receipt (a channel's pre-orders).
+    PREORDER = "preorder"
 
 
 class OrderStatus(StrEnum):
