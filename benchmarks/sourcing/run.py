@@ -2,6 +2,9 @@
 
     .venv/bin/python -m benchmarks.sourcing.run [--seeds 4] [--orders 4000] [--supply 1.02]
 
+With `--repeat-share` (default 0.2) each seed also prints parcels per order of that row without
+and with grouping the orders of repeat customers (grouping.py; issue 14).
+
 Set-up after Jasin & Sinha (2015) and Ma (arXiv 2207.04774): see instance.py. OpenDOM's rows are
 the decision the allocation activity makes, `services.allocation.plan_allocation`, given one
 AllocationRequest per order and the centres' NodeProfiles (policies.py). For each seed it
@@ -23,6 +26,7 @@ import argparse
 import sys
 import time
 
+from benchmarks.sourcing.grouping import parcels, repeat_customer_stream
 from benchmarks.sourcing.instance import PACKAGE_COST, Instance, build_instance
 from benchmarks.sourcing.latency import Latency, measure
 from benchmarks.sourcing.policies import (
@@ -59,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = [simulate(instance, p) for p in _policies(args, bound)]
         _print_seed(instance, bound, lp_seconds, outcomes)
         ours, baselines = _verdict(outcomes)
+        _print_grouping(instance, ours, args, seed)
         ratios.append(ours.total_cost / bound.objective)
         fewer_packages.append(
             all(ours.packages_per_order < b.packages_per_order for b in baselines)
@@ -86,6 +91,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--p-stock", type=float, default=0.75, help="chance a centre stocks an item"
     )
     parser.add_argument("--latency-orders", type=int, default=1000)
+    parser.add_argument(
+        "--repeat-share",
+        type=float,
+        default=0.2,
+        help="share of orders placed by a recent customer of the same city (grouping.py)",
+    )
+    parser.add_argument("--window", type=float, default=1800.0, help="consolidation window, s")
     parser.add_argument(
         "--follow-lp",
         action=argparse.BooleanOptionalAction,
@@ -150,6 +162,18 @@ def _print_seed(
             f"{o.packages_per_order:>9.3f} {o.single_package_share:>6.1%} {o.unfilled_units:>8} "
             f"{o.percentile_ms(50):>7.2f} {o.percentile_ms(99):>7.2f}  {solves}"
         )
+
+
+def _print_grouping(instance: Instance, ours: Outcome, args: argparse.Namespace, seed: int) -> None:
+    """Parcels per order of the live policy's shipments, without and with grouping the orders
+    of repeat customers (one day's stream; domain.parcels, as services.parcels does)."""
+    stream = repeat_customer_stream(instance, args.repeat_share, args.window, 86400.0, seed)
+    grouped = parcels(instance, ours, stream, args.window)
+    print(
+        f"  parcels per order, {stream.repeat_orders} orders from repeat customers "
+        f"({args.repeat_share:.0%} asked, {args.window:g} s window, over a day): "
+        f"{ours.packages_per_order:.3f} without grouping, {grouped / ours.orders:.3f} with"
+    )
 
 
 def _print_latency(latency: Latency) -> None:

@@ -5,7 +5,7 @@ cannot flatter itself through its own cost model.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,9 @@ class Outcome:
     decision_ms: list[float]
     lp_seconds: float = 0.0
     lp_solves: int = 0
+    # The centres each order shipped from, in stream order (one package each): what parcel
+    # grouping (grouping.py) regroups across orders.
+    order_nodes: list[frozenset[int]] = field(default_factory=list)
 
     @property
     def packages_per_order(self) -> float:
@@ -63,6 +66,7 @@ def simulate(instance: Instance, policy: Policy) -> Outcome:
             nodes.add(node)
             outcome.total_cost += instance.unit_cost(node, order.region)
         outcome.packages += len(nodes)
+        outcome.order_nodes.append(frozenset(nodes))
         outcome.single_package_orders += len(nodes) == 1
         outcome.total_cost += PACKAGE_COST * len(nodes)
     outcome.lp_seconds = getattr(policy, "lp_seconds", 0.0)

@@ -38,3 +38,7 @@ def test_sourcing_benchmark_runs_the_live_path_and_reports_ratios(
     assert re.search(r"\d+ in \d+ s$", bid_row), "the bid-price policy re-solved its LP"
     assert "plan_allocation with a bid price on every node/SKU pair, 200 candidate nodes" in out
     assert f"{run.BID_PRICES}: cost/LP" in out and "LP re-solve" in out
+    grouping = re.search(
+        r"parcels per order, (\d+) orders .*: ([\d.]+) without grouping, ([\d.]+)", out
+    )
+    assert grouping and float(grouping[3]) <= float(grouping[2])
