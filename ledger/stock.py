@@ -86,19 +86,22 @@ def reserve(session: Session, requests: list[ReservationRequest]) -> None:
 
 
 def record_reservation(session: Session, req: ReservationRequest) -> None:
-    """One row per order, line and node: a line that comes back to a node reuses its old row."""
+    """One row per order, shipment and line: a line divided between nodes has a row per piece,
+    and a piece sourced again is a new shipment's row. A released row of the same shipment and
+    line (none is made by the order workflow, which numbers every shipment anew) is reused."""
     revived = session.connection().execute(  # Core: see ledger.positions.move_stock
         update(_RESERVATIONS)
         .where(
             col(Reservation.order_id) == req.order_id,
+            col(Reservation.shipment_id) == req.shipment_id,
             col(Reservation.line_no) == req.line_no,
-            col(Reservation.node_id) == req.node_id,
             col(Reservation.status) == ReservationStatus.RELEASED,
         )
         .values(
             status=ReservationStatus.ACTIVE,
+            node_id=req.node_id,
+            sku=req.sku,
             quantity=req.quantity,
-            shipment_id=req.shipment_id,
             updated_at=utcnow(),
         )
     )

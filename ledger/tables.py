@@ -249,7 +249,12 @@ class ReservationStatus(StrEnum):
 
 
 class Reservation(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("order_id", "line_no", "node_id"),)
+    """One row per order, shipment and line: a line divided between nodes has a row per piece,
+    and a piece sourced again (moved, or backordered and then served) is a row of its own."""
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "shipment_id", "line_no", name="uq_reservation_shipment_line"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: str = Field(index=True, max_length=200)

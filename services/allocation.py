@@ -131,6 +131,8 @@ def allocate(
     transaction holds the database's only write lock, and planning is the slow part. The
     reservation is a conditional update, so a plan made stale by another order fails
     there (InsufficientStock) and is made again on fresh numbers."""
+    # Pieces of one line sourced again together (both moved away) are one line to source.
+    request = replace(request, lines=merged_lines(request.lines))
     # Taken before planning reads the stock: a movement after it may be news to the order.
     with Session(engine) as reading:
         seen = stock.last_movement_id(reading)
@@ -337,7 +339,11 @@ def _convert_hold(
         return None
     lines = holds.hold_lines(session, hold_id)
     ordered = {(ln.line_no, ln.sku, ln.quantity) for ln in request.lines}
-    if {(hl.line_no, hl.sku, hl.quantity) for hl in lines} != ordered:
+    # A line the checkout divided between nodes is held as a line per node: its units add up.
+    held = merged_lines(
+        [OrderLine(line_no=hl.line_no, sku=hl.sku, quantity=hl.quantity) for hl in lines]
+    )
+    if {(hl.line_no, hl.sku, hl.quantity) for hl in held} != ordered:
         holds.release_hold(session, hold_id)
         return None
     nodes = sorted({hl.node_id for hl in lines})
@@ -515,9 +521,36 @@ def _still_visible(session: Session, channel: str, wanted: list[stock.Reservatio
 
 
 def _held_for(session: Session, request: AllocationRequest) -> list[Reservation]:
-    """This order's active reservations for these lines: what an earlier attempt reserved."""
+    """This order's active reservations for these lines made by an earlier attempt of this
+    allocation: those of its shipments (numbered from `first_shipment_seq`). Another piece of a
+    divided line, reserved for an earlier shipment, is not this allocation's."""
     wanted = {ln.line_no for ln in request.lines}
-    return [r for r in stock.active_reservations(session, request.order_id) if r.line_no in wanted]
+    return [
+        r
+        for r in stock.active_reservations(session, request.order_id)
+        if r.line_no in wanted and _shipment_seq(r.shipment_id) >= request.first_shipment_seq
+    ]
+
+
+def _shipment_seq(shipment_id: str) -> int:
+    """The number of `<order id>-S<n>`, the order workflow's shipment ids; 0 for any other."""
+    _, _, number = shipment_id.rpartition("-S")
+    return int(number) if number.isdigit() else 0
+
+
+def merged_lines(lines: Sequence[OrderLine]) -> list[OrderLine]:
+    """One line per line number, its pieces' units added up, in the order lines first appear."""
+    if len({ln.line_no for ln in lines}) == len(lines):
+        return list(lines)
+    units: dict[int, OrderLine] = {}
+    for ln in lines:
+        known = units.get(ln.line_no)
+        units[ln.line_no] = (
+            ln
+            if known is None
+            else OrderLine(line_no=ln.line_no, sku=ln.sku, quantity=known.quantity + ln.quantity)
+        )
+    return list(units.values())
 
 
 def _location(node: Node) -> GeoPoint:

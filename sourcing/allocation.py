@@ -289,7 +289,10 @@ def _whole(
     except NoFeasiblePlan as exc:
         raise NoSourceAvailable(lines=order.lines, excluded_nodes=order.excluded_nodes) from exc
     if plan.unfilled_lines:
-        raise NoSourceAvailable(lines=plan.unfilled_lines, excluded_nodes=order.excluded_nodes)
+        # The order's own lines: a line divided in part is still wanted whole.
+        short = {ln.line_no for ln in plan.unfilled_lines}
+        lines = [ln for ln in order.lines if ln.line_no in short]
+        raise NoSourceAvailable(lines=lines, excluded_nodes=order.excluded_nodes)
     return plan
 
 

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from domain.network import NodeType
+from domain.orders import OrderLine, OrderState, OrderStatus, ShipmentStatus
 from sourcing import NoFeasiblePlan, Rule, Ruleset, SourcingPolicy, optimize
 from sourcing.splits import divide
+from tests.unit.test_ship_partial_status import _order, _shipment
 from tests.unit.test_sourcing_optimizer import PARCELS_ONLY, node, order
 
 
@@ -152,3 +154,21 @@ def test_divide_counts_a_new_nodes_parcel_and_not_a_planned_ones() -> None:
     assert divide(678, available, unit, package, np.zeros(3, dtype=bool), 1) == [(0, 400)]
     assert divide(678, available, unit, package, in_plan, 0) == [(0, 400), (2, 278)]
     assert divide(5, np.zeros(3), unit, package, in_plan, None) == []
+
+
+def test_a_divided_lines_units_add_up_over_its_shipments_in_the_orders_progress() -> None:
+    def piece(units: int) -> OrderLine:
+        return OrderLine(line_no=2, sku="CAP-NAVY", quantity=units)
+
+    state = OrderState(
+        order=_order(),  # line 2: 5 x CAP-NAVY
+        status=OrderStatus.PARTIALLY_BACKORDERED,
+        shipments=[
+            _shipment("S1", ShipmentStatus.SHIPPED, piece(2)),
+            _shipment("S2", ShipmentStatus.REJECTED, piece(2)),  # moved away: not counted
+            _shipment("S3", ShipmentStatus.ACCEPTED, piece(2)),  # S2's piece, sourced again
+        ],
+    )
+
+    [line] = [p for p in state.line_progress if p.line_no == 2]
+    assert (line.ordered, line.allocated, line.shipped, line.backordered) == (5, 2, 2, 1)
