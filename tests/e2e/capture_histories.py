@@ -801,3 +801,43 @@ async def test_order_cancelled_before_release_day(stack) -> None:
         await _export(stack, "order_cancelled_before_release_day", order.order_id, "update:cancel")
     done = (await stack.http.get(f"/v1/orders/{order.order_id}")).json()
     assert _timeline(done, "released") == []
+
+
+async def _grouping_channel(stack, window: float) -> str:
+    """A web channel whose orders of one customer to one address and node share a parcel
+    (a window in production seconds, scaled like the SLAs: `window` x the tests' scale)."""
+    channel = f"web-{uuid.uuid4().hex[:8]}"
+    body = {"name": "Web shop", "channel_type": "dtc", "consolidation_window_seconds": window}
+    created = await stack.http.put(f"/v1/channels/{channel}", json=body)
+    assert created.status_code in (200, 201), created.text
+    return channel
+
+
+async def test_order_grouped_into_one_parcel(stack) -> None:
+    """Two orders of one customer to one address, one node: each waits for the parcel to close
+    (a timer), one buys the parcel's label, the other reuses it; both complete."""
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 5})
+    channel = await _grouping_channel(stack, window=300.0)
+    first = await _submit(stack, order_payload(net, [("tee", 1)], channel=channel))
+    second = await _submit(stack, order_payload(net, [("tee", 2)], channel=channel))
+    done = [await stack.wait_for_status(o, "COMPLETED") for o in (first, second)]
+    assert done[0]["shipments"][0]["label_id"] == done[1]["shipments"][0]["label_id"]
+    for scenario, order_id in (
+        ("order_grouped_parcel_first", first),
+        ("order_grouped_parcel_second", second),
+    ):
+        await _export(stack, scenario, order_id, "activity:parcel_label", "EVENT_TYPE_TIMER_FIRED")
+
+
+async def test_order_grouped_then_cancelled(stack) -> None:
+    """Two orders in one parcel; one is cancelled while the parcel waits: it leaves the parcel,
+    the other ships."""
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 5})
+    channel = await _grouping_channel(stack, window=600.0)
+    kept = await _submit(stack, order_payload(net, [("tee", 1)], channel=channel))
+    dropped = await _submit(stack, order_payload(net, [("tee", 2)], channel=channel))
+    await _order_until(stack, dropped, lambda o: bool(_timeline(o, "grouped")))
+    cancelled = await stack.http.post(f"/v1/orders/{dropped}/cancel", json={"reason": "customer"})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    await stack.wait_for_status(kept, "COMPLETED")
+    await _export(stack, "order_grouped_then_cancelled", dropped, "update:cancel")
