@@ -1,10 +1,13 @@
 """Per-order sourcing: the cheapest plan over the nodes a ruleset leaves, with its runner-ups.
 
 Decisions, in one place:
-- A line ships whole from one node; quantities are never divided between nodes. `allow_split`
-  and `max_splits` bound how many nodes (shipments) one order may use.
-- A line no eligible node can serve whole (within the split limit) is returned in
-  `Plan.unfilled_lines`, priced at the policy's unserved-unit penalty; the caller backorders it.
+- A line ships whole from one node when an eligible node holds it. A line none holds whole is
+  divided between nodes (sourcing/splits.py; SourcingPolicy.split_lines): its pieces are lines
+  of the same line number, searched like any line, and a shipment's pieces of one line are one
+  line again. `allow_split` and `max_splits` bound how many nodes (shipments) one order may use.
+- What no eligible node can serve (within the split limit) is returned in `Plan.unfilled_lines`
+  (a whole line, or the part of a divided one the nodes lack), priced at the policy's
+  unserved-unit penalty; the caller backorders it.
   Only when no line at all can be served is NoFeasiblePlan raised. A line some node can serve
   is never left unfilled to save cost, unless the policy asks to ration stock (ration_stock).
 - Rules are tried in order; the first whose plan fills every line wins. When none does, the plan
