@@ -822,11 +822,9 @@ async def test_order_grouped_into_one_parcel(stack) -> None:
     second = await _submit(stack, order_payload(net, [("tee", 2)], channel=channel))
     done = [await stack.wait_for_status(o, "COMPLETED") for o in (first, second)]
     assert done[0]["shipments"][0]["label_id"] == done[1]["shipments"][0]["label_id"]
-    for scenario, order_id in (
-        ("order_grouped_parcel_first", first),
-        ("order_grouped_parcel_second", second),
-    ):
-        await _export(stack, scenario, order_id, "activity:parcel_label", "EVENT_TYPE_TIMER_FIRED")
+    needles = ("activity:parcel_label", "EVENT_TYPE_TIMER_FIRED")
+    await _export(stack, "order_grouped_parcel_first", first, *needles)
+    await _export(stack, "order_grouped_parcel_second", second, *needles)
 
 
 async def test_order_grouped_then_cancelled(stack) -> None:
