@@ -165,6 +165,8 @@ class ChannelSpec(Spec):
         default=SHIP_COMPLETE_WAIT_SECONDS, gt=0, le=90 * 24 * 3600
     )
     ship_complete_then: ShipCompleteThen = "ask"
+    # Its checkout may promise from incoming stock, dated (a pre-order waits for the receipt).
+    allow_preorders: bool = False
     # Source with the inventory-aware bid prices the Schedule refreshes (services.bid_prices).
     inventory_aware: bool = False
     active: bool = True

@@ -28,6 +28,7 @@ from ledger.availability_cache import AvailabilityCache, CheckoutRows, NodeTable
 from ledger.db import transaction
 from ledger.stock import candidate_nodes
 from ledger.tables import CheckoutHold
+from services import preorders
 from services.catalogue import refuse_unsellable_skus
 from services.references import refuse_retired_channel
 from services.sourcing_inputs import CalendarColumns, profiles_with_calendars, with_calendars
@@ -118,7 +119,7 @@ def answer_from_cache(
     # One zone for every node: any candidate tells the clock; else those the database lists.
     clocked = found.rows if len(static.zones) <= 1 else cache.positioned_rows(found)
     local_now = _on_nodes_clock(now, static, clocked)
-    return check_cart(
+    answer = check_cart(
         lines,
         destination,
         nodes,
@@ -128,6 +129,7 @@ def answer_from_cache(
         channel=channel,
         fast=fast,
     )
+    return None if preorders.answered_in_database(cache, channel, answer) else answer
 
 
 @dataclass(frozen=True)
@@ -261,8 +263,12 @@ def run_checkout_check(
     profiles, local_now = with_calendars(session, candidates, now)
     policy = policy_for(session, channel)
     answer = check_cart(lines, destination, profiles, local_now, policy, channel=channel)
+    answer = preorders.with_preorder_option(
+        session, channel, pool, lines, destination, profiles, local_now, policy, answer
+    )
     if hold is None:
         return answer, None
+    preorders.refuse_preorder_hold(hold.option)
     option = next((o for o in answer.options if o.code == hold.option), None)
     if option is None:
         raise OptionUnavailable(hold.option)

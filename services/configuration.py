@@ -23,6 +23,7 @@ from ledger.catalogue import CHUNK, known_nodes
 from ledger.config_audit import field_changes, one_configuration_writer, record_change
 from ledger.safety import refresh_safety_stock
 from ledger.tables import CarrierServiceRow, Channel, ChannelPool, Node, utcnow
+from services.preorders import forget_preorder_channels
 from services.sourcing_policy import forget_cached_policies
 
 NODE = "node"
@@ -193,6 +194,7 @@ def apply_channels(session: Session, specs: Sequence[ChannelSpec], actor: str) -
         # A changed inventory_aware switch: this process's next policy read sees it (others within
         # services.sourcing_policy.CHECK_SECONDS).
         forget_cached_policies()
+        forget_preorder_channels()  # and a changed allow_preorders switch
     return applied
 
 
@@ -208,6 +210,7 @@ _CHANNEL_COLUMNS = (
     "fulfilment_policy",
     "ship_complete_wait_seconds",
     "ship_complete_then",
+    "allow_preorders",
     "inventory_aware",
     "active",
     "consolidation_window_seconds",

@@ -110,6 +110,7 @@ class ChannelConfiguration(BaseModel):
     fulfilment_policy: str
     ship_complete_wait_seconds: float = 3 * 24 * 3600.0
     ship_complete_then: str = "ask"
+    allow_preorders: bool = False
     inventory_aware: bool = False
     active: bool
     consolidation_window_seconds: float = 0.0

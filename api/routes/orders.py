@@ -50,6 +50,7 @@ from services.orders import (
     channel_fulfilment,
     promise_of_hold,
 )
+from services.preorders import refuse_preorder
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 # Order fields a submission may leave to its channel's configuration.
@@ -89,6 +90,8 @@ async def submit_order(
         # Accepted before: its run may be gone from Temporal (retention), the read model is not.
         response.status_code = status.HTTP_200_OK
         return _accepted(order_id, existing.status, duplicate=True)
+    if submission.delivery_option == DeliveryOptionCode.PREORDER:
+        await off_loop(session, refuse_preorder, submission.channel, submission.promised_date)
     sold = submission.model_dump()
     if submission.hold_id and submission.delivery_option is None:
         option, promised = await off_loop(session, promise_of_hold, submission.hold_id)
