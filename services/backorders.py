@@ -267,8 +267,8 @@ def _available_whole(
     now: datetime,
 ) -> dict[tuple[str, str], int] | None:
     """The units the order would take per (node, SKU), each missing line whole at one node
-    (the one with the most left), or None if some line cannot be served yet. A ship-partial
-    order ships what can go: any line it can take is enough."""
+    (the one with the most left) or, when none holds it, divided between nodes; None if some
+    line cannot be served yet. A ship-partial order ships what can go: any unit is enough."""
     excluded = _active_exclusions(order, forget_after, now)
     pickup = order.pickup_node_id
     left: dict[str, dict[str, int]] = {}  # sku -> node -> units this order may still take
@@ -291,13 +291,21 @@ def _available_whole(
             key=lambda node_id: (at[node_id], node_id),
             default=None,
         )
-        if best is None:
-            if order.ships_partial:
-                continue
+        if best is not None:
+            at[best] -= units
+            taken[(best, sku)] = taken.get((best, sku), 0) + units
+            continue
+        # No node holds it whole: allocation divides a line between nodes (most units first).
+        if sum(at.values()) < units and not order.ships_partial:
             return None
-        at[best] -= units
-        taken[(best, sku)] = taken.get((best, sku), 0) + units
-    return taken or None
+        for node_id in sorted(at, key=lambda n: (-at[n], n)):
+            if units <= 0:
+                break
+            piece = min(at[node_id], units)
+            at[node_id] -= piece
+            units -= piece
+            taken[(node_id, sku)] = taken.get((node_id, sku), 0) + piece
+    return {key: units for key, units in taken.items() if units > 0} or None
 
 
 def _reason(arrived: list[str], expired: list[str]) -> str:

@@ -149,19 +149,21 @@ def test_units_that_arrived_retry_only_as_many_orders_as_they_can_serve(
     assert _picked(ledger_engine) == [big, small[2]]  # 2 + 1 units; the oldest small one first
 
 
-def test_only_orders_whose_every_missing_line_is_available_whole_at_one_node_are_retried(
+def test_only_orders_whose_every_missing_line_the_network_can_serve_are_retried(
     ledger_engine: Engine,
 ) -> None:
     _network(ledger_engine, {"W1": {}, "W2": {}})
     _backordered(ledger_engine, "both", [("TEE", 1), ("MUG", 1)], priority=9)
-    _backordered(ledger_engine, "five", [("TEE", 5)], priority=8)
+    five = _backordered(ledger_engine, "five", [("TEE", 5)], priority=8)
     one_tee = _backordered(ledger_engine, "one", [("TEE", 1)])
+    _backordered(ledger_engine, "two", [("TEE", 2)], age=timedelta(hours=1))
 
     _receive(ledger_engine, "W1", "TEE", 3)
     _receive(ledger_engine, "W2", "TEE", 3)
 
-    # No MUG anywhere; 6 TEE in the network but no node holds 5 (a line ships from one node).
-    assert _picked(ledger_engine) == [one_tee]  # neither tee_and_mug nor five_tees
+    # No MUG anywhere. No node holds 5 TEE, but the network's 6 do (a line is divided between
+    # nodes): 3 + 2 for `five`, the last one for the older `one`, none left for `two`.
+    assert _picked(ledger_engine) == [five, one_tee]
 
 
 def test_a_ship_partial_order_is_retried_when_any_line_it_waits_for_can_go(
