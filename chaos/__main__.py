@@ -32,6 +32,13 @@ def main() -> None:
         default=None,
         help="default: 6 s per 30 orders, at most 2 minutes",
     )
+    parser.add_argument(
+        "--partial-orders",
+        type=int,
+        default=None,
+        help="ship-partial orders with a short line a receipt or a delta completes later "
+        "(default: a tenth of the orders, at least 2)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--settle-seconds", type=float, default=defaults.settle_seconds)
     parser.add_argument("--state-dir", type=Path, default=None, help="keep state and logs here")
@@ -48,6 +55,7 @@ def main() -> None:
             reject_after_pick_rate=args.reject_after_pick_rate,
             support_moves_late_share=args.support_moves_late_share,
             carrier_outage_seconds=args.carrier_outage_seconds,
+            partial_orders=args.partial_orders,
             seed=args.seed,
             settle_seconds=args.settle_seconds,
             state_dir=args.state_dir,

@@ -2,7 +2,9 @@
 simulators, all separate processes as in production) while killing the worker and the API,
 restarting the engine and letting the node and carrier systems misbehave (chaos.faults: nodes
 that ship after a late cancel or reject after pick, the carrier down for a while, a bad line in
-a pulled ERP feed, an order re-sent after its workflow was deleted); then check the invariants.
+a pulled ERP feed, an order re-sent after its workflow was deleted), with ship-partial orders
+whose short line a purchase order's receipt and a stock delta complete later (chaos.partial);
+then check the invariants.
 
     .venv/bin/python -m chaos                      # the small default the test suite also runs
     .venv/bin/python -m chaos --orders 500 --rate 5   # the run in benchmarks/README.md
@@ -34,6 +36,7 @@ from chaos.faults import (
     take_the_carrier_down,
 )
 from chaos.invariants import Invariant, TemporalFacts, check_invariants, is_settled
+from chaos.partial import PartialShipments
 from chaos.watch import SilentWaitWatch
 from config import Settings
 from contracts import search_attributes as sa
@@ -72,6 +75,9 @@ class ChaosPlan:
     erp_bad_line: bool = True
     resend_deleted_order: bool = True
     cancel_share: float = 0.05  # orders a support agent cancels soon after submission
+    # Of the orders, how many are ship-partial with a short line that a receipt or a delta
+    # completes later (chaos.partial). None: a tenth, at least 2.
+    partial_orders: int | None = None
     seed: int = 11
     settle_seconds: float = 600
     sla_scale: float = 0.02  # accept SLAs of ~20-70 s: long enough to outlive a restart
@@ -80,6 +86,12 @@ class ChaosPlan:
     @property
     def window(self) -> float:
         return self.orders / self.rate
+
+    @property
+    def partial_count(self) -> int:
+        if self.partial_orders is not None:
+            return min(self.partial_orders, self.orders)
+        return min(self.orders, max(2, self.orders // 10))
 
     @property
     def late_share_moved(self) -> float:
@@ -235,6 +247,9 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
     erp = ErpFeed()
     if plan.erp_bad_line:
         erp.register(engine, settings.carrier_url)
+    partial = PartialShipments(plan.partial_count, f"chaos{plan.seed}")
+    if partial.orders:
+        partial.register(engine)
     for name in ("simulators", "api", "worker"):
         procs.start(name)
     wait_for_port(settings.carrier_url, "simulators", stack)
@@ -242,6 +257,13 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
 
     rng = random.Random(plan.seed)
     payloads = [sample_order(rng, f"chaos{plan.seed}", i) for i in range(plan.orders)]
+    if partial.orders:  # spread over the submission window
+        step = plan.orders / partial.orders
+        spots = [int(i * step + step / 2) for i in range(partial.orders)]
+        for spot, made in zip(
+            spots, partial.payloads(rng, [payloads[s] for s in spots]), strict=True
+        ):
+            payloads[spot] = made
     events: list[str] = []
     headers = {"authorization": f"Bearer {keys['admin']['key']}"}
     async with (
@@ -252,6 +274,8 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
         if plan.erp_bad_line:
             await erp.queue_page(engine, sim, bad_line=True)
         channel = _Channel(http, rng, plan.cancel_share)
+        if partial.orders:
+            await partial.announce(http)
         desk = LateShipmentDesk(http, sim, plan.late_share_moved, plan.late_patience)
         desk_done = asyncio.Event()
         desk_task = asyncio.create_task(desk.run(desk_done))
@@ -260,6 +284,11 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
         watching = asyncio.create_task(watch.run(desk_done))
         started = time.monotonic()
         submitting = asyncio.create_task(channel.submit_all(payloads, plan.rate))
+        delivering = (
+            asyncio.create_task(partial.deliver(engine, http, plan.window + 180))
+            if partial.orders
+            else None
+        )
         resubmission = Resubmission()
         resending = asyncio.create_task(
             resubmission.run(
@@ -271,7 +300,12 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
         order_ids = await submitting
         submitted = time.monotonic()
         await channel.cancels_done()
-        events.append(await _until_settled(engine, sim, order_ids, erp, plan.settle_seconds))
+        if delivering is not None:
+            await delivering
+            events.extend(partial.events)
+        events.append(
+            await _until_settled(engine, sim, order_ids, erp, plan.settle_seconds, partial)
+        )
         settled_after = time.monotonic() - submitted
         if resending is not None:
             await resending  # its workflow's deletion takes the dev server ~30 s
@@ -286,6 +320,7 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
         engine, order_ids, sim_stats, facts, list(watch.found.values()),
         erp if plan.erp_bad_line else None,
         resubmission if plan.resend_deleted_order else None,
+        partial if partial.orders else None,
     )  # fmt: skip
     engine.dispose()
     counts = sim_stats["counts"]
@@ -469,7 +504,12 @@ class _Channel:
 
 
 async def _until_settled(
-    engine: Engine, sim: httpx.AsyncClient, order_ids: list[str], erp: ErpFeed, seconds: float
+    engine: Engine,
+    sim: httpx.AsyncClient,
+    order_ids: list[str],
+    erp: ErpFeed,
+    seconds: float,
+    partial: PartialShipments | None = None,
 ) -> str:
     """Until every order is settled in the read model, housekeeping has pulled the ERP feed to
     its end and the simulators have nothing left to send (a late "shipped" or scan on its
@@ -489,6 +529,7 @@ async def _until_settled(
             and all(is_settled(v.status, v.document) for v in views),
             "ERP feed": source is None or source.cursor == str(erp.queued),
             "simulators": False,
+            "ship-partial orders": partial is None or not partial.orders or partial.settled(engine),
         }
         with contextlib.suppress(httpx.TransportError):
             done["simulators"] = (await sim.get("/sim/stats")).json()["in_flight"] == 0
@@ -499,5 +540,5 @@ async def _until_settled(
         await asyncio.sleep(0.5)
     return "settled after the last submission: " + ", ".join(
         f"{what} {when[what]:.1f} s" if what in when else f"{what} NEVER"
-        for what in ("orders", "ERP feed", "simulators")
+        for what in ("orders", "ERP feed", "simulators", "ship-partial orders")
     )

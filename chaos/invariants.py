@@ -11,16 +11,24 @@ from sqlmodel import Session, col, select
 from chaos.fault_invariants import bad_feed_line_stops_nothing, resent_order_is_the_same_order
 from chaos.faults import ErpFeed, Resubmission
 from chaos.invariant import Invariant
+from chaos.partial import PartialShipments
 from chaos.watch import SilentWait
 from domain.orders import OrderState, ShipmentStatus
 from ledger.audit import ledger_imbalances, open_reservations_of
 from ledger.tables import MovementKind, OrderView, Reservation, StockMovement, StockPosition
 
-SETTLED = {"COMPLETED", "CANCELLED", "REJECTED", "BACKORDERED"}
+# Closed, or waiting for stock (a ship-partial order with some lines gone waits as explicitly).
+SETTLED = {"COMPLETED", "CANCELLED", "REJECTED", "BACKORDERED", "PARTIALLY_BACKORDERED"}
 CLOSED = {"COMPLETED", "CANCELLED", "REJECTED"}
-# Stock arrives by feeds (snapshots, deltas; the opening balance is a snapshot) and leaves only
-# by shipments: nothing else may touch on hand, however often activities are retried.
-MOVES_ON_HAND = {MovementKind.SNAPSHOT, MovementKind.DELTA, MovementKind.SHIPMENT}
+# Stock arrives by feeds (snapshots, deltas, receipts of incoming stock; the opening balance is a
+# snapshot) and leaves only by shipments: nothing else may touch on hand, however often
+# activities are retried.
+MOVES_ON_HAND = {
+    MovementKind.SNAPSHOT,
+    MovementKind.DELTA,
+    MovementKind.RECEIPT,
+    MovementKind.SHIPMENT,
+}
 # A deadline is when the wait escalates; one this far in the past led nowhere.
 DEADLINE_GRACE = timedelta(seconds=60)
 
@@ -48,6 +56,7 @@ def check_invariants(
     silent_waits: list[SilentWait] | None = None,
     erp: ErpFeed | None = None,
     resubmission: Resubmission | None = None,
+    partial: PartialShipments | None = None,
 ) -> list[Invariant]:
     temporal = temporal or TemporalFacts()
     with Session(engine) as session:
@@ -70,6 +79,8 @@ def check_invariants(
         ]
         if erp is not None:
             found.append(bad_feed_line_stops_nothing(session, erp))
+        if partial is not None:
+            found.append(partial.invariant(session))
         if resubmission is not None:
             found.append(
                 resent_order_is_the_same_order(

@@ -19,6 +19,7 @@ def test_orders_survive_kills_restarts_partner_faults_and_a_resend_after_deletio
     assert happened.count("killed the API") == 1
     assert "the carrier went down" in happened
     assert "after `temporal workflow delete` (deleted)" in happened
+    assert "received the purchase order" in happened  # the ship-partial orders' short lines
     injected = report.faults
     # every kind of fault really was injected (the draws are seeded by shipment id)
     assert injected["HTTP 503"] + injected["timeouts"] + injected["duplicate callbacks"] > 0
