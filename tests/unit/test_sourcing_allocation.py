@@ -74,6 +74,7 @@ def test_an_order_no_node_can_serve_at_all_has_no_plan() -> None:
         (DeliveryOptionCode.HOME_FAST, Scenario.FASTEST),
         (DeliveryOptionCode.HOME_ECONOMY, Scenario.CHEAPEST),
         (DeliveryOptionCode.PICKUP, Scenario.LOCAL),
+        (DeliveryOptionCode.PREORDER, Scenario.CHEAPEST),  # shipped from the receipt
     ],
 )
 def test_the_scenario_follows_the_checkout_option_over_the_priority(
