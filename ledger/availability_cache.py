@@ -112,6 +112,7 @@ class CheckoutRows:
     skus: list[str]
     units: np.ndarray  # (len(rows), len(skus)), int64
     shippable: dict[str, int]
+    every_row: np.ndarray  # (len(table), len(skus)), int64: the units at every row, 0 or not
 
 
 def _unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
@@ -130,6 +131,12 @@ class _SkuView:
     array: np.ndarray  # the same, as an array
     shippable: int  # summed over the nodes that ship
     holders: dict[int, np.ndarray] = field(default_factory=dict)  # quantity -> nodes with that many
+    by_row: np.ndarray | None = None  # `array` in the order of the network's table
+
+    def table_units(self) -> np.ndarray:
+        if self.by_row is None:
+            self.by_row = self.array[self.network.table.numbers]
+        return self.by_row
 
     def holding(self, quantity: int) -> np.ndarray:
         mask = self.holders.get(quantity)
@@ -385,12 +392,13 @@ class AvailabilityCache:
         table = network.table
         skus = sorted(set(skus))
         views = [self._view(network, sku, channel) for sku in skus]
-        by_row = np.stack([view.array[table.numbers] for view in views], axis=1).reshape(
-            len(table), len(skus)
-        )
+        if len(views) <= 1:
+            by_row = (views[0].table_units() if views else _EMPTY).reshape(len(table), len(skus))
+        else:
+            by_row = np.stack([view.table_units() for view in views], axis=1)
         rows = np.flatnonzero(by_row.any(axis=1))
         shippable = {sku: view.shippable for sku, view in zip(skus, views, strict=True)}
-        return CheckoutRows(table, rows, skus, by_row[rows], shippable)
+        return CheckoutRows(table, rows, skus, by_row[rows], shippable, by_row)
 
     def positioned_rows(self, found: CheckoutRows) -> np.ndarray:
         """The rows of `found.table` whose nodes have a position for some of the cart's SKUs,

@@ -115,7 +115,7 @@ def answer_from_cache(
     near = cache.nearest_pickup_stores(found, lines, destination, PICKUP_RADIUS_KM).tolist()
     stores = cache.candidates_at(found, near)
     profiles, _ = profiles_with_calendars(stores, columns, now)
-    nodes = PreparedNodes(profiles, _node_arrays(static, found))
+    nodes = PreparedNodes(profiles, _table_arrays(static, found))
     # One zone for every node: any candidate tells the clock; else those the database lists.
     clocked = found.rows if len(static.zones) <= 1 else cache.positioned_rows(found)
     local_now = _on_nodes_clock(now, static, clocked)
@@ -146,6 +146,9 @@ class _StaticArrays:
     zones: list[str]
     node_ids: np.ndarray  # the table's, as objects: a request's rows picked without a loop
     one_zone: int | None  # every row's zone, when they share one
+    # The whole table as sourcing.optimizer.NodeArrays reads it, but for stock: the same
+    # objects for every request, so that sourcing.quote works out what it reads of them once.
+    every_row: NodeArrays
 
 
 _STATIC: list[_StaticArrays] = []  # the last one built (the table and columns change rarely)
@@ -171,16 +174,41 @@ def _static_arrays(table: NodeTable, columns: Mapping[str, CalendarColumns]) -> 
         zones.setdefault(columns[node_id][3], len(zones)) if node_id in columns else -1
         for node_id in table.node_ids
     ]
+    types = np.array([NODE_TYPES.index(t) for t in table.node_types], dtype=int)
+    calendar = np.array([index[id(p.calendar)] for p in profiles], dtype=int)
+    n = len(table)
+    every_row = NodeArrays(
+        ids=list(table.node_ids),
+        skus=[],
+        types=types,
+        lat=table.lat,
+        lon=table.lon,
+        can_ship=table.can_ship,
+        can_pickup=table.can_pickup,
+        stock=np.zeros((n, 0)),
+        handling=np.full(n, np.nan),
+        store_penalty=np.full(n, np.nan),
+        capacity=np.full(n, np.inf),
+        load=np.zeros(n),
+        rejection_rate=np.zeros(n),
+        lateness_rate=np.zeros(n),
+        calendars=calendars,
+        calendar=calendar,
+    )
+    for value in vars(every_row).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False  # shared by every request
     built = _StaticArrays(
         table=table,
         columns=columns,
-        types=np.array([NODE_TYPES.index(t) for t in table.node_types], dtype=int),
+        types=types,
         calendars=calendars,
-        calendar=np.array([index[id(p.calendar)] for p in profiles], dtype=int),
+        calendar=calendar,
         zone=np.array(zone, dtype=int),
         zones=list(zones),
         node_ids=np.array(table.node_ids, dtype=object),
         one_zone=zone[0] if zone and len(set(zone)) == 1 else None,
+        every_row=every_row,
     )
     _STATIC[:] = [built]
     return built
@@ -196,6 +224,31 @@ def _on_nodes_clock(now: datetime, static: _StaticArrays, rows: np.ndarray) -> d
     if len({now.astimezone(zone).utcoffset() for zone in tzs}) == 1:
         return now.astimezone(tzs.pop())
     return now
+
+
+def _table_arrays(static: _StaticArrays, found: CheckoutRows) -> NodeArrays:
+    """Every row of the table with the cart's stock: the nodes holding none of it are no
+    candidates to the optimizer (they hold no line), and the other fields are the snapshot's
+    own arrays. The same plans as over `_node_arrays`, the same tie-break order."""
+    every = static.every_row
+    return NodeArrays(
+        ids=every.ids,
+        skus=found.skus,
+        types=every.types,
+        lat=every.lat,
+        lon=every.lon,
+        can_ship=every.can_ship,
+        can_pickup=every.can_pickup,
+        stock=found.every_row.astype(float),
+        handling=every.handling,
+        store_penalty=every.store_penalty,
+        capacity=every.capacity,
+        load=every.load,
+        rejection_rate=every.rejection_rate,
+        lateness_rate=every.lateness_rate,
+        calendars=every.calendars,
+        calendar=every.calendar,
+    )
 
 
 def _node_arrays(static: _StaticArrays, found: CheckoutRows) -> NodeArrays:

@@ -21,7 +21,7 @@ from sourcing.allocation import OPTION_SCENARIOS
 from sourcing.errors import NoFeasiblePlan
 from sourcing.model import NodeProfile, Plan, Ruleset, SourcingOrder, SourcingPolicy
 from sourcing.optimizer import DEFAULT_POLICY, _built, optimize, prepared
-from sourcing.quote import UNDECIDED, Quote, fast_path_applies, quoted_plans
+from sourcing.quote import UNDECIDED, Quote, asks_optimize, fast_path_applies, quoted_plans
 
 PICKUP_RADIUS_KM = 50.0
 
@@ -117,7 +117,7 @@ def check_cart(
     )
     options = []
     for (code, order), quote in zip(orders, quotes, strict=True):
-        if quote is UNDECIDED:
+        if asks_optimize(quote):
             option = _option(code, order, nodes, policy, ruleset)
         else:
             option = _quick_option(code, order, quote)
