@@ -106,3 +106,13 @@ async def test_orders_to_two_addresses_ship_as_two_parcels(stack) -> None:
     [a], [b] = (order["shipments"] for order in done)
     assert a["parcel_id"] != b["parcel_id"]
     assert a["tracking_number"] != b["tracking_number"]
+
+
+async def test_a_negative_or_week_long_consolidation_window_is_refused_naming_the_field(
+    stack,
+) -> None:
+    for window in (-1, 8 * 24 * 3600):
+        body = {"name": "Web", "channel_type": "dtc", "consolidation_window_seconds": window}
+        refused = await stack.http.put(f"/v1/channels/web-{uuid.uuid4().hex[:6]}", json=body)
+        assert refused.status_code == 422, refused.text
+        assert "consolidation_window_seconds" in refused.text
