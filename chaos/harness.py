@@ -285,7 +285,15 @@ async def _run(plan: ChaosPlan, settings: Settings, stack: Stack) -> ChaosReport
         started = time.monotonic()
         submitting = asyncio.create_task(channel.submit_all(payloads, plan.rate))
         delivering = (
-            asyncio.create_task(partial.deliver(engine, http, plan.window + 180))
+            asyncio.create_task(
+                partial.deliver(
+                    engine,
+                    http,
+                    plan.window + 180,
+                    settings.temporal_address,
+                    settings.task_queue,
+                )
+            )
             if partial.orders
             else None
         )

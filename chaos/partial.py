@@ -2,7 +2,9 @@
 short line it does not, sold ship-partial, so they ship what they can and wait
 PARTIALLY_BACKORDERED; then a purchase order's receipt and a stock delta bring the short units
 through the API, and the backorder sweep (housekeeping) completes them, kills and restarts
-notwithstanding.
+notwithstanding. Right after the arrivals the harness starts one housekeeping run itself, as ops
+may: the Schedule skips overlapping runs, and one a worker kill stranded holds the next until its
+activity times out (2 min), longer than a small run.
 
 The SKUs are the harness's own, so no demo order competes for them: `CHAOS-ONHAND` stocked at
 three warehouses (the line that goes at once), `CHAOS-PO` announced as a purchase order to
@@ -18,9 +20,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from chaos.invariant import Invariant
+from contracts.housekeeping import HousekeepingInput
 from contracts.ids import order_workflow_id
+from contracts.names import WorkflowName
 from domain.orders import OrderState
 from ledger.db import transaction
 from ledger.stock import open_position
@@ -94,9 +100,17 @@ class PartialShipments:
         if line["quantity"]:
             await _post(http, f"/v1/feeds/{SOURCE}/incoming", {"lines": [line]})
 
-    async def deliver(self, engine: Engine, http: httpx.AsyncClient, seconds: float) -> None:
+    async def deliver(
+        self,
+        engine: Engine,
+        http: httpx.AsyncClient,
+        seconds: float,
+        temporal_address: str,
+        task_queue: str,
+    ) -> None:
         """Once every ship-partial order has shipped what it could (or closed), or after
-        `seconds`: the purchase order is received and the delta comes in."""
+        `seconds`: the purchase order is received, the delta comes in, and a housekeeping run
+        starts."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             views = self._views(engine)
@@ -117,10 +131,11 @@ class PartialShipments:
                      "sku": DELTA_SKU, "delta": self.wanted[DELTA_SKU], "as_of": now}  # fmt: skip
             await _post(http, f"/v1/feeds/{SOURCE}/deltas", {"deltas": [delta]})
         self.delivered_at = time.monotonic()
+        await _housekeeping_now(temporal_address, task_queue, f"housekeeping-{self.run_id}-partial")
         self.events.append(
             f"received the purchase order ({self.wanted.get(PO_SKU, 0)} x {PO_SKU}) and a delta "
             f"({self.wanted.get(DELTA_SKU, 0)} x {DELTA_SKU}) for {self.orders} ship-partial "
-            f"orders, in {self.delivered_at - started:.1f} s"
+            f"orders, in {self.delivered_at - started:.1f} s; started a housekeeping run"
         )
 
     def settled(self, engine: Engine) -> bool:
@@ -188,6 +203,22 @@ def _done_or_explained(state: OrderState) -> bool:
     if str(state.status) in CLOSED or state.attention:
         return True
     return str(state.status) in WAITING and bool(state.excluded_nodes)
+
+
+async def _housekeeping_now(address: str, task_queue: str, run_id: str) -> None:
+    """Started, not awaited (the sweep's retries do the rest); again while the engine is down."""
+    for _ in range(120):
+        try:
+            client = await Client.connect(address)
+            await client.start_workflow(
+                WorkflowName.HOUSEKEEPING, HousekeepingInput(), id=run_id, task_queue=task_queue
+            )
+            return
+        except WorkflowAlreadyStartedError:  # an earlier attempt's answer was lost
+            return
+        except Exception:  # the dev server may be the one chaos just killed
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"housekeeping run {run_id} never started")
 
 
 async def _post(http: httpx.AsyncClient, path: str, body: dict, attempts: int = 240) -> None:
