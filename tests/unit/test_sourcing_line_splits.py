@@ -174,12 +174,7 @@ def test_a_divided_lines_units_add_up_over_its_shipments_in_the_orders_progress(
     assert (line.ordered, line.allocated, line.shipped, line.backordered) == (5, 2, 2, 1)
 
 
-# The fast path (sourcing/quote.py, another helper's) must ask optimize for such a cart; until it
-# does, its case may fail. Drop the mark once it passes.
-FAST_PATH_FALLBACK = pytest.mark.xfail(reason="quote.py: fall back to optimize", strict=False)
-
-
-@pytest.mark.parametrize("fast", [pytest.param(True, marks=FAST_PATH_FALLBACK), False])
+@pytest.mark.parametrize("fast", [True, False])  # the fast path asks optimize for such a cart
 def test_the_checkout_offers_a_cart_whose_line_no_single_node_holds_divided(fast: bool) -> None:
     network = [node("A", 50, {"X": 400}), node("B", 300, {"X": 300})]
 
