@@ -29,6 +29,7 @@ from benchmarks.sourcing.simulate import Outcome, simulate
 from domain.parcels import Allocated, ParcelKey, assign_parcels
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
+SUPPLY = 1.02  # run.py's DEFAULT_SUPPLY: the same instances as the sourcing benchmark's rows
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  {'seed':>4} {'repeat':>6} {'repeat orders':>13} {'without':>8} {'with':>8} {'saved':>6}"
     )
     for seed in range(1, args.seeds + 1):
-        instance = build_instance(seed, args.orders)
+        instance = build_instance(seed, args.orders, supply_factor=SUPPLY)
         outcome = simulate(instance, OpenDomOptimizer("OpenDOM live allocation, myopic"))
         for share in args.repeat_share:
             stream = repeat_customer_stream(instance, share, args.window, horizon, seed)
