@@ -15,6 +15,7 @@ class SplitLine(NamedTuple):
     quantity: int
     parts: list[tuple[str, int]]  # (node id, units)
     unfilled: int = 0
+    line_no: int = 0
 
 
 def explain(

@@ -696,6 +696,8 @@ def _best_plan(
     unfilled_cost = sum(unserved_cost(policy, ln) for ln in unfilled)
     total = float(round(sum(s.cost.total for s in shipments) + unfilled_cost, 4))
     alternatives = [_alternative(order, candidates, best, other) for other in others]
+    splits = _splits(whole, shipments, unfilled) if pieces is not None else []
+    divided = {s.line_no for s in splits}
     return _built(
         Plan,
         dict(
@@ -709,10 +711,11 @@ def _best_plan(
                 scenario=order.scenario,
                 rule=rule.name,
                 shipments=shipments,
-                unfilled_line_nos=[ln.line_no for ln in unfilled],
+                # A divided line's unfilled part is in its split's sentence.
+                unfilled_line_nos=[ln.line_no for ln in unfilled if ln.line_no not in divided],
                 total_cost=total,
                 alternatives=alternatives,
-                splits=_splits(whole, shipments, unfilled) if pieces is not None else [],
+                splits=splits,
                 skipped_at_capacity=skipped,
                 earlier_rules=earlier_rules,
                 exhaustive=result.exhaustive,
@@ -829,9 +832,11 @@ def _alternative(
             node_ids=sorted(candidates.ids[c] for c in other.candidates),
             total_cost=float(round(other.cost, 4)),
             cost_difference=float(round(other.cost - best.cost, 4)),
-            unfilled_line_nos=[
-                ln.line_no for i, ln in enumerate(order.lines) if other.unfilled_mask >> i & 1
-            ],
+            unfilled_line_nos=list(
+                dict.fromkeys(
+                    ln.line_no for i, ln in enumerate(order.lines) if other.unfilled_mask >> i & 1
+                )
+            ),
         ),
     )
 
@@ -922,5 +927,5 @@ def _splits(
         ]
         rest = sum(ln.quantity for ln in unfilled if ln.line_no == line.line_no)
         if len(parts) > 1 or (parts and rest):
-            splits.append(SplitLine(line.sku, line.quantity, parts, rest))
+            splits.append(SplitLine(line.sku, line.quantity, parts, rest, line.line_no))
     return splits
