@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from math import cos, pi, radians, sin
+from math import cos, floor, pi, radians, sin
 
 import numpy as np
 from sqlalchemy import Engine, select, tuple_
@@ -47,6 +47,10 @@ FULL_RELOAD_MOVEMENTS = 200_000
 # is always on the shortlist (the margin is ~1 mm at 100 km, ~10 m at 0 km).
 SHORTLIST_MARGIN_COS = 1e-12
 RADIUS_MARGIN = 1e-3  # relative: 50 m at 50 km
+# Pickup stores are found in a grid of cells of this side (NodeTable.pickup_stores_near) when
+# the caller's radius is shorter: the checkout's PICKUP_RADIUS_KM.
+NEAR_CELL_KM = 60.0
+_CELL = NEAR_CELL_KM / EARTH_RADIUS_KM
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 SkuStock = tuple[np.ndarray, np.ndarray]  # node numbers, ATP at each
@@ -96,9 +100,34 @@ class NodeTable:
     can_pickup: np.ndarray
     unit_vectors: np.ndarray  # (rows, 3)
     row_of: np.ndarray  # by node number: its row, -1 for an inactive node
+    # Built on first use (then its only entry): grid cell -> the pickup stores' rows in it and
+    # in the cells around it.
+    _near: list[dict[tuple[int, int, int], np.ndarray]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     def __len__(self) -> int:
         return len(self.node_ids)
+
+    def pickup_stores_near(self, toward: tuple[float, float, float]) -> np.ndarray:
+        """The rows (sorted) of the pickup stores in the grid cells next to the unit vector
+        `toward`: every pickup store within NEAR_CELL_KM of it, and a few beyond. The grid
+        divides the unit vectors' cube into cells of that great-circle length as a side, which
+        is longer than the straight line it spans: two points that near differ by at most one
+        cell in each coordinate, whatever the latitude."""
+        if not self._near:
+            near: dict[tuple[int, int, int], list[int]] = {}
+            stores = np.flatnonzero(self.can_pickup).tolist()
+            for row, vector in zip(stores, self.unit_vectors[stores].tolist(), strict=True):
+                x, y, z = (floor(v / _CELL) for v in vector)
+                for dx in (-1, 0, 1):
+                    for dy in (-1, 0, 1):
+                        for dz in (-1, 0, 1):
+                            near.setdefault((x + dx, y + dy, z + dz), []).append(row)
+            # Appended whole: a request meanwhile builds its own, and either serves.
+            self._near.append({cell: np.array(rows, dtype=np.int64) for cell, rows in near.items()})
+        x, y, z = toward
+        return self._near[0].get((floor(x / _CELL), floor(y / _CELL), floor(z / _CELL)), _EMPTY)
 
 
 @dataclass(frozen=True)
@@ -452,12 +481,29 @@ class AvailabilityCache:
         for line in lines:
             need[found.skus.index(line.sku)] = max(need[found.skus.index(line.sku)], line.quantity)
         table = found.table
+        toward = _unit_vector(destination.lat, destination.lon)
+        if within_km is not None and within_km * (1 + RADIUS_MARGIN) < NEAR_CELL_KM:
+            # Only the pickup stores in the grid cells around the destination can be in reach.
+            near_rows = table.pickup_stores_near(toward)
+            if not len(near_rows):
+                return _EMPTY
+            at = found.rows.searchsorted(near_rows)  # their positions in found.rows, if there
+            inside = at < len(found.rows)
+            at = at[inside]
+            at = at[found.rows[at] == near_rows[inside]]
+            held = (found.units[at] >= need).all(axis=1)
+            if not held.any():
+                return _EMPTY
+            at = at[held]
+            cosines = table.unit_vectors[found.rows[at]] @ toward
+            near = cosines >= cosines.max() - SHORTLIST_MARGIN_COS
+            reach = min(pi, within_km * (1 + RADIUS_MARGIN) / EARTH_RADIUS_KM)
+            near &= cosines >= cos(reach)
+            return at[near]
         stores = (found.units >= need[None, :]).all(axis=1) & table.can_pickup[found.rows]
         if not stores.any():
             return _EMPTY
-        cosines = table.unit_vectors[found.rows[stores]] @ _unit_vector(
-            destination.lat, destination.lon
-        )
+        cosines = table.unit_vectors[found.rows[stores]] @ toward
         near = cosines >= cosines.max() - SHORTLIST_MARGIN_COS
         if within_km is not None:
             # The angle a great-circle distance spans; the margin dwarfs the dot product's error.

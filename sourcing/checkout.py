@@ -11,6 +11,7 @@ that plan, and an order sold with the option is allocated under the same scenari
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, computed_field
 
@@ -20,7 +21,7 @@ from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine
 from sourcing.allocation import OPTION_SCENARIOS
 from sourcing.errors import NoFeasiblePlan
 from sourcing.model import NodeProfile, Plan, Ruleset, SourcingOrder, SourcingPolicy
-from sourcing.optimizer import DEFAULT_POLICY, _built, optimize, prepared
+from sourcing.optimizer import DEFAULT_POLICY, optimize, prepared
 from sourcing.quote import UNDECIDED, Quote, asks_optimize, fast_path_applies, quoted_plans
 
 PICKUP_RADIUS_KM = 50.0
@@ -82,7 +83,7 @@ def check_cart(
     # Built from values already validated or computed here: constructed without validating them
     # again (the checkout check is a hot path).
     answers = [
-        _built(
+        _construct(
             LineAvailability,
             {
                 "line_no": ln.line_no,
@@ -95,10 +96,7 @@ def check_cart(
         for ln in lines
     ]
     home = _order(lines, destination, now, DeliveryOptionCode.HOME_FAST, channel)
-    # The same order under another scenario (a copy: constructing one costs twice as much).
-    economy = home.model_copy(
-        update={"scenario": OPTION_SCENARIOS[DeliveryOptionCode.HOME_ECONOMY]}
-    )
+    economy = _order(lines, destination, now, DeliveryOptionCode.HOME_ECONOMY, channel)
     orders = [(DeliveryOptionCode.HOME_FAST, home), (DeliveryOptionCode.HOME_ECONOMY, economy)]
     store = pickup_store(lines, destination, candidates)
     if store is not None:
@@ -123,7 +121,7 @@ def check_cart(
             option = _quick_option(code, order, quote)
         if option is not None:
             options.append(option)
-    return CheckoutAnswer.model_construct(lines=answers, options=options)
+    return _construct(CheckoutAnswer, {"lines": answers, "options": options})
 
 
 def shippable_totals(candidates: Sequence[CandidateNode]) -> dict[str, int]:
@@ -160,22 +158,26 @@ def _order(
     channel: str | None,
     store: CandidateNode | None = None,
 ) -> SourcingOrder:
-    return SourcingOrder.model_construct(
-        order_id="",
-        lines=lines,
-        destination=destination,
-        delivery_method=DeliveryMethod.PICKUP if store else DeliveryMethod.HOME,
-        pickup_node_id=store.node_id if store else None,
-        scenario=OPTION_SCENARIOS[code],
-        priority=5,  # allocation's default: the option, not the priority, sets the scenario
-        allow_split=True,
-        max_splits=None,
-        excluded_nodes=[],
-        requested_date=None,
-        now=now,
-        channel=channel,
-        order_type=None,
-        unit_prices={},
+    return _construct(
+        SourcingOrder,
+        {
+            "order_id": "",
+            "lines": lines,
+            "destination": destination,
+            "delivery_method": DeliveryMethod.PICKUP if store else DeliveryMethod.HOME,
+            "pickup_node_id": store.node_id if store else None,
+            "scenario": OPTION_SCENARIOS[code],
+            # allocation's default: the option, not the priority, sets the scenario
+            "priority": 5,
+            "allow_split": True,
+            "max_splits": None,
+            "excluded_nodes": [],
+            "requested_date": None,
+            "now": now,
+            "channel": channel,
+            "order_type": None,
+            "unit_prices": {},
+        },
     )
 
 
@@ -206,8 +208,8 @@ def _quick_option(
     if not isinstance(shipments, list):
         return None
     # Every field given, of its type: built as model_construct would, without its defaults pass.
-    quoted = [_built(QuotedShipment, s) for s in shipments]
-    return _built(
+    quoted = [_construct(QuotedShipment, s) for s in shipments]
+    return _construct(
         DeliveryOption,
         {
             "code": code,
@@ -216,6 +218,29 @@ def _quick_option(
             "pickup_node_id": order.pickup_node_id,
         },
     )
+
+
+_M = TypeVar("_M", bound=BaseModel)
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_set = object.__setattr__
+
+
+def _construct(cls: type[_M], fields: dict[str, Any]) -> _M:
+    """`cls.model_construct(**fields)` for a plain model given every field of its own type (no
+    aliases, extras, private attributes or post-init): optimizer._built with the model's field
+    names read once. A model that has grown a field with a default goes to model_construct."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(cls.model_fields)
+    if len(fields) != len(names):
+        return cls.model_construct(**fields)
+    model = cls.__new__(cls)
+    # In the fields' declared order, as validation would store them (JSON keeps that order).
+    _set(model, "__dict__", {name: fields[name] for name in names})
+    _set(model, "__pydantic_fields_set__", set(fields))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 def _quoted(plan: Plan) -> list[QuotedShipment]:

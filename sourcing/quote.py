@@ -51,6 +51,7 @@ from sourcing.model import (
     ScenarioWeights,
     SourcingOrder,
     SourcingPolicy,
+    TransitTable,
 )
 from sourcing.optimizer import (
     _SERVICES,
@@ -156,9 +157,11 @@ class _Shared:
     arrays: NodeArrays
     kept: np.ndarray  # index into the arrays
     km: np.ndarray
-    kind: list[int]  # per candidate: long haul * 2 + collected (the carrier's inputs)
-    kinds: list[int]  # the kinds present, in order
-    kind_at: np.ndarray  # per candidate: its kind's index in `kinds`
+    collect: np.ndarray | None  # per candidate: collected at the pickup store; None: none is
+    # The kinds of shipment present (long haul * 2 + collected: the carrier's inputs), in
+    # order, and per candidate its kind's index in them.
+    kinds: list[int]
+    kind_at: np.ndarray
     parcel: np.ndarray  # package terms but the scenario's: shipping + reliability
     base_rate: np.ndarray  # unit rates' shipping + handling
     store_rate: np.ndarray  # the store penalty rate, before the scenario's factor
@@ -166,7 +169,7 @@ class _Shared:
     bids: np.ndarray | None  # (candidate, line), or None without bid prices
     qty: np.ndarray
     units: np.ndarray  # per group of lines: its units
-    misfit: np.ndarray  # (candidate, group): 0, or inf where the node cannot hold the group
+    misfit: np.ndarray  # (group, candidate): 0, or inf where the node cannot hold the group
 
     @classmethod
     def of(
@@ -179,7 +182,14 @@ class _Shared:
         skus = arrays.skus
         line_sku = [skus.index(ln.sku) for ln in lines]
         stock = arrays.stock if line_sku == _IN_ORDER.get(len(skus)) else arrays.stock[:, line_sku]
-        qty = np.array([ln.quantity for ln in lines], dtype=float)
+        quantities = tuple(ln.quantity for ln in lines)
+        known = _QUANTITIES.get(quantities)
+        if known is None:
+            if len(_QUANTITIES) >= 4096:
+                _QUANTITIES.clear()
+            qty = np.array(quantities, dtype=float)
+            known = _QUANTITIES[quantities] = (qty, qty @ _subset_matrix(n))
+        qty, units = known
         # Distinct SKUs: a group fits where each of its lines fits (search._group_costs).
         held = (stock >= qty) @ _BITS[:n]
         # _OrderPass and its eligible(rule): the nodes that may ship (or the pickup store that
@@ -226,16 +236,24 @@ class _Shared:
         if pickup is not None:
             km[kept == pickup] = 0.0  # the parcel is already where it is going
         per_km = policy.unit_cost_per_km * km
+        long_haul = km > LONG_HAUL_KM
         if collect is None:  # every candidate ships (1 - collected is 1.0: the same figures)
             base_rate = (policy.unit_cost + per_km) + handling
             per_km_shipped = per_km
-            kind_array = (km > LONG_HAUL_KM) * 2
+            if not long_haul.any():
+                kinds, kind_at = [0], long_haul
+            elif long_haul.all():
+                kinds, kind_at = [2], ~long_haul
+            else:
+                kinds, kind_at = [0, 2], long_haul
         else:
             ships = 1 - collect.astype(float)
             parcel = ships * policy.package_cost + reliability
             base_rate = ships * (policy.unit_cost + per_km) + handling
             per_km_shipped = ships * per_km
-            kind_array = (km > LONG_HAUL_KM) * 2 + collect
+            kind_array = long_haul * 2 + collect
+            kinds = sorted(set(kind_array.tolist()))
+            kind_at = np.searchsorted(kinds, kind_array)
         bids = None
         if policy.bid_prices:
             none: dict[str, float] = {}
@@ -247,24 +265,27 @@ class _Shared:
                 ],
                 dtype=float,
             ).reshape(len(kept), n)
-        kind = kind_array.tolist()
-        kinds = sorted(set(kind))
         return cls(
             arrays=arrays,
             kept=kept,
             km=km,
-            kind=kind,
+            collect=collect,
             kinds=kinds,
-            kind_at=np.searchsorted(kinds, kind_array),
+            kind_at=kind_at,
             parcel=parcel,
             base_rate=base_rate,
             store_rate=store_rate,
             per_km_shipped=per_km_shipped,
             bids=bids,
             qty=qty,
-            units=qty @ _subset_matrix(n),
-            misfit=_MISFIT[n][held_kept],
+            units=units,
+            misfit=_MISFIT[n][:, held_kept],
         )
+
+    def kind(self, cand: int) -> int:
+        """The candidate's kind of shipment (long haul * 2 + collected)."""
+        collected = self.collect is not None and bool(self.collect[cand])
+        return (float(self.km[cand]) > LONG_HAUL_KM) * 2 + collected
 
 
 @dataclass
@@ -332,6 +353,8 @@ def _distances(
 
 
 _STATIC: list[_Static] = []  # the last one built
+# A cart's quantities -> them as an array, and the units of each group of its lines.
+_QUANTITIES: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 _IN_ORDER = {k: list(range(k)) for k in range(1, MAX_LINES + 1)}
 
 
@@ -358,12 +381,12 @@ def _rule_filter(arrays: NodeArrays, rule: Rule) -> np.ndarray:
 
 # Line i's bit, to read a node's fitting lines as one mask.
 _BITS = np.array([1 << i for i in range(MAX_LINES)], dtype=np.int64)
-# By lines n: misfit[held mask, group] = inf where the group has a line outside the held mask.
+# By lines n: misfit[group, held mask] = inf where the group has a line outside the held mask.
 _MISFIT = {
     n: np.array(
         [
-            [0.0 if group & ~held == 0 else np.inf for group in range(1 << n)]
-            for held in range(1 << n)
+            [0.0 if group & ~held == 0 else np.inf for held in range(1 << n)]
+            for group in range(1 << n)
         ]
     )
     for n in range(1, MAX_LINES + 1)
@@ -392,47 +415,52 @@ def _quotes(
     n = len(first.lines)
     # Per scenario the carrier service of each kind of shipment (optimizer._carriers), and the
     # carrier days of each distinct service over every candidate (transit_days_many).
-    services: list[list[CarrierService]] = []
-    days_by_service: dict[tuple[str, str], np.ndarray] = {}
-    day_rows = []
-    for order in orders:
-        by_kind = _services(order, shared.kinds)
-        services.append(by_kind)
+    services = [_services(order, shared.kinds) for order in orders]
+    bands = _Bands.of(policy.transit)
+    band = bands.limits.searchsorted(shared.km)  # one search for every service's bands
+    days_of: dict[tuple[str, str], np.ndarray] = {}
+    days = np.empty((len(orders), len(shared.kept)), dtype=int)
+    for at, by_kind in enumerate(services):
         row = []
         for service in by_kind:
-            key = (service.carrier, service.service)
-            days = days_by_service.get(key)
-            if days is None:
-                days = days_by_service[key] = _transit_days(policy, service, shared.km)
-            row.append(days)
-        if len(row) == 1 or all(days is row[0] for days in row):
-            day_rows.append(row[0])
+            found = days_of.get((service.carrier, service.service))
+            if found is None:
+                found = days_of[service.carrier, service.service] = bands.days(service)[band]
+            row.append(found)
+        if len(row) == 1 or all(found is row[0] for found in row):
+            days[at] = row[0]
+        elif len(row) == 2:
+            days[at] = np.where(shared.kind_at, row[1], row[0])
         else:
-            day_rows.append(np.choose(shared.kind_at, row))
-    ship_by, promised = _dates(first.now, shared.arrays, shared.kept, np.stack(day_rows))
-    weights = [_weights(policy, order.scenario) for order in orders]
-    per_day = np.array([[w.cost_per_day] for w in weights])
-    to_deliver = (promised - first.now.date().toordinal()).astype(float)
+            days[at] = np.choose(shared.kind_at, row)
+    dates = _Dates.of(first.now, shared.arrays.calendars, policy.transit)
+    if dates.one:
+        to_deliver = dates.to_deliver[0][days]
+        calendar = None
+    else:
+        calendar = shared.arrays.calendar[shared.kept]
+        to_deliver = dates.to_deliver[calendar, days]
+    per_day, factor, detour = _scenario_columns(policy, [order.scenario for order in orders])
     package = per_day * to_deliver
     if first.requested_date is not None:
+        promised = (to_deliver + first.now.date().toordinal()).astype(int)
         late = np.maximum(promised - first.requested_date.toordinal(), 0).astype(float)
         package = package + policy.late_day_cost * late
     package = shared.parcel + package
-    factor = np.array([[w.store_penalty_factor] for w in weights])
-    detour = np.array([[w.distance_factor - 1.0] for w in weights])
     rates = (shared.base_rate + shared.store_rate * factor) + shared.per_km_shipped * detour
+    # costs[scenario, group, candidate]: package + the group's line costs (search._group_costs).
     if shared.bids is None:
-        group = rates[:, :, None] * shared.units
+        group = rates[:, None, :] * shared.units[:, None]
     else:
-        group = (shared.qty * (rates[:, :, None] + shared.bids)) @ _subset_matrix(n)
-    costs = package[:, :, None] + group
+        lined = shared.qty * (rates[:, :, None] + shared.bids)
+        group = np.ascontiguousarray((lined @ _subset_matrix(n)).transpose(0, 2, 1))
+    costs = package[:, None, :] + group
     costs += shared.misfit
     # Leaving a line unfilled costs its unserved penalty plus the serve-first surcharge.
     lines = first.lines
     unfilled = min(unserved_cost(policy, ln) + SERVE_FIRST * ln.quantity for ln in lines)
     quotes: list[Quote] = []
-    ship_rows, promised_rows = ship_by.tolist(), promised.tolist()
-    ids, types, kept = shared.arrays.ids, shared.arrays.types, shared.kept.tolist()
+    arrays = shared.arrays
     for row, picked in enumerate(_cheapest_partitions(costs, n, unfilled)):
         if not isinstance(picked, list):
             quotes.append(picked)
@@ -440,42 +468,88 @@ def _quotes(
         shipments = []
         by_kind = services[row]
         for cand, mask in picked:
-            service = by_kind[shared.kinds.index(shared.kind[cand])]
+            at = int(shared.kept[cand])
+            service = by_kind[shared.kinds.index(shared.kind(cand))]
+            c = 0 if calendar is None else int(calendar[cand])
             shipments.append(
                 {
-                    "node_id": ids[kept[cand]],
-                    "node_type": str(NODE_TYPES[types[kept[cand]]]),
+                    "node_id": arrays.ids[at],
+                    "node_type": str(NODE_TYPES[int(arrays.types[at])]),
                     "lines": [ln for i, ln in enumerate(lines) if mask >> i & 1],
                     "distance_km": round(float(shared.km[cand]), 1),
                     "carrier": service.carrier,
                     "service": service.service,
-                    "ship_by": date.fromordinal(ship_rows[cand]),
-                    "promised_date": date.fromordinal(promised_rows[row][cand]),
+                    "ship_by": dates.ship_by[c],
+                    "promised_date": dates.arrival[c][int(days[row, cand])],
                 }
             )
         quotes.append(shipments)
     return quotes
 
 
-def _transit_days(policy: SourcingPolicy, service: CarrierService, km: np.ndarray) -> np.ndarray:
-    """promise.transit_days_many, its bands read once per transit table and service."""
-    key = (id(policy.transit), service.carrier, service.service)
-    known = _BANDS.get(key)
-    if known is None or known[0] is not policy.transit:
+_COLUMNS: dict[tuple[object, ...], tuple[SourcingPolicy, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _scenario_columns(
+    policy: SourcingPolicy, scenarios: list[Scenario]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per scenario (rows) its weights' cost per day, store penalty factor and distance factor
+    less one, as columns to scale the candidates' rows by."""
+    key = (id(policy), *scenarios)
+    known = _COLUMNS.get(key)
+    if known is None or known[0] is not policy:
+        if len(_COLUMNS) >= 64:
+            _COLUMNS.clear()
+        weights = [_weights(policy, scenario) for scenario in scenarios]
+        known = _COLUMNS[key] = (
+            policy,
+            np.array([[w.cost_per_day] for w in weights]),
+            np.array([[w.store_penalty_factor] for w in weights]),
+            np.array([[w.distance_factor - 1.0] for w in weights]),
+        )
+    return known[1], known[2], known[3]
+
+
+@dataclass(frozen=True)
+class _Bands:
+    """A transit table's bands (promise.transit_days_many) over the union of every service's
+    limits: one search gives each distance's place among them, and per service the carrier
+    days of each place (the last: beyond every limit, the service's last band)."""
+
+    transit: TransitTable
+    limits: np.ndarray
+    by_service: dict[tuple[str, str], np.ndarray]
+
+    @classmethod
+    def of(cls, transit: TransitTable) -> "_Bands":
+        known = _BANDS.get(id(transit))
+        if known is not None and known.transit is transit:
+            return known
         if len(_BANDS) >= 64:
             _BANDS.clear()
-        limits = np.array([band.max_km for band in _bands(policy.transit, service)], dtype=float)
-        if service.carrier == COLLECT_CARRIER:
-            days = np.zeros(len(limits) + 1, dtype=int)
-        else:
-            found = [band.days for band in _bands(policy.transit, service)]
-            # A distance beyond every limit takes the last band (np.minimum in the original).
-            days = np.array([*found, found[-1]], dtype=int)
-        known = _BANDS[key] = (policy.transit, limits, days)
-    return known[2][known[1].searchsorted(km, side="left")]
+        every = (transit.ground, transit.express, transit.store_transfer)
+        limits = sorted({band.max_km for bands in every for band in bands})
+        built = _BANDS[id(transit)] = cls(transit, np.array(limits, dtype=float), {})
+        return built
+
+    def days(self, service: CarrierService) -> np.ndarray:
+        key = (service.carrier, service.service)
+        days = self.by_service.get(key)
+        if days is None:
+            if service.carrier == COLLECT_CARRIER:
+                days = np.zeros(len(self.limits) + 1, dtype=int)
+            else:
+                bands = _bands(self.transit, service)
+                # Each place's first band whose limit covers it (the limits include the
+                # band's own); past them all, the last band, as transit_days_many takes it.
+                found = [next((b.days for b in bands if at <= b.max_km), bands[-1].days)
+                         for at in self.limits.tolist()]  # fmt: skip
+                days = np.array([*found, bands[-1].days], dtype=int)
+            self.by_service[key] = days
+        return days
 
 
-_BANDS: dict[tuple[int, str, str], tuple[object, np.ndarray, np.ndarray]] = {}
+_BANDS: dict[int, _Bands] = {}
 
 
 def _weights(policy: SourcingPolicy, scenario: Scenario) -> ScenarioWeights:
@@ -505,72 +579,71 @@ def _services(order: SourcingOrder, kinds: list[int]) -> list[CarrierService]:
     return services
 
 
-# (calendar, local date, hour) -> the ship date's ordinal; (ship ordinal, carrier days) -> the
-# arrival's: both change only with the clock, so a few entries serve every check for a while.
-_SHIP_DAY: dict[tuple[int, date, int], tuple[ProcessingCalendar, int]] = {}
-_ARRIVAL: dict[tuple[int, int], int] = {}
-_DATE_CACHE_SIZE = 4096
+@dataclass(frozen=True)
+class _Dates:
+    """optimizer._promised's dates for one `now` (its local date and hour) and one list of
+    calendars: per calendar its ship date, and the arrival after each number of carrier days
+    up to the transit table's longest, also as days from today (the package cost's days to
+    deliver). Kept for a while: they change only with the hour."""
+
+    calendars: list[ProcessingCalendar]
+    transit: TransitTable
+    one: bool  # a single calendar
+    ship_by: list[date]
+    arrival: list[list[date]]  # (calendar, carrier days)
+    to_deliver: np.ndarray  # (calendar, carrier days), float
+
+    @classmethod
+    def of(
+        cls, now: datetime, calendars: list[ProcessingCalendar], transit: TransitTable
+    ) -> "_Dates":
+        key = (id(calendars), id(transit), now.date(), now.hour)
+        known = _DATES.get(key)
+        if known is not None and known.calendars is calendars and known.transit is transit:
+            return known
+        if len(_DATES) >= 256:
+            _DATES.clear()
+        longest = max(
+            band.days for bands in (transit.ground, transit.express, transit.store_transfer)
+            for band in bands
+        )  # fmt: skip
+        today = now.date().toordinal()
+        ships = [ship_date(now, calendar) for calendar in calendars]
+        arrival = [[add_carrier_days(day, d) for d in range(longest + 1)] for day in ships]
+        built = _DATES[key] = cls(
+            calendars=calendars,  # kept: their ids are not reused meanwhile
+            transit=transit,
+            one=len(calendars) == 1,
+            ship_by=ships,
+            arrival=arrival,
+            to_deliver=np.array(
+                [[float(day.toordinal() - today) for day in row] for row in arrival]
+            ).reshape(len(calendars), longest + 1),
+        )
+        return built
 
 
-def _dates(
-    now: datetime, arrays: NodeArrays, kept: np.ndarray, days: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """optimizer._promised for scenarios side by side (`days`: scenario, candidate): ship dates
-    per candidate and promised dates per scenario and candidate, as day ordinals."""
-    calendars = arrays.calendars
-    longest = int(days.max(initial=0))
-    if len(calendars) == 1:
-        ship = _ship_ordinal(now, calendars[0])
-        table = np.array([_arrival(ship, d) for d in range(longest + 1)], dtype=int)
-        return np.full(len(kept), ship, dtype=int), table[days]
-    calendar = arrays.calendar[kept]
-    present = np.unique(calendar).tolist()
-    ships = np.zeros(len(calendars), dtype=int)
-    table = np.zeros((len(calendars), longest + 1), dtype=int)
-    for c in present:
-        ship = ships[c] = _ship_ordinal(now, calendars[c])
-        table[c] = [_arrival(ship, d) for d in range(longest + 1)]
-    return ships[calendar], table[calendar, days]
-
-
-def _ship_ordinal(now: datetime, calendar: ProcessingCalendar) -> int:
-    key = (id(calendar), now.date(), now.hour)
-    known = _SHIP_DAY.get(key)
-    if known is not None and known[0] is calendar:
-        return known[1]
-    if len(_SHIP_DAY) >= _DATE_CACHE_SIZE:
-        _SHIP_DAY.clear()
-    ordinal = ship_date(now, calendar).toordinal()
-    _SHIP_DAY[key] = (calendar, ordinal)  # the calendar kept: its id is not reused meanwhile
-    return ordinal
-
-
-def _arrival(ship: int, days: int) -> int:
-    arrival = _ARRIVAL.get((ship, days))
-    if arrival is None:
-        if len(_ARRIVAL) >= _DATE_CACHE_SIZE:
-            _ARRIVAL.clear()
-        arrival = _ARRIVAL[ship, days] = add_carrier_days(date.fromordinal(ship), days).toordinal()
-    return arrival
+_DATES: dict[tuple[object, ...], _Dates] = {}
 
 
 def _cheapest_partitions(
     costs: np.ndarray, n: int, unfilled: float
 ) -> list[list[tuple[int, int]] | _Undecided]:
-    """Per row of `costs` (scenario, candidate, group): the plan as (candidate, line mask)
-    sorted by mask, as the search's groups; UNDECIDED when another plan comes within
+    """Per row of `costs` (scenario, group, candidate; changed here): the plan as (candidate,
+    line mask) sorted by mask, as the search's groups; UNDECIDED when another plan comes within
     TIE_MARGIN (see the module's docstring)."""
-    k, count, width = costs.shape
-    best_node = np.argmin(costs, axis=1).tolist()  # the lowest index among equal costs
+    k, width, count = costs.shape
+    best_node = costs.argmin(axis=2)  # the lowest index among equal costs, as the search
+    first = costs.min(axis=2).tolist()
     if count == 1:
-        first = costs[:, 0, :].tolist()
         second = [[np.inf] * width] * k
     else:
-        two = np.partition(costs, 1, axis=1)
-        first, second = two[:, 0, :].tolist(), two[:, 1, :].tolist()
+        # The second cheapest: the cheapest once the cheapest is out.
+        costs[_ROWS[k], _COLUMNS_OF[width], best_node] = np.inf
+        second = costs.min(axis=2).tolist()
     inf = np.inf
     decided: list[list[tuple[int, int]] | _Undecided] = []
-    for f, s, b in zip(first, second, best_node, strict=True):
+    for f, s, b in zip(first, second, best_node.tolist(), strict=True):
         if min(f) < 0:
             decided.append(UNDECIDED)  # the bounds below assume costs of at least 0
             continue
@@ -580,29 +653,44 @@ def _cheapest_partitions(
     return decided
 
 
+_ROWS = {k: np.arange(k)[:, None] for k in range(1, 4)}
+_COLUMNS_OF = {1 << n: np.arange(1 << n)[None, :] for n in range(1, MAX_LINES + 1)}
+
+
 def _decided(
     first_of: list[float], gap_of: list[float], node_of: list[int], n: int, unfilled: float
 ) -> list[tuple[int, int]] | _Undecided:
-    best, chosen, groups = np.inf, [], ()
-    bounds = []  # per partition: its argmin plan's cost (inf: no plan), any other plan's bound
+    inf = np.inf
+    best, chosen, groups = inf, (), ()
+    plans = []  # per partition: its argmin plan's cost (inf: no plan), any other plan's bound
     for partition in PARTITIONS[n]:
-        nodes_of = [node_of[g] for g in partition]
-        cost_of = sum(first_of[g] for g in partition)
-        other = cost_of + min(gap_of[g] for g in partition)
-        if len(set(nodes_of)) < len(nodes_of):
-            bounds.append((np.inf, other))  # a node opened twice: the search never offers it
-            continue
-        bounds.append((cost_of, other))
-        if cost_of < best:
-            best, chosen, groups = cost_of, nodes_of, partition
+        if len(partition) == 1:
+            (g,) = partition
+            cost = first_of[g]
+            plans.append((cost, cost + gap_of[g]))
+            nodes: tuple[int, ...] = (node_of[g],)
+        else:
+            cost = 0.0
+            gap = inf
+            nodes = ()
+            for g in partition:
+                cost += first_of[g]
+                if gap_of[g] < gap:
+                    gap = gap_of[g]
+                nodes += (node_of[g],)
+            if len(set(nodes)) < len(nodes):
+                plans.append((inf, cost + gap))  # a node opened twice: the search never offers it
+                continue
+            plans.append((cost, cost + gap))
+        if cost < best:
+            best, chosen, groups = cost, nodes, partition
     if not chosen:
         return UNDECIDED
+    bar = best + TIE_MARGIN
     # A plan leaving any line unfilled costs at least that line's unfilled cost.
-    if not best + TIE_MARGIN < unfilled:
+    if not bar < unfilled:
         return UNDECIDED
-    for partition, (plan_cost, other_bound) in zip(PARTITIONS[n], bounds, strict=True):
-        if partition != groups and plan_cost <= best + TIE_MARGIN:
-            return UNDECIDED
-        if other_bound <= best + TIE_MARGIN:
+    for partition, (plan_cost, other_bound) in zip(PARTITIONS[n], plans, strict=True):
+        if other_bound <= bar or (plan_cost <= bar and partition != groups):
             return UNDECIDED
     return sorted(zip(chosen, groups, strict=True), key=lambda group: group[1])
