@@ -44,6 +44,12 @@ class Patch(StrEnum):
     # node, is released when the parcel closes, shares its one label; a cancel or a move
     # leaves the parcel. Release 2026-12 (issue 14), stage: patched.
     ORDER_CONSOLIDATION_2026_12 = "order-consolidation-2026-12-parcel-groups"
+    # Lines divided between nodes (issue 14, item 1): one line may travel in several shipments,
+    # so an allocation takes off the unallocated list the very pieces it sourced (not every
+    # piece of their line numbers), and a moved piece shipped late supersedes only shipments
+    # allocated after its move (not the other pieces of its line).
+    # Release 2026-12 (issue 14), stage: patched.
+    ORDER_DIVIDED_LINES_2026_12 = "order-divided-lines-2026-12-pieces"
 
 
 # Patch ids no workflow calls any more: kept so none is ever given to a different change.

@@ -189,6 +189,13 @@ class OrderWorkflow:
         # home-delivery shipments with the customer's other orders within the channel's window.
         self._consolidates = workflow.patched(Patch.ORDER_CONSOLIDATION_2026_12)
         self._parcels: dict[str, str] = {}  # shipment id -> the parcel it travels in
+        # Orders started on release 2026-12 (issue 14, divided lines) or later tell the pieces of
+        # one line apart: by the allocation that sourced each (state only: no command reads it
+        # unpatched).
+        self._pieces_patch = workflow.patched(Patch.ORDER_DIVIDED_LINES_2026_12)
+        self._allocations_started = 0
+        self._allocated_by: dict[str, int] = {}  # shipment id -> the allocation that made it
+        self._moved_during: dict[str, int] = {}  # moved shipment id -> allocations started then
         self._attention: dict[str, str] = {}  # why a person must act, by what it is about
         self._waits_on_person: set[str] = set()  # the attention entries an open wait needs
         self._deadlines: dict[str, datetime] = {}  # when each timed wait ends, by what waits
@@ -273,6 +280,7 @@ class OrderWorkflow:
         # Lines stay in `_unallocated` until the result is applied, so a shipment finishing
         # meanwhile cannot make the order look complete.
         lines = list(self._unallocated)
+        self._allocations_started += 1
         self._set_deadline("allocation", LEDGER_LIMIT)
         try:
             result = await self._allocate_lines(lines)
@@ -309,7 +317,13 @@ class OrderWorkflow:
                 self._last_backorder_why = None
         taken = {line.line_no for line in lines}
         # Ship-partial: the lines (or units) no node serves now stay unallocated, backordered.
-        self._unallocated = [ln for ln in self._unallocated if ln.line_no not in taken] + unfilled
+        if self._pieces_patch:
+            # The very lines sourced: a piece of one of them moved back meanwhile stays.
+            self._unallocated = _without(self._unallocated, lines) + unfilled
+        else:
+            self._unallocated = [
+                ln for ln in self._unallocated if ln.line_no not in taken
+            ] + unfilled
         self._note("allocated", result.explanation)
         for allocated in result.shipments:
             self._start_shipment(allocated)
@@ -541,6 +555,7 @@ class OrderWorkflow:
             promised_date=allocated.promised_date,
         )
         self._state.shipments.append(shipment)
+        self._allocated_by[shipment.shipment_id] = self._allocations_started
         self._slas[shipment.shipment_id] = allocated.sla
         # Its release is bounded by the accept SLA from now (the release activity's limit).
         self._set_deadline(shipment.shipment_id, timedelta(seconds=allocated.sla.accept_seconds))
@@ -1019,6 +1034,7 @@ class OrderWorkflow:
         shipment.status = move.status
         shipment.reason = move.reason
         self._note(str(move.status).lower(), f"{shipment.shipment_id}: {move.reason}")
+        self._moved_during[shipment.shipment_id] = self._allocations_started
         if move.source_again:
             if shipment.node_id not in self._state.excluded_nodes:
                 self._state.excluded_nodes.append(shipment.node_id)
@@ -1105,11 +1121,22 @@ class OrderWorkflow:
         if shipped is not None and shipped.tracking_number:
             shipment.tracking_number = shipped.tracking_number
         covered = {line.line_no for line in shipment.lines}
-        self._unallocated = [ln for ln in self._unallocated if ln.line_no not in covered]
+        if self._pieces_patch:
+            # Its own lines, put back when it moved, if no allocation took them since.
+            self._unallocated = _without(self._unallocated, shipment.lines)
+        else:
+            self._unallocated = [ln for ln in self._unallocated if ln.line_no not in covered]
         doubles: list[str] = []
+        moved_during = self._moved_during.get(sid)
         for other in self._state.shipments:
             if other is shipment or not covered & {ln.line_no for ln in other.lines}:
                 continue
+            if (
+                self._pieces_patch
+                and moved_during is not None
+                and self._allocated_by.get(other.shipment_id, 0) <= moved_during
+            ):
+                continue  # allocated before the move: another piece of a divided line
             replaces_only_these = {ln.line_no for ln in other.lines} <= covered
             if other.status in MOVABLE_SHIPMENT_STATUSES and replaces_only_these:
                 self._moves.setdefault(other.shipment_id, ShipmentMove.superseded(sid))
@@ -1530,6 +1557,16 @@ _PAST_PICK = frozenset({ShipmentStatus.PICKED, ShipmentStatus.LABELLED})
 
 class _ShipmentMoved(Exception):
     """Unwinds a shipment's coroutine once it has compensated; never leaves the workflow."""
+
+
+def _without(lines: list[OrderLine], taken: list[OrderLine]) -> list[OrderLine]:
+    """`lines` less each of `taken` (the same objects), once each."""
+    rest = list(lines)
+    for line in taken:
+        at = next((i for i, ln in enumerate(rest) if ln is line), None)
+        if at is not None:
+            del rest[at]
+    return rest
 
 
 def _transient(exc: FailureError) -> bool:

@@ -839,3 +839,44 @@ async def test_order_grouped_then_cancelled(stack) -> None:
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
     await stack.wait_for_status(kept, "COMPLETED")
     await _export(stack, "order_grouped_then_cancelled", dropped, "update:cancel")
+
+
+DIVIDED = {
+    "near": {"type": "warehouse", "km_east": 5},
+    "mid": {"type": "warehouse", "km_east": 40},
+    "far": {"type": "warehouse", "km_east": 300},
+}
+
+
+async def test_order_line_divided_piece_rejected(stack) -> None:
+    """A line no node holds whole (678 units) divided over near (400) and mid (278); near
+    rejects its piece, which is sourced again at far alone; the order completes."""
+    stock = {("near", "tee"): 400, ("mid", "tee"): 300, ("far", "tee"): 500}
+    net = build_network(stack.engine, stack.simulator_url, DIVIDED, stock)
+    await stack.set_node_mode(net.node("near"), "reject")
+    order_id = await _submit(stack, order_payload(net, [("tee", 678)], order_type="b2b"))
+    done = await stack.wait_for_status(order_id, "COMPLETED")
+    assert len(done["shipments"]) == 3
+    await _export(stack, "order_line_divided_piece_rejected", order_id)
+
+
+async def test_order_line_divided_partial(stack) -> None:
+    """Ship-partial, 678 units wanted and 600 in the network: 400 + 200 ship now, the other 78
+    of the same line when they arrive (the sweep retries it)."""
+    stock = {("near", "tee"): 400, ("mid", "tee"): 200}
+    net = build_network(stack.engine, stack.simulator_url, DIVIDED, stock)
+    payload = order_payload(net, [("tee", 678)], order_type="b2b", fulfilment_policy="ship_partial")
+    order_id = await _submit(stack, payload)
+    await _order_until(
+        stack,
+        order_id,
+        lambda o: (
+            o["status"] == "PARTIALLY_BACKORDERED"
+            and all(s["status"] in LEFT_NODE for s in o["shipments"])
+        ),
+    )
+    await _stock_arrives(stack, net, "near", "tee", 78)
+    assert order_id in await _sweep(stack)
+    done = await stack.wait_for_status(order_id, "COMPLETED")
+    assert len(done["shipments"]) == 3
+    await _export(stack, "order_line_divided_partial", order_id, "update:retry")

@@ -4,8 +4,11 @@ the order completes, the ledger reconciles, and the line's units add up in the A
 piece is sourced again without touching the other; a ship-partial order ships what the network
 holds and the rest of the same line when stock arrives."""
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest_asyncio
 from sqlmodel import col, select
 
 from ledger.db import transaction
@@ -14,6 +17,7 @@ from tests.support.housekeeping_runs import run_housekeeping
 from tests.support.ledger_checks import assert_ledger_balances
 from tests.support.network import build_network
 from tests.support.orders_api import order_payload
+from tests.support.scripted_node import ScriptedNodeSystem
 
 LEFT = ("SHIPPED", "DELIVERED")  # the simulated carrier may deliver before we look
 # The issue's repro: 678 units wanted, 2,737 in the network, no shelf holding 678.
@@ -155,4 +159,74 @@ async def test_ship_partial_ships_the_units_the_network_holds_and_the_rest_of_th
         at_near = sorted(r.quantity for r in rows if r.node_id == net.node("near"))
     assert at_near == [78, 400]  # one row per piece, both at the same node
     assert _positions(stack, net) == {"near": (0, 0), "mid": (0, 0)}
+    assert_ledger_balances(stack.engine, [order_id])
+
+
+@pytest_asyncio.fixture
+async def scripted() -> AsyncIterator[ScriptedNodeSystem]:
+    system = ScriptedNodeSystem().start()
+    yield system
+    system.stop()
+
+
+async def _order_until(stack, order_id: str, holds, seconds: float = 60) -> dict:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    order: dict = {}
+    while loop.time() < until:
+        response = await stack.http.get(f"/v1/orders/{order_id}")
+        if response.status_code == 200 and holds(order := response.json()):
+            return order
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{order_id}: never got there: {order}")
+
+
+async def test_a_moved_piece_shipped_late_cancels_its_replacement_not_the_other_piece(
+    stack, scripted
+) -> None:
+    net = _network(
+        stack,
+        {
+            "near": ({"type": "warehouse", "km_east": 5, "pick_sla_seconds": 1}, 400),
+            "mid": ({"type": "warehouse", "km_east": 40}, 300),
+            "far": ({"type": "warehouse", "km_east": 300}, 500),
+        },
+    )
+    scripted.serve(stack.engine, net.node("near"))  # near answers only what the test posts
+    await stack.set_node_mode(net.node("far"), "accept_only")  # the replacement waits, unpicked
+    order_id = await _submit(stack, order_payload(net, [("tee", 678)], order_type="b2b"))
+    s1 = f"{order_id}-S1"
+
+    async def near_says(event: str, **extra: object) -> None:
+        body = {"order_id": order_id, "shipment_id": s1, "event": event, **extra}
+        url = f"/v1/callbacks/nodes/{net.node('near')}/events"
+        response = await stack.signed_post(url, body)
+        assert response.status_code == 202, response.text
+
+    def shipment_at(node: str, *statuses: str):
+        def holds(order: dict) -> bool:
+            return any(
+                s["node_id"] == net.node(node) and s["status"] in statuses
+                for s in order["shipments"]
+            )
+
+        return holds
+
+    await _order_until(stack, order_id, shipment_at("near", "RELEASED"))
+    await near_says("accepted")  # then misses its 1 s pick SLA: its 400 go to far
+    await _order_until(stack, order_id, shipment_at("far", "ACCEPTED"))
+    await _order_until(stack, order_id, shipment_at("mid", *LEFT))
+    await near_says("shipped", tracking_number="NODE-1")  # it ignored the cancel
+
+    done = await stack.wait_for_status(order_id, "COMPLETED")
+
+    by_node = {
+        next(n for n, i in net.nodes.items() if i == s["node_id"]): s for s in done["shipments"]
+    }
+    assert by_node["near"]["status"] == "SHIPPED"
+    assert by_node["mid"]["status"] in LEFT  # the other piece: neither cancelled nor a double
+    assert by_node["far"]["status"] == "CANCELLED"
+    assert done["attention"] is None
+    assert _progress(done) == (678, 0, 678, 0)
+    assert _positions(stack, net) == {"near": (0, 0), "mid": (22, 0), "far": (500, 0)}
     assert_ledger_balances(stack.engine, [order_id])
