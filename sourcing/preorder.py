@@ -6,7 +6,7 @@ incoming line on its expected date — is handed out in date order, first to the
 waiting (backordered) orders still want, then to this cart: a unit promised to an order that
 waits is not quoted again. Per SKU the node whose remaining supply covers the cart's quantity
 and arrives first is chosen; there the goods are taken to land on their expected date after the
-cut-off (work starts the next working day), then the node's processing days and the carrier's
+day's work (it starts the next working day), then the node's processing days and the carrier's
 transit follow, as sourcing.promise dates every shipment. The option's date is the latest of its
 shipments. A receipt that lands earlier is allocated earlier (the backorder sweep), so the date
 holds unless the goods are late.
@@ -112,11 +112,12 @@ def preorder_option(
             km = distance_km(profile.node.location, destination)
             carrier = choose_carrier_service(_QUOTE_PRIORITY, km, DeliveryMethod.HOME, False)
             calendar = profile.calendar
-            # Goods landing on a later day are taken to land after that day's cut-off.
+            # Goods landing on a later day are taken to land after that day's work: it starts
+            # the next day (whatever the node's cut-off, a receipt may come in the evening).
             start = (
                 now
                 if day == today
-                else dt.datetime.combine(day, dt.time(min(calendar.cutoff_hour, 23)), now.tzinfo)
+                else dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), now.tzinfo)
             )
             ship_by = ship_date(start, calendar)
             arrives = add_carrier_days(ship_by, transit_days(transit, carrier, km))

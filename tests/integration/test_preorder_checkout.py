@@ -36,7 +36,7 @@ from tests.support.ledger_fixtures import seed
 HERE = GeoPoint(lat=0, lon=0.5)  # ~55 km from the fixtures' nodes: ground, one carrier day
 NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)  # a Tuesday, before the cut-off
 DUE = date(2026, 12, 3)  # the purchase order's Thursday
-# Landed after Thursday's cut-off, shipped Friday, delivered Monday.
+# Landed Thursday after the day's work, shipped Friday, delivered Monday.
 PROMISED = date(2026, 12, 7)
 
 

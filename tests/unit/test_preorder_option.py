@@ -23,7 +23,7 @@ def profiles(*nodes, calendar: ProcessingCalendar | None = None) -> list[NodePro
 
 
 def test_the_date_is_the_receipt_then_the_next_working_day_then_transit() -> None:
-    # 100 km: ground, one carrier day. Goods due Thursday 3rd land after its cut-off: shipped
+    # 100 km: ground, one carrier day. Goods due Thursday 3rd land after its work: shipped
     # Friday 4th, delivered Monday 7th.
     nodes = profiles(node("WH", 100, {}))
     incoming = [IncomingAt("WH", "TEE", date(2026, 12, 3), 10)]
@@ -118,9 +118,10 @@ def test_the_nodes_calendar_and_processing_days_date_the_shipment() -> None:
 
     option = preorder_option(lines(("TEE", 1)), HOME, nodes, incoming, {}, TUESDAY_10, TRANSIT)
 
-    landed = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    # Work on them starts the next day, Friday, not a working day: Monday, then a processing day.
+    next_day = datetime(2026, 12, 4, 0, tzinfo=UTC)
     assert option is not None
-    assert option.shipments[0].ship_by == ship_date(landed, calendar) == date(2026, 12, 8)
+    assert option.shipments[0].ship_by == ship_date(next_day, calendar) == date(2026, 12, 8)
     assert option.promised_date == add_carrier_days(date(2026, 12, 8), 1)
 
 
