@@ -228,6 +228,7 @@ class AvailabilityCache:
         self._inventory_aware_channels: frozenset[str] = frozenset()
         self._calendar_columns: dict[str, tuple[list[int], list[str], str, str, int]] = {}
         self._views: dict[tuple[str, str], _SkuView] = {}
+        self._highest: dict[str, tuple[np.ndarray, int]] = {}  # SKU -> its node numbers, the top
         self._tail = movement_tail.Tail()
         self._network_loaded_at = 0.0
         self._stop = threading.Event()
@@ -389,7 +390,10 @@ class AvailabilityCache:
         if found is None or sku in self._retired_skus:
             return False
         nodes = found[0]
-        return not nodes.size or int(nodes.max()) < len(self._network.templates)
+        highest = self._highest.get(sku)
+        if highest is None or highest[0] is not nodes:  # worked out once per stock array
+            highest = self._highest[sku] = (nodes, int(nodes.max()) if nodes.size else -1)
+        return highest[1] < len(self._network.templates)
 
     def sells_for(self, channel: str) -> bool:
         """False for a channel deactivated in its configuration: the database refuses it."""
@@ -477,29 +481,29 @@ class AvailabilityCache:
         store exact `distance_km` finds nearest, and any tied with it, is always among them.
         With `within_km`, none that is surely farther (by RADIUS_MARGIN) than that: the caller
         offers no pickup beyond it, so the nearest store within it is still among them."""
-        need = np.zeros(len(found.skus))
-        for line in lines:
-            need[found.skus.index(line.sku)] = max(need[found.skus.index(line.sku)], line.quantity)
         table = found.table
         toward = _unit_vector(destination.lat, destination.lon)
+        near_rows = None
         if within_km is not None and within_km * (1 + RADIUS_MARGIN) < NEAR_CELL_KM:
             # Only the pickup stores in the grid cells around the destination can be in reach.
             near_rows = table.pickup_stores_near(toward)
             if not len(near_rows):
                 return _EMPTY
-            at = found.rows.searchsorted(near_rows)  # their positions in found.rows, if there
-            inside = at < len(found.rows)
-            at = at[inside]
-            at = at[found.rows[at] == near_rows[inside]]
-            held = (found.units[at] >= need).all(axis=1)
-            if not held.any():
+        need = np.zeros(len(found.skus))
+        for line in lines:
+            at = found.skus.index(line.sku)
+            need[at] = max(need[at], line.quantity)
+        if near_rows is not None:
+            assert within_km is not None
+            near_rows = near_rows[(found.every_row[near_rows] >= need).all(axis=1)]
+            if not len(near_rows):
                 return _EMPTY
-            at = at[held]
-            cosines = table.unit_vectors[found.rows[at]] @ toward
+            cosines = table.unit_vectors[near_rows] @ toward
             near = cosines >= cosines.max() - SHORTLIST_MARGIN_COS
             reach = min(pi, within_km * (1 + RADIUS_MARGIN) / EARTH_RADIUS_KM)
             near &= cosines >= cos(reach)
-            return at[near]
+            # Their positions in found.rows: a store holding the cart is there.
+            return found.rows.searchsorted(near_rows[near])
         stores = (found.units >= need[None, :]).all(axis=1) & table.can_pickup[found.rows]
         if not stores.any():
             return _EMPTY

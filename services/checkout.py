@@ -146,6 +146,7 @@ class _StaticArrays:
     zones: list[str]
     node_ids: np.ndarray  # the table's, as objects: a request's rows picked without a loop
     one_zone: int | None  # every row's zone, when they share one
+    one_tz: ZoneInfo | None  # that zone
     # The whole table as sourcing.optimizer.NodeArrays reads it, but for stock: the same
     # objects for every request, so that sourcing.quote works out what it reads of them once.
     every_row: NodeArrays
@@ -208,6 +209,9 @@ def _static_arrays(table: NodeTable, columns: Mapping[str, CalendarColumns]) -> 
         zones=list(zones),
         node_ids=np.array(table.node_ids, dtype=object),
         one_zone=zone[0] if zone and len(set(zone)) == 1 else None,
+        one_tz=ZoneInfo(next(iter(zones)))
+        if zone and len(set(zone)) == 1 and zone[0] >= 0
+        else None,
         every_row=every_row,
     )
     _STATIC[:] = [built]
@@ -216,6 +220,8 @@ def _static_arrays(table: NodeTable, columns: Mapping[str, CalendarColumns]) -> 
 
 def _on_nodes_clock(now: datetime, static: _StaticArrays, rows: np.ndarray) -> datetime:
     """`now` as services.sourcing_inputs.profiles_with_calendars gives it for these nodes."""
+    if static.one_zone is not None and static.one_zone >= 0 and len(rows):
+        return now.astimezone(static.one_tz)  # one zone keeps one clock
     if static.one_zone is not None and len(rows):
         present = [static.one_zone]
     else:
