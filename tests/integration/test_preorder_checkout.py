@@ -23,6 +23,7 @@ from domain.orders import (
     OrderState,
     OrderStatus,
     OrderType,
+    Shipment,
 )
 from ledger import orders_view
 from ledger.availability_cache import AvailabilityCache
@@ -57,8 +58,9 @@ def _purchase_order(engine: Engine, units: int, due: date = DUE, reference: str 
     incoming.push_incoming(engine, "erp", [line])
 
 
-def _waiting(engine: Engine, name: str, units: int) -> None:
-    """A backordered order of another channel wanting `units` TEE, in the read model."""
+def _waiting(engine: Engine, name: str, units: int, on_its_way: int = 0) -> None:
+    """A backordered order of another channel wanting `units` TEE, in the read model; with
+    `on_its_way`, ship-partial: that many already in a shipment."""
     order = Order(
         order_id=f"order-shop-{name}", channel="shop", external_id=name,
         order_type=OrderType.DTC, priority=5, customer=Customer(customer_id="C"),
@@ -67,7 +69,12 @@ def _waiting(engine: Engine, name: str, units: int) -> None:
         delivery_method=DeliveryMethod.HOME,
         lines=[OrderLine(line_no=1, sku="TEE", quantity=units)], submitted_at=NOW,
     )  # fmt: skip
-    state = OrderState(order=order, status=OrderStatus.BACKORDERED, version=1)
+    shipments = [
+        Shipment(shipment_id=f"{order.order_id}-S1", node_id="WH-A", node_type="warehouse",
+                 lines=[OrderLine(line_no=1, sku="TEE", quantity=on_its_way)])
+    ] if on_its_way else []  # fmt: skip
+    status = OrderStatus.PARTIALLY_BACKORDERED if on_its_way else OrderStatus.BACKORDERED
+    state = OrderState(order=order, status=status, version=1, shipments=shipments)
     with transaction(engine) as session:
         orders_view.project(session, state.model_dump(mode="json"))
 
@@ -118,6 +125,20 @@ def test_units_the_waiting_orders_want_are_not_promised_again(ledger_engine: Eng
     assert _codes(ledger_engine, "web", 6)["preorder"] == date(2026, 12, 14)
     _waiting(ledger_engine, "2", 10)
     assert "preorder" not in _codes(ledger_engine, "web", 5)  # 4 left of 20 coming
+
+
+def test_units_already_on_their_way_to_a_waiting_order_are_not_counted_again(
+    ledger_engine: Engine,
+) -> None:
+    seed(ledger_engine, {"WH-A": 0})
+    _channels(ledger_engine, web=True)
+    _purchase_order(ledger_engine, 10)
+    _waiting(ledger_engine, "1", 8, on_its_way=2)  # 6 still wanted: 4 of the 10 left
+
+    with Session(ledger_engine) as session:
+        assert preorders.units_waiting(session, {"TEE", "MUG"}) == {"TEE": 6}
+    assert _codes(ledger_engine, "web", 4)["preorder"] == PROMISED
+    assert "preorder" not in _codes(ledger_engine, "web", 5)
 
 
 def test_the_cache_hands_a_short_cart_of_a_preorder_channel_to_the_database(
