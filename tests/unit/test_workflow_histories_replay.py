@@ -82,6 +82,15 @@ ISSUE_14_SCENARIOS = AUDIT_SCENARIOS | {
     "order_requested_date_released",
     "order_cancelled_before_release_day",
 }
+# Issue 14 again: a line divided between nodes (ORDER_DIVIDED_LINES_2026_12) and orders grouped
+# into one parcel (ORDER_CONSOLIDATION_2026_12).
+DIVIDED_AND_GROUPED_SCENARIOS = ISSUE_14_SCENARIOS | {
+    "order_line_divided_partial",
+    "order_line_divided_piece_rejected",
+    "order_grouped_parcel_first",
+    "order_grouped_parcel_second",
+    "order_grouped_then_cancelled",
+}
 # Every history committed so far, by release folder (the commit it was recorded on): the set
 # may grow, never silently shrink.
 REQUIRED = {
@@ -93,6 +102,8 @@ REQUIRED = {
     # Issues 13 and 14 (ORDER_PROMISE_2026_12, ORDER_BACKORDERS_2026_12, ORDER_PARTIAL_2026_12,
     # HOUSEKEEPING_BACKORDER_SWEEP): everything again, on the new branches, and their paths.
     "57f0df4": ISSUE_14_SCENARIOS,
+    # Divided lines and parcels: everything again, on the new branches, and their paths.
+    "b6a3624": DIVIDED_AND_GROUPED_SCENARIOS,
 }
 
 
