@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import cos, floor, pi, radians, sin
 
 import numpy as np
@@ -105,9 +106,18 @@ class NodeTable:
     _near: list[dict[tuple[int, int, int], np.ndarray]] = field(
         default_factory=list, compare=False, repr=False
     )
+    _vectors: list[list[tuple[float, float, float]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     def __len__(self) -> int:
         return len(self.node_ids)
+
+    def vectors(self) -> list[tuple[float, float, float]]:
+        """`unit_vectors` as Python tuples, built on first use."""
+        if not self._vectors:
+            self._vectors.append([tuple(v) for v in self.unit_vectors.tolist()])
+        return self._vectors[0]
 
     def pickup_stores_near(self, toward: tuple[float, float, float]) -> np.ndarray:
         """The rows (sorted) of the pickup stores in the grid cells next to the unit vector
@@ -137,11 +147,18 @@ class CheckoutRows:
     each SKU (columns: `skus`, sorted), and per SKU the units over every shipping node."""
 
     table: NodeTable
-    rows: np.ndarray
     skus: list[str]
-    units: np.ndarray  # (len(rows), len(skus)), int64
     shippable: dict[str, int]
     every_row: np.ndarray  # (len(table), len(skus)), int64: the units at every row, 0 or not
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        return np.flatnonzero(self.every_row.any(axis=1))
+
+    @cached_property
+    def units(self) -> np.ndarray:
+        """(len(rows), len(skus)), int64."""
+        return self.every_row[self.rows]
 
 
 def _unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
@@ -427,11 +444,10 @@ class AvailabilityCache:
         views = [self._view(network, sku, channel) for sku in skus]
         if len(views) <= 1:
             by_row = (views[0].table_units() if views else _EMPTY).reshape(len(table), len(skus))
-        else:
-            by_row = np.stack([view.table_units() for view in views], axis=1)
-        rows = np.flatnonzero(by_row.any(axis=1))
+        else:  # laid out SKU by SKU (what sourcing reads line by line), seen row by row
+            by_row = np.stack([view.table_units() for view in views]).T
         shippable = {sku: view.shippable for sku, view in zip(skus, views, strict=True)}
-        return CheckoutRows(table, rows, skus, by_row[rows], shippable, by_row)
+        return CheckoutRows(table, skus, shippable, by_row)
 
     def positioned_rows(self, found: CheckoutRows) -> np.ndarray:
         """The rows of `found.table` whose nodes have a position for some of the cart's SKUs,
@@ -489,22 +505,39 @@ class AvailabilityCache:
             near_rows = table.pickup_stores_near(toward)
             if not len(near_rows):
                 return _EMPTY
-        need = np.zeros(len(found.skus))
+        need = [0] * len(found.skus)
         for line in lines:
             at = found.skus.index(line.sku)
             need[at] = max(need[at], line.quantity)
         if near_rows is not None:
             assert within_km is not None
-            near_rows = near_rows[(found.every_row[near_rows] >= need).all(axis=1)]
-            if not len(near_rows):
+            # A handful of stores: the same tests as below, in plain Python. (The cosines may
+            # differ from the dot product's in the last bit, far inside both margins.)
+            reach = cos(min(pi, within_km * (1 + RADIUS_MARGIN) / EARTH_RADIUS_KM))
+            tx, ty, tz = toward
+            vectors = table.vectors()
+            cosines = {}
+            for row in near_rows.tolist():
+                x, y, z = vectors[row]
+                cosine = x * tx + y * ty + z * tz
+                if cosine >= reach:
+                    cosines[row] = cosine
+            if not cosines:
                 return _EMPTY
-            cosines = table.unit_vectors[near_rows] @ toward
-            near = cosines >= cosines.max() - SHORTLIST_MARGIN_COS
-            reach = min(pi, within_km * (1 + RADIUS_MARGIN) / EARTH_RADIUS_KM)
-            near &= cosines >= cos(reach)
+            holding = [
+                (row, cosine)
+                for (row, cosine), units in zip(
+                    cosines.items(), found.every_row[list(cosines)].tolist(), strict=True
+                )
+                if all(u >= q for u, q in zip(units, need, strict=True))
+            ]
+            if not holding:
+                return _EMPTY
+            best = max(cosine for _, cosine in holding) - SHORTLIST_MARGIN_COS
+            picked = [row for row, cosine in holding if cosine >= best]
             # Their positions in found.rows: a store holding the cart is there.
-            return found.rows.searchsorted(near_rows[near])
-        stores = (found.units >= need[None, :]).all(axis=1) & table.can_pickup[found.rows]
+            return found.rows.searchsorted(np.array(picked, dtype=np.int64))
+        stores = (found.units >= np.array(need)[None, :]).all(axis=1) & table.can_pickup[found.rows]
         if not stores.any():
             return _EMPTY
         cosines = table.unit_vectors[found.rows[stores]] @ toward

@@ -117,8 +117,11 @@ def answer_from_cache(
     profiles, _ = profiles_with_calendars(stores, columns, now)
     nodes = PreparedNodes(profiles, _table_arrays(static, found))
     # One zone for every node: any candidate tells the clock; else those the database lists.
-    clocked = found.rows if len(static.zones) <= 1 else cache.positioned_rows(found)
-    local_now = _on_nodes_clock(now, static, clocked)
+    if static.one_tz is not None and found.every_row.any():
+        local_now = now.astimezone(static.one_tz)
+    else:
+        clocked = found.rows if len(static.zones) <= 1 else cache.positioned_rows(found)
+        local_now = _on_nodes_clock(now, static, clocked)
     answer = check_cart(
         lines,
         destination,

@@ -181,17 +181,20 @@ class _Shared:
         n = len(lines)
         skus = arrays.skus
         line_sku = [skus.index(ln.sku) for ln in lines]
-        stock = arrays.stock if line_sku == _IN_ORDER.get(len(skus)) else arrays.stock[:, line_sku]
+        # Line by line over the nodes: a (line, node) comparison is the fast one when the stock
+        # is laid out SKU by SKU, as node_arrays and the cache build it.
+        by_sku = arrays.stock.T
+        by_line = by_sku if line_sku == _IN_ORDER.get(len(skus)) else by_sku[line_sku]
         quantities = tuple(ln.quantity for ln in lines)
         known = _QUANTITIES.get(quantities)
         if known is None:
             if len(_QUANTITIES) >= 4096:
                 _QUANTITIES.clear()
             qty = np.array(quantities, dtype=float)
-            known = _QUANTITIES[quantities] = (qty, qty @ _subset_matrix(n))
-        qty, units = known
+            known = _QUANTITIES[quantities] = (qty, qty[:, None], qty @ _subset_matrix(n))
+        qty, qty_column, units = known
         # Distinct SKUs: a group fits where each of its lines fits (search._group_costs).
-        held = (stock >= qty) @ _BITS[:n]
+        held = _BITS[:n] @ (by_line >= qty_column)
         # _OrderPass and its eligible(rule): the nodes that may ship (or the pickup store that
         # collects), hold some line, are not at daily capacity and pass the rule's filters.
         # (When some line is held whole nowhere, optimize also takes in nodes holding part of
@@ -306,13 +309,18 @@ class _Static:
 
     @classmethod
     def of(cls, arrays: NodeArrays, policy: SourcingPolicy) -> "_Static":
-        fields = _static_fields(arrays)
         if _STATIC:
             known = _STATIC[0]
-            if known.policy is policy and all(
-                a is b for a, b in zip(known.fields, fields, strict=True)
-            ):
+            f = known.fields
+            if (
+                known.policy is policy and f[0] is arrays.lat and f[1] is arrays.lon
+                and f[2] is arrays.types and f[3] is arrays.can_ship and f[4] is arrays.handling
+                and f[5] is arrays.store_penalty and f[6] is arrays.capacity
+                and f[7] is arrays.load and f[8] is arrays.rejection_rate
+                and f[9] is arrays.lateness_rate
+            ):  # fmt: skip
                 return known
+        fields = _static_fields(arrays)
         handling_by_type, store_by_type = _type_rates(policy)
         handling = arrays.handling
         defaults = np.isnan(handling)
@@ -354,7 +362,7 @@ def _distances(
 
 _STATIC: list[_Static] = []  # the last one built
 # A cart's quantities -> them as an array, and the units of each group of its lines.
-_QUANTITIES: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+_QUANTITIES: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 _IN_ORDER = {k: list(range(k)) for k in range(1, MAX_LINES + 1)}
 
 
