@@ -18,7 +18,8 @@ from sourcing import NodeProfile, ProcessingCalendar, Rule, Ruleset, SourcingPol
 from sourcing.checkout import _order, check_cart, pickup_store
 from sourcing.optimizer import prepared
 from sourcing.quote import TO_DIVIDE, UNDECIDED, fast_path_applies, quoted_plans
-from tests.support.candidates import random_profile
+from tests.support.candidates import HOME, node, random_profile
+from tests.support.candidates import lines as cart_of
 
 SKUS = [f"S{i:02d}" for i in range(8)]
 MONDAY_9AM = datetime(2026, 11, 30, 9, 0)
@@ -174,3 +175,23 @@ def test_the_fast_path_decides_nearly_every_small_cart_itself() -> None:
                 decided += 1
     assert pickups > 100 and to_divide > 50
     assert undecided <= 0.1 * (decided + undecided), (decided, undecided)
+
+
+def test_a_line_no_node_holds_whole_is_quoted_as_optimize_divides_it() -> None:
+    """The fast path leaves such a cart to optimize (TO_DIVIDE), whose plan divides the line
+    between nodes (sourcing/splits.py): the option is that plan, not "no option"."""
+    nodes = [node("WH-NEAR", 100, {"TEE": 2, "CAP": 5}), node("WH-FAR", 400, {"TEE": 2})]
+    cart = cart_of(("TEE", 3), ("CAP", 1))
+    orders = [
+        _order(cart, HOME, MONDAY_9AM, code, None)
+        for code in (DeliveryOptionCode.HOME_FAST, DeliveryOptionCode.HOME_ECONOMY)
+    ]
+
+    quotes = quoted_plans(orders, prepared(nodes, ["TEE", "CAP"]), SourcingPolicy(), None)
+    fast = check_cart(cart, HOME, nodes, MONDAY_9AM)
+
+    assert quotes == [TO_DIVIDE, TO_DIVIDE]
+    assert fast == check_cart(cart, HOME, nodes, MONDAY_9AM, fast=False)
+    economy = next(o for o in fast.options if o.code == DeliveryOptionCode.HOME_ECONOMY)
+    tee = [(s.node_id, ln.quantity) for s in economy.shipments for ln in s.lines if ln.sku == "TEE"]
+    assert sorted(tee) == [("WH-FAR", 1), ("WH-NEAR", 2)]
