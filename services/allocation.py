@@ -44,6 +44,7 @@ from sourcing.model import (
     SourcingPolicy,
 )
 from sourcing.optimizer import DEFAULT_POLICY
+from sourcing.splits import merged_lines
 
 log = logging.getLogger(__name__)
 # Where re-planning and unused holds are logged: this module's logger, or the caller's (an
@@ -536,21 +537,6 @@ def _shipment_seq(shipment_id: str) -> int:
     """The number of `<order id>-S<n>`, the order workflow's shipment ids; 0 for any other."""
     _, _, number = shipment_id.rpartition("-S")
     return int(number) if number.isdigit() else 0
-
-
-def merged_lines(lines: Sequence[OrderLine]) -> list[OrderLine]:
-    """One line per line number, its pieces' units added up, in the order lines first appear."""
-    if len({ln.line_no for ln in lines}) == len(lines):
-        return list(lines)
-    units: dict[int, OrderLine] = {}
-    for ln in lines:
-        known = units.get(ln.line_no)
-        units[ln.line_no] = (
-            ln
-            if known is None
-            else OrderLine(line_no=ln.line_no, sku=ln.sku, quantity=known.quantity + ln.quantity)
-        )
-    return list(units.values())
 
 
 def _location(node: Node) -> GeoPoint:

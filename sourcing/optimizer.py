@@ -73,7 +73,7 @@ from sourcing.search import (
     Solution,
     search,
 )
-from sourcing.splits import divide
+from sourcing.splits import divide, merged_lines
 
 DEFAULT_POLICY = SourcingPolicy()
 DEFAULT_BUDGET = SearchBudget()
@@ -692,7 +692,7 @@ def _best_plan(
         # Turning away a line the chosen plan serves is no alternative an operator would take.
         others = [o for o in others if not o.unfilled_mask & ~best.unfilled_mask]
     shipments = _shipments(order, candidates, policy, best)
-    unfilled = _merged([ln for i, ln in enumerate(order.lines) if best.unfilled_mask >> i & 1])
+    unfilled = merged_lines([ln for i, ln in enumerate(order.lines) if best.unfilled_mask >> i & 1])
     unfilled_cost = sum(unserved_cost(policy, ln) for ln in unfilled)
     total = float(round(sum(s.cost.total for s in shipments) + unfilled_cost, 4))
     alternatives = [_alternative(order, candidates, best, other) for other in others]
@@ -802,7 +802,7 @@ def _shipments(
         terms = candidates.package.at(cand)
         for ln in lines:
             terms = terms.plus(line_terms(rates, ln.quantity, policy.bid_price(node_id, ln.sku)))
-        lines = _merged(lines)
+        lines = merged_lines(lines)
         shipments.append(
             _built(
                 SourcedShipment,
@@ -896,21 +896,6 @@ def _split_lines(
         if rest > 0:
             lines.append(OrderLine(line_no=line.line_no, sku=line.sku, quantity=rest))
     return order.model_copy(update={"lines": lines})
-
-
-def _merged(lines: list[OrderLine]) -> list[OrderLine]:
-    """Pieces of one line side by side made one line again (a shipment's, or the unfilled)."""
-    if len({ln.line_no for ln in lines}) == len(lines):
-        return lines
-    units: dict[int, OrderLine] = {}
-    for ln in lines:
-        known = units.get(ln.line_no)
-        units[ln.line_no] = (
-            ln
-            if known is None
-            else OrderLine(line_no=ln.line_no, sku=ln.sku, quantity=known.quantity + ln.quantity)
-        )
-    return list(units.values())
 
 
 def _splits(

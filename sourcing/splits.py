@@ -17,9 +17,12 @@ EXACT_NEW_NODES new nodes from a shortlist (cheapest per unit, largest shelves, 
 unit with the parcel), extended greedily when more are needed and allowed. Pure arithmetic.
 """
 
+from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
+
+from domain.orders import OrderLine
 
 # New nodes per line tried exhaustively (sets of this many from the shortlist), then greedy.
 EXACT_NEW_NODES = 3
@@ -156,3 +159,20 @@ def _extend(
         added += 1
         left -= units
     return pieces
+
+
+def merged_lines(lines: Sequence[OrderLine]) -> list[OrderLine]:
+    """Pieces of one line made one line again, its units added up (a shipment's pieces, the
+    unfilled ones, or the pieces of a line sourced again together), in the order lines first
+    appear."""
+    if len({ln.line_no for ln in lines}) == len(lines):
+        return list(lines)
+    units: dict[int, OrderLine] = {}
+    for ln in lines:
+        known = units.get(ln.line_no)
+        units[ln.line_no] = (
+            ln
+            if known is None
+            else OrderLine(line_no=ln.line_no, sku=ln.sku, quantity=known.quantity + ln.quantity)
+        )
+    return list(units.values())
