@@ -22,6 +22,7 @@ from domain.orders import (
     OrderType,
     ShipCompleteThen,
 )
+from domain.parcels import MAX_CONSOLIDATION_WINDOW_SECONDS
 
 # Ids appear in URL paths and audit ids (`carrier/service`): no slash, no space.
 Identifier = Annotated[
@@ -172,7 +173,9 @@ class ChannelSpec(Spec):
     active: bool = True
     # Its home-delivery orders of one customer to one address at one node, allocated within
     # this many seconds of the first, ship as one parcel (0: never grouped; domain.parcels).
-    consolidation_window_seconds: float = Field(default=0.0, ge=0, le=7 * 24 * 3600)
+    consolidation_window_seconds: float = Field(
+        default=0.0, ge=0, le=MAX_CONSOLIDATION_WINDOW_SECONDS
+    )
     pool_node_types: list[NodeType] | None = None
     pool_node_ids: list[Identifier] | None = None
     share_by_node_type: dict[NodeType, float] = {}

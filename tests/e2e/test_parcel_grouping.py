@@ -108,7 +108,7 @@ async def test_orders_to_two_addresses_ship_as_two_parcels(stack) -> None:
     assert a["tracking_number"] != b["tracking_number"]
 
 
-async def test_a_negative_or_week_long_consolidation_window_is_refused_naming_the_field(
+async def test_a_negative_or_longer_than_a_week_consolidation_window_is_refused_naming_the_field(
     stack,
 ) -> None:
     for window in (-1, 8 * 24 * 3600):
