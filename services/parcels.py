@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from domain.orders import Address, DeliveryMethod
 from domain.parcels import ParcelKey, address_key, closes_at, groupable, still_open
@@ -84,7 +85,7 @@ def join_parcel(
         return _joined(session, found.parcel_id, sql.as_aware(found.closes_at), request)
 
 
-def _joined(session, parcel_id: str, closing: datetime, request: JoinRequest) -> Joined:  # type: ignore[no-untyped-def]
+def _joined(session: Session, parcel_id: str, closing: datetime, request: JoinRequest) -> Joined:
     others = sorted(
         {m.order_id for m in sql.active_members(session, parcel_id)} - {request.order_id}
     )
