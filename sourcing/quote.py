@@ -2,9 +2,14 @@
 plans `optimize` gives, without its search, runner-ups and explanation.
 
 Same model, fewer steps. The candidates, their distances, carriers, dates and cost terms are the
-optimizer's own steps (`_OrderPass`, `_carriers`, `_promised`, sourcing.costs, the arithmetic
-of `_priced`, `_problem` and `search._group_costs`). What changes is how the cheapest plan is found among them, for a cart of at most
-MAX_LINES lines of distinct SKUs under a one-rule ruleset without split limits:
+optimizer's steps (`_OrderPass.eligible`, `_distances_km`, `_carriers`, `_promised`,
+sourcing.costs, the arithmetic of `_priced`, `_problem` and `search._group_costs`), taken in the
+same arithmetic (distances and dates to the bit; costs in an order that differs by float noise,
+far below TIE_MARGIN) with fewer array calls: what no cart changes is worked out once per
+network snapshot (`_Static`), the dates once per hour (`_Dates`), the carrier days of every
+service with one search (`_Bands`). What changes is how the cheapest plan is found among them,
+for a cart of at most MAX_LINES lines of distinct SKUs under a one-rule ruleset without split
+limits:
 
 - A plan partitions the lines into groups and ships each group from one node; its cost is the
   sum over groups of the node's group cost (package + line costs). For a fixed partition the
@@ -22,6 +27,8 @@ MAX_LINES lines of distinct SKUs under a one-rule ruleset without split limits:
   unfilled cost at least the serve-first surcharge, so they lose whenever the best plan costs
   less (all costs being at least 0). A near tie, a negative cost, a policy that may ration
   stock, or any cart or ruleset outside those bounds is UNDECIDED: the caller asks `optimize`.
+- A line no candidate holds whole is TO_DIVIDE: `optimize` divides it between nodes
+  (sourcing/splits.py), which this enumeration of whole lines does not price.
 
 tests/unit/test_checkout_fast_path_equivalence.py checks this against `optimize` on thousands of
 random carts and networks.
