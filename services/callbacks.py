@@ -124,15 +124,8 @@ def _reconcile_shipped_after_close(
     )
     state.attention = "; ".join(filter(None, [state.attention, why]))
     state.timeline.append(TimelineEntry(at=utcnow(), event="attention", detail=why))
-    _store(view, state)
+    orders_view.store_state(view, state)
     session.add(view)
-
-
-def _store(view: OrderView, state: OrderState) -> None:
-    """The changed document, keeping the run that projected it (the next projection compares)."""
-    run_id = view.document.get(orders_view.RUN_ID)
-    view.document = state.model_dump(mode="json") | ({orders_view.RUN_ID: run_id} if run_id else {})
-    view.updated_at = utcnow()
 
 
 def _note_late_event(
@@ -161,6 +154,6 @@ def _note_late_event(
     if any(e.event == LATE_EVENT and e.detail == detail for e in state.timeline):
         return True  # a resend
     state.timeline.append(TimelineEntry(at=utcnow(), event=LATE_EVENT, detail=detail))
-    _store(view, state)
+    orders_view.store_state(view, state)
     session.add(view)
     return True
