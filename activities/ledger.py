@@ -112,6 +112,7 @@ def _allocation_request(request: AllocateInput) -> AllocationRequest:
         promised_date=request.promised_date,
         partial=request.partial,
         requested_not_before=request.requested_not_before,
+        divide_lines=request.divide_lines,
     )
 
 

@@ -33,6 +33,10 @@ class AllocateInput(BaseModel):
     # The buyer's "not before" date: no shipment is promised earlier, and each says when it is
     # released to its node (release_after_seconds) so it arrives in time, not early.
     requested_not_before: date | None = None
+    # A line no node holds whole may be divided between nodes (shipments of pieces). Only
+    # workflows that tell pieces apart (Patch.ORDER_DIVIDED_LINES_2026_12) ask for it: an order
+    # started before them handles its lines by line number, so a line is sourced whole or not.
+    divide_lines: bool = False
 
 
 class AllocatedShipment(BaseModel):

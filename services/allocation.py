@@ -78,6 +78,8 @@ class AllocationRequest:
     # The buyer's "not before": no shipment promised earlier, none released to its node so early
     # that it arrives before it.
     requested_not_before: date | None = None
+    # A line no node holds whole may be divided between nodes (AllocateInput.divide_lines).
+    divide_lines: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +257,10 @@ def _plan(session: Session, request: AllocationRequest) -> ChosenPlan:
     skus = {ln.sku for ln in request.lines}
     candidates = stock.candidate_nodes(session, skus, channel_pool(session, request.channel))
     profiles, now = with_calendars(session, candidates, datetime.now(UTC))
-    plan = plan_allocation(
-        request, profiles, now, policy_for(session, request.channel), partial=request.partial
-    )
+    policy = policy_for(session, request.channel)
+    if not request.divide_lines:  # an order whose workflow handles lines by line number
+        policy = policy.model_copy(update={"split_lines": False})
+    plan = plan_allocation(request, profiles, now, policy, partial=request.partial)
     if not plan.shipments:  # a partial plan that serves nothing is a backorder, as a whole one
         raise NoSourceAvailable(lines=request.lines, excluded_nodes=request.excluded_nodes)
     return plan

@@ -403,6 +403,8 @@ class OrderWorkflow:
                 ),
                 partial=self._ships_partial(),
                 requested_not_before=order.requested_not_before if self._partial_patch else None,
+                # Only a workflow that tells a line's pieces apart may have a line divided.
+                divide_lines=self._pieces_patch,
             ),
             result_type=AllocateResult,
             **self._ledger,
