@@ -10,7 +10,11 @@ An order is picked when, since the read model last heard from it,
   hold given back), or one of its node exclusions ran out, and
 - every line it still waits for (a ship-partial order: any of them) is available to its
   channel now, each whole at one node that may serve it (active, in the channel's pool,
-  shipping or the order's pickup store, not excluded by the order), as allocation needs it.
+  shipping or the order's pickup store, not excluded by the order) or divided between such
+  nodes, as allocation needs it: within the shipment limit its allocation plans under
+  (sourcing.rules.shipment_limit: the order's allow_split / max_splits, the ruleset's
+  max_splits and keep_lines_together), so an order the allocation could not divide is
+  neither retried for it nor sets units aside ahead of lower-priority orders.
 Orders are taken by priority (highest first), then age (oldest first), and what an order picked
 here would take is set aside for it, so one unit that arrived retries one order, not every order
 that wants it. The check is the cheap part of allocation; the order's own allocation decides,
@@ -29,6 +33,8 @@ from domain.lifecycle import MOVED_SHIPMENT_STATUSES
 from domain.orders import BACKORDERED_STATUSES, DeliveryMethod, FulfilmentPolicy
 from ledger.availability import channel_pool, positions_for
 from ledger.tables import Node, OrderView, StockMovement
+from sourcing.model import Ruleset, SourcingOrder
+from sourcing.rules import DEFAULT_RULESET, shipment_limit
 
 # A movement this much older than the order's last projection still counts as new to it: the
 # order's allocation read the stock a moment before it published, and a unit that arrived in
@@ -67,6 +73,8 @@ class _Waiting:
     excluded_nodes: list[str]
     excluded_at: dict[str, datetime]
     ships_partial: bool = False  # the order ships what can go now (FulfilmentPolicy)
+    allow_split: bool = True  # as SourcingOrder reads them: the order's own shipment limit
+    max_splits: int | None = None
 
 
 def orders_to_retry(
@@ -75,10 +83,13 @@ def orders_to_retry(
     forget_exclusions_after: timedelta,
     now: datetime | None = None,
     scan: int = 2000,
+    ruleset: Ruleset | None = None,
 ) -> list[BackorderRetry]:
     """At most `limit` backordered orders to retry now, highest priority and oldest first,
-    among the first `scan` backordered orders in that order."""
+    among the first `scan` backordered orders in that order. `ruleset` is the one their
+    allocation plans under (services.allocation.plan_allocation's; None: the default)."""
     now = now or datetime.now(UTC)
+    ruleset = ruleset or DEFAULT_RULESET
     with Session(engine) as session:
         waiting = _backordered(session, scan)
         if not waiting:
@@ -116,7 +127,14 @@ def orders_to_retry(
             if channel not in pools:
                 pools[channel] = channel_pool(session, channel)
             taken = _available_whole(
-                order, positions, nodes, pools[channel], claimed, forget_exclusions_after, now
+                order,
+                positions,
+                nodes,
+                pools[channel],
+                claimed,
+                forget_exclusions_after,
+                now,
+                limit=_shipment_limit(order, ruleset),
             )
             if taken is None:
                 continue
@@ -151,6 +169,8 @@ def _backordered(session: Session, scan: int) -> list[_Waiting]:
                 seen_at=_utc(updated_at),
                 seen_movement=document.get("stock_seen_movement"),
                 ships_partial=order.get("fulfilment_policy") == FulfilmentPolicy.SHIP_PARTIAL,
+                allow_split=order.get("allow_split", True) is not False,
+                max_splits=order.get("max_splits"),
                 missing=missing,
                 excluded_nodes=list(document.get("excluded_nodes") or []),
                 excluded_at={
@@ -257,6 +277,18 @@ def _exclusions_expired(order: _Waiting, forget_after: timedelta, now: datetime)
     )
 
 
+def _shipment_limit(order: _Waiting, ruleset: Ruleset) -> int | None:
+    """The most nodes the order's next allocation may use (None: any), as the allocation reads
+    it (sourcing.rules.shipment_limit). A ruleset's later rules are fallbacks for the earlier
+    ones, so its loosest rule bounds what some rule could plan."""
+    # Only the two split fields are read by shipment_limit: no order worth validating is built.
+    as_sourced = SourcingOrder.model_construct(
+        allow_split=order.allow_split, max_splits=order.max_splits
+    )
+    limits = [shipment_limit(as_sourced, rule) for rule in ruleset.rules]
+    return None if None in limits else max(limit for limit in limits if limit is not None)
+
+
 def _available_whole(
     order: _Waiting,
     positions: dict[str, list[PositionFigures]],
@@ -265,10 +297,12 @@ def _available_whole(
     claimed: dict[tuple[str, str], int],
     forget_after: timedelta,
     now: datetime,
+    limit: int | None = None,
 ) -> dict[tuple[str, str], int] | None:
     """The units the order would take per (node, SKU), each missing line whole at one node
     (the one with the most left) or, when none holds it, divided between nodes; None if some
-    line cannot be served yet. A ship-partial order ships what can go: any unit is enough."""
+    line cannot be served yet. A ship-partial order ships what can go: any unit is enough.
+    With a shipment `limit`, from at most that many nodes (_within_limit)."""
     excluded = _active_exclusions(order, forget_after, now)
     pickup = order.pickup_node_id
     left: dict[str, dict[str, int]] = {}  # sku -> node -> units this order may still take
@@ -283,6 +317,8 @@ def _available_whole(
             units = visible_to_channel(figures, pool) - claimed.get((node_id, sku), 0)
             if units > 0:
                 at[node_id] = units
+    if limit is not None:
+        return _within_limit(order, left, limit)
     taken: dict[tuple[str, str], int] = {}
     for sku, units in order.missing.values():
         at = left[sku]
@@ -306,6 +342,39 @@ def _available_whole(
             units -= piece
             taken[(node_id, sku)] = taken.get((node_id, sku), 0) + piece
     return {key: units for key, units in taken.items() if units > 0} or None
+
+
+def _within_limit(
+    order: _Waiting, left: dict[str, dict[str, int]], limit: int
+) -> dict[tuple[str, str], int] | None:
+    """The units the order would take from at most `limit` nodes, lines divided between them
+    as allocation divides them: nodes taken one by one, each the one that serves most of what
+    is still missing (exact for a limit of one node: some node must hold every missing line).
+    None if they cannot serve it all and the order is not ship-partial, or serve nothing."""
+    wanted: dict[str, int] = {}
+    for sku, units in order.missing.values():
+        wanted[sku] = wanted.get(sku, 0) + units
+    candidates = sorted({node_id for at in left.values() for node_id in at})
+    taken: dict[tuple[str, str], int] = {}
+    for _ in range(limit):
+        if not any(wanted.values()):
+            break
+
+        def serves(node_id: str) -> int:
+            return sum(min(left[sku].get(node_id, 0), units) for sku, units in wanted.items())
+
+        best = max(candidates, key=serves, default=None)  # the first by id on a tie
+        if best is None or serves(best) == 0:
+            break
+        candidates.remove(best)
+        for sku, units in wanted.items():
+            piece = min(left[sku].get(best, 0), units)
+            if piece > 0:
+                taken[(best, sku)] = piece
+                wanted[sku] = units - piece
+    if any(wanted.values()) and not order.ships_partial:
+        return None
+    return taken or None
 
 
 def _reason(arrived: list[str], expired: list[str]) -> str:
