@@ -6,14 +6,13 @@ example reallocate); transient ones propagate and Temporal retries them with bac
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import connector_refused, permanent_errors_are_final
 from connectors.carrier import CarrierConnector, LabelRequest
 from connectors.errors import PermanentConnectorError
 from connectors.node_systems import node_system_url
@@ -32,24 +31,6 @@ from contracts.activities import (
 from contracts.names import ActivityName
 from domain.geo import GeoPoint
 from ledger.tables import Node
-
-T = TypeVar("T")
-
-
-async def _permanent_errors_are_final(call: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return await call()
-    except PermanentConnectorError as exc:
-        raise _refused(exc) from exc
-
-
-def _refused(exc: PermanentConnectorError) -> ApplicationError:
-    return ApplicationError(
-        str(exc),
-        {"system": exc.system, "status_code": exc.status_code},
-        type="ConnectorRefused",
-        non_retryable=True,
-    )
 
 
 class NodeDirectory:
@@ -109,7 +90,7 @@ class FulfilmentActivities:
     async def release_to_node(self, request: NodeReleaseInput) -> NodeReleaseResult:
         _, url, connector = await self._node(request.node_id)
         wire = ReleaseRequest.model_validate(request.model_dump())
-        ack = await _permanent_errors_are_final(lambda: connector.release(url, wire))
+        ack = await permanent_errors_are_final(lambda: connector.release(url, wire))
         return NodeReleaseResult(node_reference=ack.node_reference)
 
     @activity.defn(name=ActivityName.CANCEL_AT_NODE)
@@ -122,14 +103,14 @@ class FulfilmentActivities:
         except PermanentConnectorError as exc:
             if exc.status_code == 409:
                 return NodeCancelResult(status=NodeCancelStatus.TOO_LATE)
-            raise _refused(exc) from exc
+            raise connector_refused(exc) from exc
         return NodeCancelResult(status=ack.status)
 
     @activity.defn(name=ActivityName.DISPATCH_AT_NODE)
     async def dispatch_at_node(self, request: NodeDispatchInput) -> NodeDispatchResult:
         _, url, connector = await self._node(request.node_id)
         wire = DispatchRequest.model_validate(request.model_dump())
-        ack = await _permanent_errors_are_final(lambda: connector.dispatch(url, wire))
+        ack = await permanent_errors_are_final(lambda: connector.dispatch(url, wire))
         return NodeDispatchResult(status=ack.status)
 
     @activity.defn(name=ActivityName.BUY_LABEL)
@@ -144,5 +125,5 @@ class FulfilmentActivities:
             ship_to=request.ship_to,
             units=request.units,
         )
-        label = await _permanent_errors_are_final(lambda: self._carrier.buy_label(label_request))
+        label = await permanent_errors_are_final(lambda: self._carrier.buy_label(label_request))
         return BuyLabelResult(**label.model_dump())

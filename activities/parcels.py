@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.fulfilment import NodeDirectory, _permanent_errors_are_final
+from activities.errors import permanent_errors_are_final
+from activities.fulfilment import NodeDirectory
 from connectors.carrier import CarrierConnector, LabelRequest
 from contracts.activities import (
     BuyLabelInput,
@@ -107,7 +108,7 @@ class ParcelActivities:
             ship_to=request.ship_to,
             units=request.units if alone else step.units,
         )
-        label = await _permanent_errors_are_final(lambda: self._carrier.buy_label(label_request))
+        label = await permanent_errors_are_final(lambda: self._carrier.buy_label(label_request))
         if not alone and step.parcel_id is not None:
             await asyncio.to_thread(
                 parcels.record_parcel_label,
