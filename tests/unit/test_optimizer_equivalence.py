@@ -5,9 +5,14 @@ random networks of 5 to 200 nodes, in the three scenarios, home and pickup, with
 rules (distance, node types, node groups, splits, minimum shipment value), bid prices, node
 profiles (capacity, calendars, reliability, cost overrides) and repeated SKUs: the whole plan
 must be the same, field by field, and an order neither can serve must fail alike.
+
+The reference never divides a line, so most random policies do not either (split_lines=False);
+the default policy, which divides a line no eligible node holds whole, is compared on networks
+where every node with some of a line holds it whole: there it must give the reference's plan.
 """
 
 import random
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -136,6 +141,31 @@ def random_policy(rng: random.Random, nodes: list[NodeProfile | CandidateNode]) 
     ).with_bid_prices(prices)
 
 
+def holding_lines_whole(
+    nodes: list[NodeProfile | CandidateNode], order: SourcingOrder
+) -> list[NodeProfile | CandidateNode]:
+    """The network with every node that has some of an order's SKU holding all the order wants
+    of it: whatever nodes a rule, an exclusion or a capacity leaves, a line one of them can
+    serve in part, some node holds whole, so no line is ever divided."""
+    wanted: dict[str, int] = {}
+    for line in order.lines:
+        wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+
+    def topped_up(node: CandidateNode) -> CandidateNode:
+        available = {
+            sku: max(units, wanted.get(sku, 0)) if units > 0 else units
+            for sku, units in node.available.items()
+        }
+        return replace(node, available=available)
+
+    return [
+        n.model_copy(update={"node": topped_up(n.node)})
+        if isinstance(n, NodeProfile)
+        else topped_up(n)
+        for n in nodes
+    ]
+
+
 def outcome(solve, order, nodes, policy, ruleset, budget) -> Plan | tuple[str, dict]:
     try:
         return solve(order, nodes, policy, ruleset, budget)
@@ -168,6 +198,39 @@ def test_the_fast_optimizer_gives_the_reference_plan_field_by_field(seed: int) -
         else:
             assert got == expected, order
     assert compared > ORDERS // 12  # most orders are served: plans, not errors, are compared
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_default_policy_gives_the_reference_plan_where_some_node_holds_every_line_whole(
+    seed: int,
+) -> None:
+    """The default policy (split_lines on, with or without bid prices and rationing) over
+    random networks, orders, rules and budgets whose lines some eligible node holds whole."""
+    rng = random.Random(1000 + seed)
+    compared = 0
+    for k in range(ORDERS // 6):
+        nodes = network(rng, rng.choice((5, 12, 40, 120, 200)))
+        order = random_order(rng, k, nodes)
+        nodes = holding_lines_whole(nodes, order)
+        random_choice = random_policy(rng, nodes)
+        policy = random_choice.model_copy(update={"split_lines": SourcingPolicy().split_lines})
+        assert policy.split_lines
+        ruleset = random_ruleset(rng, nodes)
+        budget = rng.choice(
+            (SearchBudget(), SearchBudget(alternatives=1), SearchBudget(max_evaluations=30))
+        )
+
+        expected = outcome(optimizer_reference.optimize, order, nodes, policy, ruleset, budget)
+        got = outcome(optimize, order, nodes, policy, ruleset, budget)
+
+        if isinstance(expected, Plan):
+            assert isinstance(got, Plan), order
+            assert got.model_dump() == expected.model_dump(), order
+            assert got.model_dump_json() == expected.model_dump_json()
+            compared += 1
+        else:
+            assert got == expected, order
+    assert compared > ORDERS // 12
 
 
 def test_the_checkout_scenarios_over_200_nodes_match_the_reference() -> None:
