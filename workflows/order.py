@@ -674,20 +674,37 @@ class OrderWorkflow:
             await workflow.wait_condition(lambda: sid in self._moves, timeout=wait)
 
     async def _leave_parcel(self, shipment: Shipment) -> None:
-        """A moved or cancelled shipment leaves its parcel; the others ship as they were."""
+        """A moved or cancelled shipment leaves its parcel; the others ship as they were. The
+        leave must happen (a member that stays active may hold the label claim the others wait
+        for): a ledger away is waited out like a stock step (`_ledger_step`), a refusal is left
+        to a person."""
         sid = shipment.shipment_id
         parcel = self._parcels.pop(sid)
         shipment.parcel_id = None
-        try:
-            left: LeaveParcelResult = await workflow.execute_local_activity(
-                ActivityName.LEAVE_PARCEL,
-                LeaveParcelInput(shipment_id=sid),
-                result_type=LeaveParcelResult,
-                **self._ledger,
-            )
-        except LEDGER_FAILED as exc:
-            self._note("parcel", f"{sid} could not leave parcel {parcel}: {_cause(exc)}")
-            return
+        about = f"parcel:{sid}"
+        pause = LEDGER_RETRY
+        while True:
+            try:
+                left: LeaveParcelResult = await workflow.execute_local_activity(
+                    ActivityName.LEAVE_PARCEL,
+                    LeaveParcelInput(shipment_id=sid),
+                    result_type=LeaveParcelResult,
+                    **self._ledger,
+                )
+            except LEDGER_FAILED as exc:
+                if not _transient(exc):
+                    self._attend(
+                        about,
+                        f"{sid} could not leave parcel {parcel}: {_cause(exc)}; the parcel's "
+                        "other orders may wait for its label",
+                    )
+                    return
+                self._attend(about, f"{sid} waits for the ledger to leave parcel {parcel}")
+                await workflow.sleep(pause)
+                pause = min(pause * 2, LEDGER_RETRY_AT_MOST)
+                continue
+            self._resolve(about)
+            break
         if left.parcel_id is not None:
             rest = (
                 f"; {', '.join(left.remaining_orders)} still ship(s) in it"
