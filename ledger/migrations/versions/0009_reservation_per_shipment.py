@@ -2,6 +2,12 @@
 between nodes (issue 14, item 1) can come back to a node that already shipped, or still holds,
 another piece of it, as a shipment of its own.
 
+The downgrade puts the (order, line, node) key back, so it first makes those rows one: pieces of
+a line at one node in the same state become the first piece's row with their units summed (what
+the stock positions count is unchanged: an active row's units stay reserved, a released or
+fulfilled row's stay uncounted). Pieces in different states (one shipped, one still reserved)
+cannot be one row without misstating the ledger: the downgrade refuses, naming them.
+
 Revision ID: 0009_reservation_per_shipment
 Revises: 0008_parcel_groups
 Create Date: 2026-12-01 23:20:00
@@ -9,6 +15,7 @@ Create Date: 2026-12-01 23:20:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_reservation_per_shipment"
@@ -35,7 +42,57 @@ def upgrade() -> None:
         batch.create_unique_constraint(_NEW, ["order_id", "shipment_id", "line_no"])
 
 
+class PiecesInDifferentStates(RuntimeError):
+    """A line's pieces at one node that the old key cannot hold as one row."""
+
+
 def downgrade() -> None:
+    _merge_pieces_at_one_node()
     with op.batch_alter_table("reservation", naming_convention=_UNNAMED) as batch:
         batch.drop_constraint(_NEW, type_="unique")
         batch.create_unique_constraint(_old_name(), _OLD_COLUMNS)
+
+
+_PIECES = sa.text(
+    "select order_id, line_no, node_id, id, shipment_id, status, quantity, updated_at"
+    " from reservation where (order_id, line_no, node_id) in ("
+    "   select order_id, line_no, node_id from reservation"
+    "   group by order_id, line_no, node_id having count(*) > 1)"
+    " order by order_id, line_no, node_id, id"
+)
+
+
+def _merge_pieces_at_one_node() -> None:
+    connection = op.get_bind()
+    groups: dict[tuple[str, int, str], list[sa.Row]] = {}
+    for row in connection.execute(_PIECES):
+        groups.setdefault((row.order_id, row.line_no, row.node_id), []).append(row)
+    mixed = {key: rows for key, rows in groups.items() if len({r.status for r in rows}) > 1}
+    if mixed:
+        named = "; ".join(
+            f"order {order_id} line {line_no} at {node_id}: "
+            + ", ".join(f"{r.shipment_id} {r.status} x{r.quantity}" for r in rows)
+            for (order_id, line_no, node_id), rows in sorted(mixed.items())[:20]
+        )
+        more = f" (and {len(mixed) - 20} more)" if len(mixed) > 20 else ""
+        raise PiecesInDifferentStates(
+            "cannot downgrade below 0009_reservation_per_shipment: these lines have pieces at"
+            " one node in different states, which one (order, line, node) row cannot hold"
+            f" without misstating the ledger; finish or release them first: {named}{more}"
+        )
+    for rows in groups.values():
+        first, *others = rows
+        connection.execute(
+            sa.text("update reservation set quantity = :quantity, updated_at = :at where id = :id"),
+            {
+                "quantity": sum(r.quantity for r in rows),
+                "at": max(r.updated_at for r in rows),
+                "id": first.id,
+            },
+        )
+        connection.execute(
+            sa.text("delete from reservation where id in :ids").bindparams(
+                sa.bindparam("ids", expanding=True)
+            ),
+            {"ids": [r.id for r in others]},
+        )
