@@ -56,6 +56,8 @@ class ParcelActivities:
                 units=request.units,
                 delivery_method=request.delivery_method,
                 window_seconds=request.window_seconds * self._scale,
+                carrier=request.carrier,
+                service=request.service,
             ),
         )
         return JoinParcelResult(

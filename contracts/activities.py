@@ -334,7 +334,7 @@ class SweepBackordersResult(BaseModel):
 
 class JoinParcelInput(BaseModel):
     """A home-delivery shipment of a channel with a consolidation window, before its release:
-    join the open parcel of its customer, address and node, or open one."""
+    join the open parcel of its customer, address, node and carrier service, or open one."""
 
     order_id: str
     shipment_id: str
@@ -345,6 +345,9 @@ class JoinParcelInput(BaseModel):
     units: int
     delivery_method: DeliveryMethod
     window_seconds: float  # the channel's, as the order was taken (the worker scales it)
+    # The carrier service the shipment will ship on (None: a join recorded before it was sent).
+    carrier: str | None = None
+    service: str | None = None
 
 
 class JoinParcelResult(BaseModel):

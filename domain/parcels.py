@@ -2,7 +2,7 @@
 (services.parcels) and the sourcing benchmark's "parcels per order" both apply.
 
 Orders of one customer to one address, on one channel with a consolidation window, allocated to
-one node, share a parcel when the later one is allocated before the group's window closes. A
+one node and shipped on one carrier service, share a parcel when the later one is allocated before the group's window closes. A
 group's window is counted from its first member (it opens the group): every member is released
 to the node when it closes, so a group never waits longer than one window. Pickup orders are
 never grouped (the customer collects each order's code at the store).
@@ -39,12 +39,16 @@ def address_key(address: Address) -> str:
 
 @dataclass(frozen=True)
 class ParcelKey:
-    """What two shipments must share to travel in one parcel."""
+    """What two shipments must share to travel in one parcel: the parcel travels on one carrier
+    service (its one label), so a fast order never waits for, nor ships as, an economy one.
+    None: a shipment whose service was not given (a join recorded before the service was)."""
 
     channel: str
     customer_id: str
     address_key: str
     node_id: str
+    carrier: str | None = None
+    service: str | None = None
 
 
 def groupable(delivery_method: DeliveryMethod | str, window_seconds: float) -> bool:

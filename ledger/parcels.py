@@ -1,11 +1,14 @@
 """Parcel groups in SQL (services.parcels decides when to call what): shipments of one
-customer to one address at one node that travel as one parcel, their members and their label.
+customer to one address at one node that travel as one parcel, on one carrier service, their
+members and their label. A group's `carrier` and `service` are its key's from its opening (the
+service its members ship on), then the bought label's.
 
 Every write is idempotent per shipment (a member row is keyed by its shipment id) or a
 conditional UPDATE (the label claim), so an activity retried after a crash changes nothing."""
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import or_, text, update
 from sqlmodel import Session, col, select
@@ -44,6 +47,8 @@ def open_group(session: Session, key: ParcelKey, now: datetime) -> ParcelGroup |
             col(ParcelGroup.customer_id) == key.customer_id,
             col(ParcelGroup.address_key) == key.address_key,
             col(ParcelGroup.node_id) == key.node_id,
+            _same(col(ParcelGroup.carrier), key.carrier),
+            _same(col(ParcelGroup.service), key.service),
             col(ParcelGroup.closes_at) > now,
             col(ParcelGroup.label_claimed_by).is_(None),
         )
@@ -51,6 +56,10 @@ def open_group(session: Session, key: ParcelKey, now: datetime) -> ParcelGroup |
         .limit(1)
     )
     return session.exec(query).first()
+
+
+def _same(column: Any, value: str | None) -> Any:
+    return column.is_(None) if value is None else column == value
 
 
 def create_group(
@@ -62,6 +71,8 @@ def create_group(
         customer_id=key.customer_id,
         address_key=key.address_key,
         node_id=key.node_id,
+        carrier=key.carrier,
+        service=key.service,
         opened_at=opened_at,
         closes_at=closes_at,
     )

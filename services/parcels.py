@@ -1,7 +1,7 @@
 """Orders grouped into fewer parcels (issue 14, item 6), one unit of work each.
 
 A home-delivery shipment of a channel with a consolidation window joins the open parcel group
-of its customer, address and node (domain.parcels decides which), or opens one; it is released
+of its customer, address, node and carrier service (domain.parcels decides which), or opens one; it is released
 to its node when the group closes. The first member to reach its label step claims the label
 and buys it, the others reuse its tracking number and label id; a member cancelled or moved
 away leaves the group, and the others ship as they were (a claim it held but had not used is
@@ -37,6 +37,8 @@ class JoinRequest:
     units: int
     delivery_method: DeliveryMethod | str
     window_seconds: float
+    carrier: str | None = None
+    service: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ def join_parcel(
         customer_id=request.customer_id,
         address_key=address_key(request.ship_to),
         node_id=request.node_id,
+        carrier=request.carrier,
+        service=request.service,
     )
     with transaction(engine) as session:
         sql.take_key_turn(session, key)

@@ -647,6 +647,9 @@ class OrderWorkflow:
                     units=sum(line.quantity for line in shipment.lines),
                     delivery_method=order.delivery_method,
                     window_seconds=order.consolidation_window_seconds,
+                    # A parcel travels on one service: a fast order never ships as an economy one.
+                    carrier=shipment.carrier,
+                    service=shipment.service,
                 ),
                 result_type=JoinParcelResult,
                 **self._ledger,

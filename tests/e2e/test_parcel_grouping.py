@@ -2,7 +2,8 @@
 one customer to one address, on a channel with a consolidation window, at one node, wait for
 the window and leave as one parcel with one label (one carrier purchase), each order completing
 with its own status and timeline; cancelling one before release leaves the other's shipment
-and label intact; another address makes two parcels.
+and label intact; another address, or another carrier service (a fast order and an economy
+one), makes two parcels.
 
 The channel's window is in production seconds and scaled like the SLAs (TEST_SLA_SCALE), so a
 300 s window lasts 3 s here."""
@@ -106,6 +107,43 @@ async def test_orders_to_two_addresses_ship_as_two_parcels(stack) -> None:
     [a], [b] = (order["shipments"] for order in done)
     assert a["parcel_id"] != b["parcel_id"]
     assert a["tracking_number"] != b["tracking_number"]
+
+
+async def test_a_fast_and_an_economy_order_of_one_customer_to_one_address_and_node_are_two_parcels(
+    stack,
+) -> None:
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 10})
+    channel = await _channel(stack)
+    base = order_payload(net, [("tee", 1)], channel=channel)
+    quote = {
+        "channel": channel,
+        "destination": base["ship_to"]["location"],
+        "lines": base["lines"],
+    }
+    checked = await stack.http.post("/v1/checkout/check", json=quote)
+    assert checked.status_code == 200, checked.text
+    options = {o["code"]: o for o in checked.json()["options"]}
+    orders = [
+        await _submit(
+            stack,
+            order_payload(
+                net,
+                [("tee", 1)],
+                channel=channel,
+                delivery_option=code,
+                promised_date=options[code]["promised_date"],
+            ),
+        )
+        for code in ("home_fast", "home_economy")
+    ]
+
+    fast, economy = [await stack.wait_for_status(o, "COMPLETED") for o in orders]
+
+    [a], [b] = fast["shipments"], economy["shipments"]
+    assert a["node_id"] == b["node_id"]
+    assert a["service"] == options["home_fast"]["shipments"][0]["service"] != b["service"]
+    assert a["parcel_id"] != b["parcel_id"] and a["tracking_number"] != b["tracking_number"]
+    assert not fast["promise"]["at_risk"], fast["promise"]
 
 
 async def test_a_negative_or_longer_than_a_week_consolidation_window_is_refused_naming_the_field(

@@ -1,6 +1,6 @@
 """Parcel groups (services.parcels) on real SQLite and PostgreSQL: shipments of one customer to
-one address at one node within the window share a group and one label claim; another address,
-another node, a closed window or a pickup do not; a member that leaves gives back an unused claim,
+one address at one node on one carrier service within the window share a group and one label
+claim; another address, another node, another service, a closed window or a pickup do not; a member that leaves gives back an unused claim,
 and concurrent joins of one key find one group."""
 
 import threading
@@ -142,3 +142,19 @@ def test_the_address_key_ignores_case_accents_punctuation_and_the_recipient() ->
     assert ParcelKey("web", "C-1", address_key(a), "n") == ParcelKey(
         "web", "C-1", address_key(HOME), "n"
     )
+
+
+def test_a_fast_and_an_economy_shipment_of_one_customer_address_and_node_are_two_parcels(
+    ledger_engine,
+) -> None:
+    fast = _join(ledger_engine, 1, carrier="dhl", service="express")
+    economy = _join(ledger_engine, 2, at=T0 + timedelta(minutes=1), carrier="dhl", service="eco")
+    also_fast = _join(
+        ledger_engine, 3, at=T0 + timedelta(minutes=2), carrier="dhl", service="express"
+    )
+
+    assert fast.parcel_id is not None and economy.parcel_id not in (None, fast.parcel_id)
+    assert also_fast.parcel_id == fast.parcel_id and also_fast.with_orders == ["order-web-1"]
+    # The service the parcel's label is bought for is the one its members ship on.
+    step = label_step(ledger_engine, "order-web-2-S1")
+    assert step.action == "buy" and step.shared_with == []

@@ -39,3 +39,11 @@ def test_the_benchmark_groups_nothing_without_repeat_customers_and_saves_parcels
     repeat = repeat_customer_stream(instance, 0.5, 1800, 3600, seed=1)
     assert repeat.repeat_orders > 0
     assert parcels(instance, outcome, repeat, 1800) < outcome.packages
+
+
+def test_two_carrier_services_of_one_customer_address_and_node_never_share() -> None:
+    fast = ParcelKey(KEY.channel, KEY.customer_id, KEY.address_key, KEY.node_id, "dhl", "express")
+    economy = ParcelKey(
+        fast.channel, fast.customer_id, fast.address_key, fast.node_id, "dhl", "eco"
+    )
+    assert assign_parcels([_at(0, key=fast), _at(1, key=economy), _at(2, key=fast)]) == [0, 1, 0]
