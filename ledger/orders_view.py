@@ -200,10 +200,13 @@ def list_orders(
 
 
 def record_delivery(session: Session, order_id: str, shipment_id: str, carrier: str) -> bool:
-    """Carriers report delivery after the order's workflow has closed; the read model keeps it.
-    The whole document is read, changed and written back, so the row is locked first
-    (PostgreSQL; SQLite writers are serialised): two scans for two parcels of one order at
-    once each see the other's delivery instead of writing over it."""
+    """Carriers report delivery after the order's workflow has closed; the read model keeps it,
+    under RECORDED_DELIVERIES too, for project() to put back. A shipment the document already
+    shows delivered is recorded as well: that document may come from a workflow task that took
+    an earlier send of the scan, projected, and never completed (its worker died), whose retry
+    then projects without it. The whole document is read, changed and written back, so the row
+    is locked first (PostgreSQL; SQLite writers are serialised): two scans for two parcels of one
+    order at once each see the other's delivery instead of writing over it."""
     view = session.get(OrderView, order_id, with_for_update=True)
     if view is None:
         return False
@@ -211,21 +214,25 @@ def record_delivery(session: Session, order_id: str, shipment_id: str, carrier: 
     shipment = next((s for s in state.shipments if s.shipment_id == shipment_id), None)
     if shipment is None:
         return False
-    if shipment.status != ShipmentStatus.DELIVERED:
+    recorded = dict(view.document.get(RECORDED_DELIVERIES) or {})
+    if shipment_id in recorded:
+        return True  # a resend
+    detail = f"{shipment_id} delivered by {carrier}, tracking {shipment.tracking_number}"
+    if shipment.status != ShipmentStatus.DELIVERED or shipment.delivered_at is None:
         shipment.status = ShipmentStatus.DELIVERED
         shipment.delivered_at = utcnow()  # the scan's arrival: the promise-kept measure's date
-        detail = f"{shipment_id} delivered by {carrier}, tracking {shipment.tracking_number}"
         entry = TimelineEntry(at=shipment.delivered_at, event="delivered", detail=detail)
         state.timeline.append(entry)
-        recorded = dict(view.document.get(RECORDED_DELIVERIES) or {})
-        recorded[shipment_id] = {
-            "delivered_at": shipment.delivered_at.isoformat(),
-            "tracking_number": shipment.tracking_number,
-            "entry": entry.model_dump(mode="json"),
-        }
-        store_state(view, state)
-        view.document = view.document | {RECORDED_DELIVERIES: recorded}
-        session.add(view)
+    else:  # its timeline has the workflow's entry; a projection without it gets this one
+        entry = TimelineEntry(at=shipment.delivered_at, event="delivered", detail=detail)
+    recorded[shipment_id] = {
+        "delivered_at": shipment.delivered_at.isoformat(),
+        "tracking_number": shipment.tracking_number,
+        "entry": entry.model_dump(mode="json"),
+    }
+    store_state(view, state)
+    view.document = view.document | {RECORDED_DELIVERIES: recorded}
+    session.add(view)
     return True
 
 

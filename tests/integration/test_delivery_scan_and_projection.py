@@ -201,3 +201,24 @@ def test_a_projection_without_a_run_id_keeps_the_scan_too(ledger_engine: Engine)
     assert not _project(ledger_engine, without_run)
 
     assert _delivered(_stored(ledger_engine)) == {S1: True, S2: False}
+
+
+def test_a_scan_the_read_model_shows_from_a_workflow_task_that_never_completed_survives_its_retry(
+    ledger_engine: Engine,
+) -> None:
+    """Chaos seed 11: a worker took the scan's first send (an update), projected S1 DELIVERED
+    and died before its workflow task completed; the API answered 503, the carrier sent the
+    scan again, the read model already showed it delivered. The task's retry never saw the
+    update and projects S1 SHIPPED at a higher version."""
+    attempt = _document(66000, shipment_statuses=(ShipmentStatus.DELIVERED, ShipmentStatus.SHIPPED))
+    attempt["shipments"][0]["delivered_at"] = "2026-12-01T23:58:35Z"
+    _project(ledger_engine, attempt)
+    assert _scan(ledger_engine, S1)
+
+    retry = _project(ledger_engine, _document(72000))
+
+    state = _stored(ledger_engine)
+    assert retry and state.version == 72000
+    assert _delivered(state) == {S1: True, S2: False}
+    assert str(state.shipments[0].delivered_at) == "2026-12-01 23:58:35+00:00"
+    assert [e.event for e in state.timeline].count("delivered") == 1
