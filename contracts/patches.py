@@ -50,6 +50,11 @@ class Patch(StrEnum):
     # allocated after its move (not the other pieces of its line).
     # Release 2026-12 (issue 14), stage: patched.
     ORDER_DIVIDED_LINES_2026_12 = "order-divided-lines-2026-12-pieces"
+    # A pre-order's waits count from its promised date (issue 14 review): until then waiting
+    # BACKORDERED is its plan, so the escalation to a person and a ship-complete deadline are
+    # counted from that date, not from when it was backordered or submitted.
+    # Release 2026-12 (issue 14), stage: patched.
+    ORDER_PREORDER_WAIT_2026_12 = "order-preorder-wait-2026-12-from-promised-date"
 
 
 # Patch ids no workflow calls any more: kept so none is ever given to a different change.

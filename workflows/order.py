@@ -88,6 +88,7 @@ with workflow.unsafe.imports_passed_through():
         OPEN_SHIPMENT_STATUSES,
         TERMINAL_ORDER_STATUSES,
         DeliveryMethod,
+        DeliveryOptionCode,
         FulfilmentPolicy,
         OrderLine,
         OrderPromise,
@@ -196,6 +197,9 @@ class OrderWorkflow:
         self._allocations_started = 0
         self._allocated_by: dict[str, int] = {}  # shipment id -> the allocation that made it
         self._moved_during: dict[str, int] = {}  # moved shipment id -> allocations started then
+        # Orders started on release 2026-12 (issue 14 review) or later count a pre-order's waits
+        # (the escalation, a ship-complete deadline) from its promised date.
+        self._preorder_waits = workflow.patched(Patch.ORDER_PREORDER_WAIT_2026_12)
         self._attention: dict[str, str] = {}  # why a person must act, by what it is about
         self._waits_on_person: set[str] = set()  # the attention entries an open wait needs
         self._deadlines: dict[str, datetime] = {}  # when each timed wait ends, by what waits
@@ -430,7 +434,21 @@ class OrderWorkflow:
             or order.fulfilment_policy != FulfilmentPolicy.SHIP_COMPLETE
         ):
             return None
-        return order.submitted_at + timedelta(seconds=order.ship_complete_wait_seconds)
+        waits_from = max(order.submitted_at, self._preorder_due() or order.submitted_at)
+        return waits_from + timedelta(seconds=order.ship_complete_wait_seconds)
+
+    def _preorder_due(self) -> datetime | None:
+        """A pre-order's promised date (its first instant, UTC): before it, waiting for the
+        incoming stock is the plan, so its waits count from then. None: not a pre-order (or one
+        started before the patch)."""
+        order = self._state.order
+        if (
+            not self._preorder_waits
+            or order.delivery_option != DeliveryOptionCode.PREORDER
+            or order.promised_date is None
+        ):
+            return None
+        return _midnight(order.promised_date)
 
     def _ship_complete_due(self) -> bool:
         """The ship-complete deadline has passed: the channel's rule (ask or split) applies now.
@@ -496,9 +514,18 @@ class OrderWorkflow:
             self._note("backordered", why)
             self._last_backorder_why = why
         since = self._backordered_since = self._backordered_since or now
+        due = self._preorder_due()
         if failure is not None:
             # Acknowledgeable, as release 107575e recorded it: support says they are on it.
             self._attend("allocation", failure)
+        elif due is not None:
+            # A pre-order waits for its incoming stock by plan: counted from its promised date.
+            if now - max(since, due) >= BACKORDER_ESCALATES_AFTER:
+                self._attend(
+                    "allocation",
+                    f"pre-order promised for {due:%Y-%m-%d}, backordered since "
+                    f"{since:%Y-%m-%d %H:%M} UTC: bring in stock or cancel",
+                )
         elif now - since >= BACKORDER_ESCALATES_AFTER:
             self._attend(
                 "allocation",
