@@ -21,15 +21,22 @@ import functools
 import json
 import os
 import subprocess
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from contracts.names import OrderQuery, WorkflowName
+import workflows.order as order_workflow
+from connectors.http import JsonHttpClient
+from contracts.activities import LeaveParcelInput, LeaveParcelResult
+from contracts.names import ActivityName, OrderQuery, WorkflowName
 from contracts.starters import run_housekeeping_now, start_order
 from domain.orders import Order
 from ledger.db import transaction
@@ -38,7 +45,7 @@ from ledger.tables import FeedSource, Node
 from tests.support.network import CUSTOMER, build_network
 from tests.support.orders_api import order_payload
 from tests.support.scripted_node import ScriptedNodeSystem
-from worker import order_worker
+from worker import activity_methods, activity_objects, order_worker
 
 # Workflow inputs and results are passed as plain JSON here (the pydantic data converter reads
 # the same), so this script does not depend on where the models live.
@@ -880,3 +887,126 @@ async def test_order_line_divided_partial(stack) -> None:
     done = await stack.wait_for_status(order_id, "COMPLETED")
     assert len(done["shipments"]) == 3
     await _export(stack, "order_line_divided_partial", order_id, "update:retry")
+
+
+async def test_order_preorder_waits_for_its_date(stack) -> None:
+    """A ship-complete pre-order promised 12 days ahead waits BACKORDERED past the channel's
+    ship-complete wait (seconds here) and a support retry without asking anyone or splitting
+    (its waits count from its promised date); its stock arrives, the sweep ships it."""
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 0})
+    promised = datetime.now(UTC).date() + timedelta(days=12)
+    order = _order(
+        net,
+        [("tee", 2)],
+        delivery_option="preorder",
+        promised_date=promised,
+        fulfilment_policy="ship_complete",
+        ship_complete_wait_seconds=2,
+    )
+    assert await start_order(stack.client, order, stack.settings.task_queue)
+    await stack.wait_for_status(order.order_id, "BACKORDERED")
+    await asyncio.sleep(3)  # past the ship-complete wait, were it counted from the submission
+    retried = await stack.http.post(
+        f"/v1/orders/{order.order_id}/retry", json={"reason": "support looks again"}
+    )
+    assert retried.status_code == 200, retried.text
+    waiting = (await stack.http.get(f"/v1/orders/{order.order_id}")).json()
+    assert waiting["status"] == "BACKORDERED" and waiting["attention"] is None, waiting
+    await _stock_arrives(stack, net, "near", "tee", 2)
+    assert order.order_id in await _sweep(stack)
+    done = await stack.wait_for_status(order.order_id, "COMPLETED")
+    assert _timeline(done, "attention") == [] and _timeline(done, "ship-complete deadline") == []
+    await _export(stack, "order_preorder_waits_for_its_date", order.order_id, "update:retry")
+
+
+async def test_order_grouped_fast_and_economy(stack) -> None:
+    """Two orders of one customer to one address and node, one sold home_fast, the other
+    home_economy: a parcel each (a parcel travels on one carrier service), both complete."""
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 5})
+    channel = await _grouping_channel(stack, window=300.0)
+    cart = order_payload(net, [("tee", 1)], channel=channel)
+    quote = {"channel": channel, "destination": cart["ship_to"]["location"], "lines": cart["lines"]}
+    checked = await stack.http.post("/v1/checkout/check", json=quote)
+    assert checked.status_code == 200, checked.text
+    options = {o["code"]: o for o in checked.json()["options"]}
+    fast, economy = [
+        await _submit(
+            stack,
+            order_payload(
+                net,
+                [("tee", 1)],
+                channel=channel,
+                delivery_option=code,
+                promised_date=options[code]["promised_date"],
+            ),
+        )
+        for code in ("home_fast", "home_economy")
+    ]
+    done = [await stack.wait_for_status(o, "COMPLETED") for o in (fast, economy)]
+    assert done[0]["shipments"][0]["parcel_id"] != done[1]["shipments"][0]["parcel_id"]
+    await _export(stack, "order_grouped_fast_apart", fast, "EVENT_TYPE_TIMER_FIRED")
+
+
+async def test_order_parcel_leave_waits_for_the_ledger(stack, monkeypatch) -> None:
+    """Two orders in one parcel; one is cancelled while the parcel waits and the ledger hangs
+    on its leave past the order's local-activity limit (shortened for this scenario): the leave
+    is tried again after a timer, the order leaves the parcel, the other ships."""
+    monkeypatch.setattr(
+        order_workflow,
+        "LEDGER",
+        {**order_workflow.LEDGER, "schedule_to_close_timeout": timedelta(seconds=3)},
+    )
+    monkeypatch.setattr(order_workflow, "LEDGER_RETRY", timedelta(seconds=1))
+    net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 5})
+    channel = f"web-{uuid.uuid4().hex[:8]}"
+    kept, dropped = (
+        _order(net, [("tee", n)], channel=channel, consolidation_window_seconds=600.0)
+        for n in (1, 2)
+    )
+    http = JsonHttpClient("capture-leave")
+    activities = activity_methods(
+        *activity_objects(stack.engine, stack.client, stack.settings, http)
+    )
+    [real_leave] = [
+        a
+        for a in activities
+        if getattr(activity._Definition.from_callable(a), "name", None) == ActivityName.LEAVE_PARCEL
+    ]
+    calls: list[int] = []
+
+    @activity.defn(name=ActivityName.LEAVE_PARCEL)
+    def leave_parcel(request: LeaveParcelInput) -> LeaveParcelResult:
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(4.5)  # the database hangs past the limit
+            raise RuntimeError("database away")
+        return real_leave(request)
+
+    task_queue = f"capture-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with Worker(
+            stack.client,
+            task_queue=task_queue,
+            workflows=[order_workflow.OrderWorkflow],
+            activities=[a for a in activities if a is not real_leave] + [leave_parcel],
+            activity_executor=executor,
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+            for order in (kept, dropped):
+                assert await start_order(stack.client, order, task_queue)
+            await _order_until(stack, dropped.order_id, lambda o: bool(_timeline(o, "grouped")))
+            cancelled = await stack.http.post(
+                f"/v1/orders/{dropped.order_id}/cancel", json={"reason": "customer"}
+            )
+            assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+            await stack.wait_for_status(kept.order_id, "COMPLETED")
+            await _until_closed(stack, dropped.order_id)
+    await http.aclose()
+    assert len(calls) == 2, calls
+    await _export(
+        stack,
+        "order_parcel_leave_waits_for_the_ledger",
+        dropped.order_id,
+        "update:cancel",
+        "EVENT_TYPE_TIMER_FIRED",
+    )
