@@ -23,6 +23,7 @@ from domain.lifecycle import delivery_scan_goes_to_read_model
 from domain.orders import NodeEventType
 from ledger import orders_view
 from services.callbacks import record_after_close, shipment_ref
+from services.parcel_scans import ParcelScanMember, parcel_scan_members
 
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
@@ -112,6 +113,8 @@ async def carrier_event(
 ) -> CallbackAccepted:
     """`shipped` (collected) or `delivered` scans. Delivery scans usually arrive after the order's
     workflow has completed: those update the read model; earlier ones go to the workflow.
+    A scan for a parcel several orders share names the parcel's id (`P-…`) and tracking
+    number: it reaches every shipment in it, `routed_to` saying `shipment: route` for each.
     Signed by a gateway key."""
     if caller.node_id is not None:
         raise ApiError(403, "forbidden", "carrier events need a gateway key, not a node's key")
@@ -125,6 +128,25 @@ async def carrier_event(
     if state is None:
         raise ApiError(404, "order_not_found", f"no order {callback.order_id}")
     shipment = next((s for s in state.shipments if s.shipment_id == callback.shipment_id), None)
+    if shipment is None:
+        # A grouped parcel's label was bought under the parcel's id: its scans are its members'.
+        members = await off_loop(
+            session,
+            parcel_scan_members,
+            callback.order_id,
+            callback.shipment_id,
+            callback.tracking_number,
+            callback.event,
+        )
+        if members is not None:
+            routed = [await _parcel_member_scan(temporal, session, engine, carrier, callback, m)
+                      for m in members]  # fmt: skip
+            await remember_callback(request, signature)
+            return CallbackAccepted(
+                order_id=callback.order_id,
+                shipment_id=callback.shipment_id,
+                routed_to="; ".join(routed) or "no active member",
+            )
     # The read model has the label before the node is handed it (the order publishes it
     # first), so a carrier names a tracking number the read model knows.
     if shipment is None or shipment.tracking_number != callback.tracking_number:
@@ -149,6 +171,33 @@ async def carrier_event(
     return CallbackAccepted(
         order_id=callback.order_id, shipment_id=callback.shipment_id, routed_to=routed_to
     )
+
+
+async def _parcel_member_scan(
+    temporal: Client,
+    session: Session,
+    engine: Engine,
+    carrier: str,
+    callback: CarrierCallback,
+    member: ParcelScanMember,
+) -> str:
+    """One member's share of a parcel's scan, routed as its own scan would be; what became of
+    it, for `routed_to`."""
+    event = NodeEvent(
+        shipment_id=member.shipment_id,
+        node_id=member.node_id,
+        event=callback.event,
+        tracking_number=callback.tracking_number,
+    )
+    routed_to: str = member.route
+    if member.route == "read_model":
+        routed_to = await _record_after_close(engine, member.order_id, carrier, event)
+    elif member.route == "workflow":
+        try:
+            await _to_workflow(temporal, session, member.order_id, event)
+        except (WorkflowClosed, DeliveryNotTaken):
+            routed_to = await _record_after_close(engine, member.order_id, carrier, event)
+    return f"{member.shipment_id}: {routed_to}"
 
 
 async def _to_workflow(temporal: Client, session: Session, order_id: str, event: NodeEvent) -> None:
