@@ -951,11 +951,11 @@ async def test_order_parcel_leave_waits_for_the_ledger(stack, monkeypatch) -> No
     """Two orders in one parcel; one is cancelled while the parcel waits and the ledger hangs
     on its leave past the order's local-activity limit (shortened for this scenario): the leave
     is tried again after a timer, the order leaves the parcel, the other ships."""
-    monkeypatch.setattr(
-        order_workflow,
-        "LEDGER",
-        {**order_workflow.LEDGER, "schedule_to_close_timeout": timedelta(seconds=3)},
-    )
+    # Only the overall limit (a start-to-close as well may have each attempt retried by the
+    # SDK's core, never heard of by the order): tests/e2e/test_parcel_leave_retried.py.
+    shortened = {**order_workflow.LEDGER, "schedule_to_close_timeout": timedelta(seconds=3)}
+    del shortened["start_to_close_timeout"]
+    monkeypatch.setattr(order_workflow, "LEDGER", shortened)
     monkeypatch.setattr(order_workflow, "LEDGER_RETRY", timedelta(seconds=1))
     net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 5})
     channel = f"web-{uuid.uuid4().hex[:8]}"
@@ -972,13 +972,13 @@ async def test_order_parcel_leave_waits_for_the_ledger(stack, monkeypatch) -> No
         for a in activities
         if getattr(activity._Definition.from_callable(a), "name", None) == ActivityName.LEAVE_PARCEL
     ]
-    calls: list[int] = []
+    calls: list[float] = []
 
     @activity.defn(name=ActivityName.LEAVE_PARCEL)
     def leave_parcel(request: LeaveParcelInput) -> LeaveParcelResult:
-        calls.append(1)
-        if len(calls) == 1:
-            time.sleep(4.5)  # the database hangs past the limit
+        calls.append(time.monotonic())
+        if calls[-1] - calls[0] < 5.0:  # the database is away 5 s, hanging past the limit
+            time.sleep(4.5)
             raise RuntimeError("database away")
         return real_leave(request)
 
@@ -1002,7 +1002,7 @@ async def test_order_parcel_leave_waits_for_the_ledger(stack, monkeypatch) -> No
             await stack.wait_for_status(kept.order_id, "COMPLETED")
             await _until_closed(stack, dropped.order_id)
     await http.aclose()
-    assert len(calls) == 2, calls
+    assert len(calls) >= 2, calls
     await _export(
         stack,
         "order_parcel_leave_waits_for_the_ledger",

@@ -1,7 +1,8 @@
 """A grouped order cancelled while the ledger is away still leaves its parcel (the leave is
 waited out like a stock step, not given up): a member left active could hold the parcel's label
 claim the others wait for. The ledger is made to hang on the first leave for longer than the
-order's local-activity limit (shortened here), so the leave times out once, and is tried again.
+order's local-activity limit (shortened here) for a few seconds, so the leave times out, and is
+tried again.
 
 The orders run on a worker of their own (the stack's activities, its LEAVE_PARCEL hung once),
 on their own task queue, so the stack's worker keeps its own."""
@@ -28,7 +29,8 @@ from tests.support.orders_api import order_payload
 from worker import activity_methods, activity_objects
 
 LIMIT = timedelta(seconds=3)  # the order's local-activity limit, for this test
-HANGS = 4.5  # seconds the ledger hangs on the first leave: longer than LIMIT
+HANGS = 4.5  # seconds the ledger hangs on each leave: longer than LIMIT
+AWAY = 5.0  # seconds from the first leave during which the ledger is away
 
 
 def _order(net, channel: str, units: int) -> Order:
@@ -46,9 +48,11 @@ def _order(net, channel: str, units: int) -> Order:
 async def test_a_cancelled_member_leaves_its_parcel_after_the_ledger_was_away(
     stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        order_workflow, "LEDGER", {**order_workflow.LEDGER, "schedule_to_close_timeout": LIMIT}
-    )
+    # Only the overall limit: with a start-to-close as well, the SDK's core may time each attempt
+    # out at that limit and retry it, and the order would never hear of the ledger being away.
+    shortened = {**order_workflow.LEDGER, "schedule_to_close_timeout": LIMIT}
+    del shortened["start_to_close_timeout"]
+    monkeypatch.setattr(order_workflow, "LEDGER", shortened)
     monkeypatch.setattr(order_workflow, "LEDGER_RETRY", timedelta(seconds=1))
     net = build_network(
         stack.engine,
@@ -73,7 +77,7 @@ async def test_a_cancelled_member_leaves_its_parcel_after_the_ledger_was_away(
     @activity.defn(name=ActivityName.LEAVE_PARCEL)
     def leave_parcel(request: LeaveParcelInput) -> LeaveParcelResult:
         calls.append(time.monotonic())
-        if len(calls) == 1:
+        if calls[-1] - calls[0] < AWAY:
             time.sleep(HANGS)  # the database hangs: the order's limit passes first
             raise RuntimeError("database away")
         return real_leave(request)
@@ -101,7 +105,7 @@ async def test_a_cancelled_member_leaves_its_parcel_after_the_ledger_was_away(
             gone = await stack.wait_for_status(dropped.order_id, "CANCELLED")
     await http.aclose()
 
-    assert len(calls) == 2, calls  # timed out once, tried again
+    assert len(calls) >= 2, calls  # timed out, tried again
     details = [e["detail"] for e in gone["timeline"]]
     assert any("waits for the ledger to leave parcel" in d for d in details), details
     assert any("left parcel" in d for d in details), details
