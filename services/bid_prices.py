@@ -7,6 +7,12 @@ last. Stock is what each active shipping node has available now. The LP (sourcin
 pure) prices each (node, SKU); the prices and a run row are stored in one transaction, replacing
 the previous prices. services.sourcing_policy serves them to inventory-aware channels.
 
+The prices stored are the new LP's averaged with those in force (sourcing.bid_prices.
+smoothed_bid_prices, `smoothing` of the old): with stock close to demand the LP's duals jump
+between equally optimal vertices from one re-solve to the next, and the average decides better
+(benchmarks/README.md). A refresh for a time no later than the prices in force changes nothing,
+so a retried refresh does not average twice.
+
 Bounded, so one run takes seconds, never the worker's timeout:
 - at most MAX_ORDERS orders (the newest of the window);
 - only SKUs with demand in the window, at most MAX_SKUS of them (the most ordered units);
@@ -22,7 +28,7 @@ import math
 import time
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -35,7 +41,13 @@ from ledger import stock
 from ledger.db import transaction
 from ledger.tables import BidPriceRun
 from services.sourcing_policy import forget_cached_policies
-from sourcing.bid_prices import DemandClass, FluidLpFailed, solve_fluid_lp
+from sourcing.bid_prices import (
+    DEFAULT_SMOOTHING,
+    DemandClass,
+    FluidLpFailed,
+    smoothed_bid_prices,
+    solve_fluid_lp,
+)
 from sourcing.model import SourcingPolicy
 from sourcing.optimizer import DEFAULT_POLICY
 
@@ -84,12 +96,18 @@ def refresh_bid_prices(
     window: timedelta = DEFAULT_WINDOW,
     horizon: timedelta = DEFAULT_HORIZON,
     policy: SourcingPolicy = DEFAULT_POLICY,
+    smoothing: float = DEFAULT_SMOOTHING,
 ) -> BidPriceRefresh:
-    """One re-solve: read the window's orders and the stock, solve, store the run and prices."""
+    """One re-solve: read the window's orders and the stock, solve, store the run and prices
+    (averaged with those in force)."""
     start = now - window
     # A read, not ledger.db.transaction: that is a write transaction (SQLite's write lock), and
     # allocations must not queue behind reading a month of orders.
     with Session(engine) as session:
+        in_force = store.latest_run(session)
+        if in_force is not None and _aware(in_force.solved_at) >= _aware(now):
+            return _already_refreshed(in_force, store.prices_of(session, in_force.run_id))
+        in_force_prices = store.prices_of(session, in_force.run_id) if in_force else {}
         history = store.order_history(session, start, now, MAX_ORDERS)
         demand, centroids, skus = demand_classes(history, horizon / window)
         nodes = [n for n in stock.candidate_nodes(session, skus) if n.can_ship] if skus else []
@@ -114,6 +132,7 @@ def refresh_bid_prices(
                 policy.package_cost,
                 policy.unserved_unit_penalty,
             ).bid_prices
+            prices = smoothed_bid_prices(in_force_prices, prices, smoothing)
         run.status = store.RUN_OK
     except FluidLpFailed as exc:
         run.status, run.error = store.RUN_FAILED, str(exc)
@@ -133,6 +152,25 @@ def refresh_bid_prices(
         prices=sum(1 for p in prices.values() if p > 0),
         solve_seconds=run.solve_seconds,
         error=run.error,
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _already_refreshed(run: BidPriceRun, prices: dict[tuple[str, str], float]) -> BidPriceRefresh:
+    """The run in force answers a refresh for its time or an earlier one (a retry, a late run)."""
+    return BidPriceRefresh(
+        run_id=run.run_id,
+        status=run.status,
+        orders_counted=run.orders_counted,
+        regions=0,
+        classes=0,
+        nodes=run.nodes,
+        skus=run.skus,
+        prices=len(prices),
+        solve_seconds=run.solve_seconds,
     )
 
 

@@ -77,6 +77,34 @@ class FluidLpFailed(RuntimeError):
         super().__init__(f"fluid LP failed ({status}): {message}")
 
 
+# The share of the prices in force a refresh keeps (services.bid_prices, the sourcing benchmark).
+DEFAULT_SMOOTHING = 0.5
+
+
+def smoothed_bid_prices(
+    in_force: Mapping[tuple[str, str], float],
+    solved: Mapping[tuple[str, str], float],
+    smoothing: float = DEFAULT_SMOOTHING,
+) -> dict[tuple[str, str], float]:
+    """The prices a refresh stores: `smoothing` x the prices in force + the rest x the new LP's.
+
+    With stock close to expected demand the LP is degenerate: many dual solutions are optimal, and
+    successive re-solves jump between vertices of that set, so which of two near-equal methods an
+    order takes flips from one refresh to the next. Averaging successive duals (dual averaging)
+    moves the prices towards the inside of the optimal set, where those ties are broken by the
+    network's whole future rather than by the solver's pivoting. A (node, SKU) missing from one
+    side is priced 0 there, so a scarcity that has passed fades out over a few refreshes."""
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), not {smoothing}")
+    if not in_force or smoothing == 0.0:
+        return dict(solved)
+    blended = {
+        key: smoothing * in_force.get(key, 0.0) + (1.0 - smoothing) * solved.get(key, 0.0)
+        for key in in_force.keys() | solved.keys()
+    }
+    return {key: price for key, price in blended.items() if price > PRICE_FLOOR}
+
+
 def compute_bid_prices(
     demand: Sequence[DemandClass],
     inventory: Mapping[tuple[str, str], float],

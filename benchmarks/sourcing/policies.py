@@ -15,7 +15,13 @@ from domain.orders import DeliveryMethod, OrderLine
 from services.allocation import AllocationRequest, plan_allocation
 from sourcing import NodeProfile, SourcingPolicy
 from sourcing.allocation import ChosenShipment
-from sourcing.bid_prices import FluidSolution, class_plans, solve_fluid_lp
+from sourcing.bid_prices import (
+    DEFAULT_SMOOTHING,
+    FluidSolution,
+    class_plans,
+    smoothed_bid_prices,
+    solve_fluid_lp,
+)
 from sourcing.model import MILES_PER_KM, LpClassPlan, basket_key
 
 NOW = datetime(2025, 3, 3, 9, 0)
@@ -118,7 +124,8 @@ class OpenDomOptimizer:
 
     With `resolve_every` set, LP bid prices are recomputed at that fraction of the horizon from
     the remaining stock and the remaining expected demand, as the live Schedule re-solves from
-    recent demand and current stock, and the policy carries them (`with_bid_prices`).
+    recent demand and current stock, and the policy carries them (`with_bid_prices`), averaged
+    with the prices in force as the live refresh stores them (`smoothing`, its default).
 
     With `follow_lp` the policy also carries the LP's methods per demand class (`lp_plans`), and
     an order follows the one its class uses most that stock can still serve. Between re-solves
@@ -132,12 +139,14 @@ class OpenDomOptimizer:
         resolve_every: float | None = None,
         initial: FluidSolution | None = None,
         follow_lp: bool = False,
+        smoothing: float = DEFAULT_SMOOTHING,
     ) -> None:
         """`initial`: the LP already solved for the start of the horizon (the bound's LP)."""
         self.name = name
         self.resolve_every = resolve_every
         self.initial = initial
         self.follow_lp = follow_lp
+        self.smoothing = smoothing
         self.lp_seconds = 0.0
         self.lp_solves = 0
 
@@ -149,6 +158,7 @@ class OpenDomOptimizer:
         self.lp_seconds = 0.0
         self.lp_solves = 0
         self.previous: FluidSolution | None = None
+        self.prices: dict[tuple[str, str], float] = {}
         n = len(instance.orders)
         step = max(1, round(n * self.resolve_every)) if self.resolve_every else None
         self.resolve_at = set(range(0, n, step)) if step else set()
@@ -185,7 +195,9 @@ class OpenDomOptimizer:
             self.lp_seconds += time.perf_counter() - started
             self.lp_solves += 1
         self.previous = solution
-        self.policy = self.base.with_bid_prices(solution.bid_prices)
+        # As the live refresh stores them: averaged with the prices in force (t = 0: none).
+        self.prices = smoothed_bid_prices(self.prices, solution.bid_prices, self.smoothing)
+        self.policy = self.base.with_bid_prices(self.prices)
         if self.follow_lp:
             demand = self.instance.expected_classes(t)
             plans = class_plans(solution, demand, self.points)

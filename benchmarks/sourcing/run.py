@@ -36,7 +36,7 @@ from benchmarks.sourcing.policies import (
     Policy,
 )
 from benchmarks.sourcing.simulate import Outcome, simulate
-from sourcing.bid_prices import FluidSolution, solve_fluid_lp
+from sourcing.bid_prices import DEFAULT_SMOOTHING, FluidSolution, solve_fluid_lp
 
 # Stock is 2% above expected demand: scarce enough that centres run out of items and orders
 # must be split or sent far, yet the stock-outs that demand noise alone forces on every policy
@@ -107,6 +107,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=False,
         help="orders of an LP demand class follow the LP's own methods (sourcing.allocation)",
     )
+    parser.add_argument(
+        "--smoothing",
+        type=float,
+        default=DEFAULT_SMOOTHING,
+        help="share of the prices in force a re-solve keeps, as the live refresh (0: the new LP's)",
+    )
     return parser.parse_args(argv)
 
 
@@ -127,7 +133,13 @@ def _policies(args: argparse.Namespace, bound: FluidSolution) -> list[Policy]:
         NearestPerItem(),
         MyopicBruteForce(),
         OpenDomOptimizer(MYOPIC),
-        OpenDomOptimizer(BID_PRICES, args.resolve_every, initial=bound, follow_lp=args.follow_lp),
+        OpenDomOptimizer(
+            BID_PRICES,
+            args.resolve_every,
+            initial=bound,
+            follow_lp=args.follow_lp,
+            smoothing=args.smoothing,
+        ),
     ]
 
 

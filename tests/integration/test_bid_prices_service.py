@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pytest import approx
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -26,6 +27,7 @@ from services import allocation, configuration
 from services.allocation import AllocationRequest
 from services.bid_prices import refresh_bid_prices
 from services.sourcing_policy import forget_cached_policies, policy_for
+from sourcing.bid_prices import DEFAULT_SMOOTHING
 from sourcing.optimizer import DEFAULT_POLICY
 from tests.support.orders_api import ledger_order
 
@@ -115,6 +117,31 @@ def test_a_refresh_replaces_the_previous_prices_and_an_empty_history_stores_none
         assert session.exec(select(BidPrice)).all() == []
         assert store.latest_run_id(session) == second.run_id
         assert policy_for(session, "web") == DEFAULT_POLICY
+
+
+def test_a_refresh_stores_the_new_prices_averaged_with_those_in_force_and_a_retry_changes_nothing(
+    ledger_engine: Engine,
+) -> None:
+    _network(ledger_engine, near_units=5, far_units=200)
+    _record_orders(ledger_engine, 80, NOW - timedelta(days=3), "recent")
+    first = refresh_bid_prices(ledger_engine, NOW - timedelta(hours=1))
+    with transaction(ledger_engine) as session:  # the near shelf restocked: no scarcity left
+        stock.adjust_on_hand(session, "WH-NEAR", "TEE", 195, cause="receipt")
+
+    second = refresh_bid_prices(ledger_engine, NOW)
+    retried = refresh_bid_prices(ledger_engine, NOW)
+    late = refresh_bid_prices(ledger_engine, NOW - timedelta(minutes=30))
+
+    with transaction(ledger_engine) as session:
+        first_price = _predicted_near_price()
+        # The LP alone would now price the near unit at 0; half the price in force stays.
+        assert store.prices_of(session, second.run_id) == {
+            ("WH-NEAR", "TEE"): approx(first_price * DEFAULT_SMOOTHING, abs=1e-5)
+        }
+        assert len(session.exec(select(BidPriceRun)).all()) == 2
+        assert store.latest_run_id(session) == second.run_id
+    assert first.prices == 1
+    assert retried.run_id == late.run_id == second.run_id
 
 
 def test_an_inventory_aware_channels_allocation_explains_the_opportunity_cost(
