@@ -24,6 +24,9 @@ from domain.orders import (
 )
 from domain.parcels import MAX_CONSOLIDATION_WINDOW_SECONDS
 
+# A channel limits its orders to at most this many shipments (nodes) at the most.
+MAX_SHIPMENTS_PER_ORDER = 50
+
 # Ids appear in URL paths and audit ids (`carrier/service`): no slash, no space.
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -176,6 +179,8 @@ class ChannelSpec(Spec):
     consolidation_window_seconds: float = Field(
         default=0.0, ge=0, le=MAX_CONSOLIDATION_WINDOW_SECONDS
     )
+    # Its orders leave from at most this many nodes (the ruleset's max_splits; None: no limit).
+    max_shipments_per_order: int | None = Field(default=None, ge=1, le=MAX_SHIPMENTS_PER_ORDER)
     pool_node_types: list[NodeType] | None = None
     pool_node_ids: list[Identifier] | None = None
     share_by_node_type: dict[NodeType, float] = {}

@@ -243,6 +243,7 @@ class AvailabilityCache:
         self._retired_skus: frozenset[str] = frozenset()
         self._retired_channels: frozenset[str] = frozenset()
         self._inventory_aware_channels: frozenset[str] = frozenset()
+        self._limited_channels: frozenset[str] = frozenset()
         self._calendar_columns: dict[str, tuple[list[int], list[str], str, str, int]] = {}
         self._views: dict[tuple[str, str], _SkuView] = {}
         self._highest: dict[str, tuple[np.ndarray, int]] = {}  # SKU -> its node numbers, the top
@@ -351,6 +352,12 @@ class AvailabilityCache:
                     select(Channel.channel).where(col(Channel.inventory_aware).is_(True))
                 ).scalars()
             )
+            # Channels limiting their orders' shipments: checked in the database, under that limit.
+            self._limited_channels = frozenset(
+                c.execute(
+                    select(Channel.channel).where(col(Channel.max_shipments_per_order).is_not(None))
+                ).scalars()
+            )
         # The calendar columns sourcing dates shipments with (services.sourcing_inputs).
         self._calendar_columns = {
             node_id: (
@@ -419,6 +426,10 @@ class AvailabilityCache:
     def prices_by_default(self, channel: str) -> bool:
         """False for a channel sourced with bid prices, which the cache does not hold."""
         return channel not in self._inventory_aware_channels
+
+    def limits_shipments(self, channel: str) -> bool:
+        """True for a channel whose orders leave from a limited number of nodes."""
+        return channel in self._limited_channels
 
     def calendar_columns(self) -> dict[str, tuple[list[int], list[str], str, str, int]]:
         """Each node's calendar columns as of the last network reload (never mutated)."""

@@ -35,7 +35,7 @@ from ledger.errors import InsufficientStock
 from ledger.order_turns import take_allocation_turn
 from ledger.tables import CheckoutHold, Node, Reservation
 from services.sourcing_inputs import with_calendars
-from services.sourcing_policy import policy_for
+from services.sourcing_policy import policy_for, ruleset_for
 from sourcing import ChosenPlan, choose_sources
 from sourcing.allocation import ChosenShipment, date_shipments, sourcing_order
 from sourcing.model import (
@@ -260,7 +260,8 @@ def _plan(session: Session, request: AllocationRequest) -> ChosenPlan:
     policy = policy_for(session, request.channel)
     if not request.divide_lines:  # an order whose workflow handles lines by line number
         policy = policy.model_copy(update={"split_lines": False})
-    plan = plan_allocation(request, profiles, now, policy, partial=request.partial)
+    ruleset = ruleset_for(session, request.channel)  # the channel's shipment limit, if any
+    plan = plan_allocation(request, profiles, now, policy, ruleset, partial=request.partial)
     if not plan.shipments:  # a partial plan that serves nothing is a backorder, as a whole one
         raise NoSourceAvailable(lines=request.lines, excluded_nodes=request.excluded_nodes)
     return plan

@@ -33,6 +33,7 @@ from domain.lifecycle import MOVED_SHIPMENT_STATUSES
 from domain.orders import BACKORDERED_STATUSES, DeliveryMethod, FulfilmentPolicy
 from ledger.availability import channel_pool, positions_for
 from ledger.tables import Node, OrderView, StockMovement
+from services.sourcing_policy import ruleset_for
 from sourcing.model import Ruleset, SourcingOrder
 from sourcing.rules import DEFAULT_RULESET, shipment_limit
 
@@ -87,9 +88,9 @@ def orders_to_retry(
 ) -> list[BackorderRetry]:
     """At most `limit` backordered orders to retry now, highest priority and oldest first,
     among the first `scan` backordered orders in that order. `ruleset` is the one their
-    allocation plans under (services.allocation.plan_allocation's; None: the default)."""
+    allocation plans under (services.allocation.plan_allocation's); None: each order's channel's,
+    as the allocation reads it (services.sourcing_policy.ruleset_for: its shipment limit)."""
     now = now or datetime.now(UTC)
-    ruleset = ruleset or DEFAULT_RULESET
     with Session(engine) as session:
         waiting = _backordered(session, scan)
         if not waiting:
@@ -108,6 +109,7 @@ def orders_to_retry(
             for n in session.exec(select(Node).where(col(Node.active).is_(True)))
         }
         pools: dict[str, ChannelPoolRule | None] = {}
+        rulesets: dict[str, Ruleset] = {}
         claimed: dict[tuple[str, str], int] = {}  # (node, sku) -> units set aside this sweep
         picked: list[BackorderRetry] = []
         for order in waiting:
@@ -126,6 +128,7 @@ def orders_to_retry(
             channel = order.channel
             if channel not in pools:
                 pools[channel] = channel_pool(session, channel)
+                rulesets[channel] = ruleset or ruleset_for(session, channel) or DEFAULT_RULESET
             taken = _available_whole(
                 order,
                 positions,
@@ -134,7 +137,7 @@ def orders_to_retry(
                 claimed,
                 forget_exclusions_after,
                 now,
-                limit=_shipment_limit(order, ruleset),
+                limit=_shipment_limit(order, rulesets[channel]),
             )
             if taken is None:
                 continue

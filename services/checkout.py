@@ -32,7 +32,7 @@ from services import preorders
 from services.catalogue import refuse_unsellable_skus
 from services.references import refuse_retired_channel
 from services.sourcing_inputs import CalendarColumns, profiles_with_calendars, with_calendars
-from services.sourcing_policy import policy_for
+from services.sourcing_policy import policy_for, ruleset_for
 from sourcing.checkout import PICKUP_RADIUS_KM, CheckoutAnswer, DeliveryOptionCode, check_cart
 from sourcing.model import ProcessingCalendar
 from sourcing.optimizer import DEFAULT_POLICY, NODE_TYPES, NodeArrays, PreparedNodes
@@ -106,6 +106,8 @@ def answer_from_cache(
     candidates' clock as the database path does. `fast=False`: every option from `optimize`
     (sourcing.checkout.check_cart), for comparison."""
     if not cache.ready or not cache.sells_for(channel) or not cache.prices_by_default(channel):
+        return None
+    if cache.limits_shipments(channel):  # the database path quotes under the channel's limit
         return None
     if not all(cache.knows(ln.sku) for ln in lines):
         return None
@@ -324,7 +326,10 @@ def run_checkout_check(
     candidates = candidate_nodes(session, {ln.sku for ln in lines}, pool)
     profiles, local_now = with_calendars(session, candidates, now)
     policy = policy_for(session, channel)
-    answer = check_cart(lines, destination, profiles, local_now, policy, channel=channel)
+    ruleset = ruleset_for(session, channel)  # the channel's shipment limit, if any
+    answer = check_cart(
+        lines, destination, profiles, local_now, policy, ruleset=ruleset, channel=channel
+    )
     answer = preorders.with_preorder_option(
         session, channel, pool, lines, destination, profiles, local_now, policy, answer
     )

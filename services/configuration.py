@@ -214,6 +214,7 @@ _CHANNEL_COLUMNS = (
     "inventory_aware",
     "active",
     "consolidation_window_seconds",
+    "max_shipments_per_order",
 )
 _POOL_FIELDS = {  # spec field -> ChannelPool column
     "pool_node_types": "node_types",

@@ -10,6 +10,16 @@ ANY_NODE = Rule(name="any node")
 DEFAULT_RULESET = Ruleset(name="default", rules=[ANY_NODE])
 
 
+def ruleset_with_max_shipments(limit: int | None) -> Ruleset | None:
+    """The ruleset of a channel whose orders leave from at most `limit` nodes: any node, within
+    that many shipments; None (the default ruleset) when the channel sets no limit."""
+    if limit is None:
+        return None
+    return Ruleset(
+        name=f"at most {limit} shipments", rules=[Rule(name="any node", max_splits=limit)]
+    )
+
+
 def select_ruleset(
     rulesets: Sequence[Ruleset], channel: str | None, order_type: OrderType | None
 ) -> Ruleset:

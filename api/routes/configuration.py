@@ -114,6 +114,7 @@ class ChannelConfiguration(BaseModel):
     inventory_aware: bool = False
     active: bool
     consolidation_window_seconds: float = 0.0
+    max_shipments_per_order: int | None = None
     pool_node_types: list[str] | None = None
     pool_node_ids: list[str] | None = None
     share_by_node_type: dict[str, float] = {}

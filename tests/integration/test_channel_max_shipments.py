@@ -1,0 +1,144 @@
+"""A channel's maximum shipments per order, applied live on real SQLite and PostgreSQL: the
+allocation plans its orders under that limit (a line no single node holds whole is backordered,
+or shipped in part from one node, where an unlimited channel divides it), its checkout quotes no
+option beyond it (and is answered by the database, not the cache), and the backorder sweep
+skips an order the limit cannot serve."""
+
+from sqlalchemy import Engine
+
+from domain.configuration import ChannelSpec
+from domain.geo import GeoPoint
+from domain.orders import DeliveryMethod, OrderLine, OrderType
+from domain.sla import uniform_sla_policy
+from ledger.availability_cache import AvailabilityCache
+from ledger.db import transaction
+from services import allocation, checkout
+from services.allocation import AllocationRequest
+from services.backorders import orders_to_retry
+from services.configuration import apply_channels
+from tests.integration.test_backorder_sweep import DAY, NOW, _backordered, _network, _receive
+from tests.support.ledger_checks import assert_ledger_balances
+from tests.support.ledger_fixtures import position, seed
+
+SLA = uniform_sla_policy(60)
+HERE = GeoPoint(lat=0, lon=0)
+
+
+def _channels(engine: Engine, **limits: int | None) -> None:
+    specs = [
+        ChannelSpec(channel=name, name=name, channel_type=OrderType.B2B,
+                    max_shipments_per_order=limit)
+        for name, limit in limits.items()
+    ]  # fmt: skip
+    with transaction(engine) as session:
+        apply_channels(session, specs, "test")
+
+
+def _request(
+    channel: str, quantity: int = 0, lines: list[OrderLine] | None = None, **fields: object
+) -> AllocationRequest:
+    return AllocationRequest(
+        order_id=f"o-{channel}-{quantity}",
+        channel=channel,
+        lines=lines or [OrderLine(line_no=1, sku="TEE", quantity=quantity)],
+        destination=HERE,
+        delivery_method=DeliveryMethod.HOME,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _nodes(result: allocation.Allocation) -> list[tuple[str, int]]:
+    return sorted((s.node_id, ln.quantity) for s in result.shipments for ln in s.lines)
+
+
+def test_a_channel_limited_to_one_shipment_backorders_a_line_an_unlimited_channel_divides(
+    ledger_engine: Engine,
+) -> None:
+    seed(ledger_engine, {"WH-A": 400, "WH-B": 300})
+    _channels(ledger_engine, b2b=1, web=None)
+
+    backordered = allocation.allocate(ledger_engine, SLA, _request("b2b", 678))
+    assert backordered.backordered and backordered.shipments == []
+    assert [position(ledger_engine, n)[1] for n in ("WH-A", "WH-B")] == [0, 0]
+
+    divided = allocation.allocate(ledger_engine, SLA, _request("web", 678))
+    assert _nodes(divided) == [("WH-A", 400), ("WH-B", 278)]
+    assert_ledger_balances(ledger_engine)
+
+
+def test_a_ship_partial_order_of_a_one_shipment_channel_ships_the_lines_one_node_holds_whole(
+    ledger_engine: Engine,
+) -> None:
+    seed(ledger_engine, {"WH-A": 400, "WH-B": 300}, skus=("TEE", "MUG"))
+    _channels(ledger_engine, b2b=1, web=None)
+    lines = [
+        OrderLine(line_no=1, sku="TEE", quantity=678),
+        OrderLine(line_no=2, sku="MUG", quantity=5),
+    ]
+
+    limited = allocation.allocate(ledger_engine, SLA, _request("b2b", lines=lines, partial=True))
+    unlimited = allocation.allocate(ledger_engine, SLA, _request("web", lines=lines, partial=True))
+
+    # One node: the mugs go, the tees (no node holds 678) wait; unlimited: the tees are divided.
+    assert len(limited.shipments) == 1 and limited.unfilled_lines == [lines[0]]
+    assert [(ln.sku, ln.quantity) for s in limited.shipments for ln in s.lines] == [("MUG", 5)]
+    assert unlimited.unfilled_lines == [] and len(unlimited.shipments) == 2
+    assert_ledger_balances(ledger_engine)
+
+
+def test_a_channel_limited_to_two_shipments_divides_a_line_between_two_nodes_only(
+    ledger_engine: Engine,
+) -> None:
+    seed(ledger_engine, {"WH-A": 30, "WH-B": 30, "WH-C": 30})
+    _channels(ledger_engine, b2b=2, web=None)
+
+    assert allocation.allocate(ledger_engine, SLA, _request("b2b", 90)).backordered
+    unlimited = allocation.allocate(ledger_engine, SLA, _request("web", 90))
+    assert len(unlimited.shipments) == 3
+    allocation.release_reservations(
+        ledger_engine, "o-web-90", [s.shipment_id for s in unlimited.shipments]
+    )
+
+    assert len(allocation.allocate(ledger_engine, SLA, _request("b2b", 60)).shipments) == 2
+    assert_ledger_balances(ledger_engine)
+
+
+def test_the_checkout_of_a_one_shipment_channel_quotes_no_divided_option(
+    ledger_engine: Engine,
+) -> None:
+    seed(ledger_engine, {"WH-A": 400, "WH-B": 300})
+    _channels(ledger_engine, b2b=1, web=None)
+    cart = [OrderLine(line_no=1, sku="TEE", quantity=678)]
+
+    limited = checkout.check_in_database(ledger_engine, "b2b", cart, HERE, NOW).answer
+    unlimited = checkout.check_in_database(ledger_engine, "web", cart, HERE, NOW).answer
+
+    assert limited.options == []
+    assert unlimited.options and all(len(o.shipments) == 2 for o in unlimited.options)
+    whole = [OrderLine(line_no=1, sku="TEE", quantity=300)]
+    quoted = checkout.check_in_database(ledger_engine, "b2b", whole, HERE, NOW).answer
+    assert quoted.options and all(len(o.shipments) == 1 for o in quoted.options)
+
+
+def test_the_cache_leaves_a_limited_channels_carts_to_the_database(ledger_engine: Engine) -> None:
+    seed(ledger_engine, {"WH-A": 400, "WH-B": 300})
+    _channels(ledger_engine, b2b=1, web=None)
+    cache = AvailabilityCache(ledger_engine)
+    cache.load()
+    cart = [OrderLine(line_no=1, sku="TEE", quantity=10)]
+
+    assert checkout.answer_from_cache(cache, "b2b", cart, HERE, NOW) is None
+    assert checkout.answer_from_cache(cache, "web", cart, HERE, NOW) is not None
+
+
+def test_the_sweep_skips_an_order_its_channels_limit_cannot_serve(ledger_engine: Engine) -> None:
+    _network(ledger_engine, {"W1": {}, "W2": {}})
+    _channels(ledger_engine, b2b=1, web=None)
+    limited = _backordered(ledger_engine, "big", [("TEE", 8)], priority=9, channel="b2b")
+    unlimited = _backordered(ledger_engine, "big", [("TEE", 8)], priority=1, channel="web")
+    _receive(ledger_engine, "W1", "TEE", 5)  # 8 only from both nodes
+    _receive(ledger_engine, "W2", "TEE", 5)
+
+    picked = [r.order_id for r in orders_to_retry(ledger_engine, 50, DAY)]
+
+    assert picked == [unlimited] and limited not in picked
