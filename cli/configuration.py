@@ -218,7 +218,11 @@ def _list_channels(args: argparse.Namespace) -> None:
         pools = {p.channel: p for p in session.exec(select(ChannelPool)).all()}
     for row in rows:
         values = configuration.stored_channel_values(row, pools.get(row.channel))
-        print(f"{row.channel:<24} {row.channel_type:<12} {_pool_text(values)}  {row.name}")
+        limit = row.max_shipments_per_order
+        shipments = f", at most {limit} shipment{'s' * (limit != 1)}" if limit else ""
+        print(
+            f"{row.channel:<24} {row.channel_type:<12} {_pool_text(values)}{shipments}  {row.name}"
+        )
 
 
 def _pool_text(values: dict[str, Any]) -> str:
