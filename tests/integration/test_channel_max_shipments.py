@@ -1,9 +1,13 @@
 """A channel's maximum shipments per order, applied live on real SQLite and PostgreSQL: the
 allocation plans its orders under that limit (a line no single node holds whole is backordered,
-or shipped in part from one node, where an unlimited channel divides it), its checkout quotes no
+or with ship-partial waits while the lines one node holds ship, where an unlimited channel
+divides it), its checkout quotes no
 option beyond it (and is answered by the database, not the cache), and the backorder sweep
 skips an order the limit cannot serve."""
 
+from collections.abc import Iterator
+
+import pytest
 from sqlalchemy import Engine
 
 from domain.configuration import ChannelSpec
@@ -16,12 +20,20 @@ from services import allocation, checkout
 from services.allocation import AllocationRequest
 from services.backorders import orders_to_retry
 from services.configuration import apply_channels
+from services.sourcing_policy import forget_cached_policies
 from tests.integration.test_backorder_sweep import DAY, NOW, _backordered, _network, _receive
 from tests.support.ledger_checks import assert_ledger_balances
 from tests.support.ledger_fixtures import position, seed
 
 SLA = uniform_sla_policy(60)
 HERE = GeoPoint(lat=0, lon=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_limits_left_cached() -> Iterator[None]:
+    """A later test on the same engine must not plan under these channels' cached limits."""
+    yield
+    forget_cached_policies()
 
 
 def _channels(engine: Engine, **limits: int | None) -> None:
