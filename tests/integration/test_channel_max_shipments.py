@@ -1,9 +1,8 @@
 """A channel's maximum shipments per order, applied live on real SQLite and PostgreSQL: the
 allocation plans its orders under that limit (a line no single node holds whole is backordered,
 or with ship-partial waits while the lines one node holds ship, where an unlimited channel
-divides it), its checkout quotes no
-option beyond it (and is answered by the database, not the cache), and the backorder sweep
-skips an order the limit cannot serve."""
+divides it), its checkout quotes no option beyond it (and is answered by the database, not the
+cache), and the backorder sweep skips an order the limit cannot serve."""
 
 from collections.abc import Iterator
 
