@@ -34,8 +34,9 @@ from services.references import refuse_retired_channel
 from services.sourcing_inputs import CalendarColumns, profiles_with_calendars, with_calendars
 from services.sourcing_policy import policy_for, ruleset_for
 from sourcing.checkout import PICKUP_RADIUS_KM, CheckoutAnswer, DeliveryOptionCode, check_cart
-from sourcing.model import ProcessingCalendar
+from sourcing.model import ProcessingCalendar, Ruleset
 from sourcing.optimizer import DEFAULT_POLICY, NODE_TYPES, NodeArrays, PreparedNodes
+from sourcing.rules import ruleset_shipment_limit
 
 
 class OptionUnavailable(DomainError):
@@ -333,6 +334,7 @@ def run_checkout_check(
     answer = preorders.with_preorder_option(
         session, channel, pool, lines, destination, profiles, local_now, policy, answer
     )
+    answer = _within_shipment_limit(answer, ruleset)
     if hold is None:
         return answer, None
     preorders.refuse_preorder_hold(hold.option)
@@ -356,6 +358,19 @@ def run_checkout_check(
         promised_date=option.promised_date,
     )
     return answer, PlacedHold(placed.hold_id, placed.expires_at, hold.option)
+
+
+def _within_shipment_limit(answer: CheckoutAnswer, ruleset: Ruleset | None) -> CheckoutAnswer:
+    """The answer without an option from more nodes than the channel's limit: the stock options
+    are planned within it, a pre-order (each SKU from the node its incoming stock reaches first)
+    is not."""
+    limit = ruleset_shipment_limit(ruleset)
+    if limit is None:
+        return answer
+    kept = [o for o in answer.options if len({s.node_id for s in o.shipments}) <= limit]
+    if len(kept) == len(answer.options):
+        return answer
+    return CheckoutAnswer.model_construct(lines=answer.lines, options=kept)
 
 
 def release_hold(engine: Engine, hold_id: str, may_release: Callable[[str], bool]) -> int:

@@ -20,6 +20,15 @@ def ruleset_with_max_shipments(limit: int | None) -> Ruleset | None:
     )
 
 
+def ruleset_shipment_limit(ruleset: Ruleset | None) -> int | None:
+    """The most nodes any rule of the ruleset lets an order use (None: any; its later rules are
+    fallbacks, so the loosest bounds what some rule could plan)."""
+    if ruleset is None:
+        return None
+    limits = [1 if r.keep_lines_together else r.max_splits for r in ruleset.rules]
+    return None if None in limits else max(limit for limit in limits if limit is not None)
+
+
 def select_ruleset(
     rulesets: Sequence[Ruleset], channel: str | None, order_type: OrderType | None
 ) -> Ruleset:

@@ -5,17 +5,19 @@ divides it), its checkout quotes no option beyond it (and is answered by the dat
 cache), and the backorder sweep skips an order the limit cannot serve."""
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import Engine
 
 from domain.configuration import ChannelSpec
 from domain.geo import GeoPoint
-from domain.orders import DeliveryMethod, OrderLine, OrderType
+from domain.orders import DeliveryMethod, DeliveryOptionCode, OrderLine, OrderType
 from domain.sla import uniform_sla_policy
 from ledger.availability_cache import AvailabilityCache
 from ledger.db import transaction
-from services import allocation, checkout
+from services import allocation, checkout, incoming, preorders
 from services.allocation import AllocationRequest
 from services.backorders import orders_to_retry
 from services.configuration import apply_channels
@@ -26,6 +28,8 @@ from tests.support.ledger_fixtures import position, seed
 
 SLA = uniform_sla_policy(60)
 HERE = GeoPoint(lat=0, lon=0)
+PREORDER_NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)  # a Tuesday; the purchase orders: Thursday
+DUE = date(2026, 12, 3)
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +37,7 @@ def _no_limits_left_cached() -> Iterator[None]:
     """A later test on the same engine must not plan under these channels' cached limits."""
     yield
     forget_cached_policies()
+    preorders.forget_preorder_channels()
 
 
 def _channels(engine: Engine, **limits: int | None) -> None:
@@ -153,3 +158,35 @@ def test_the_sweep_skips_an_order_its_channels_limit_cannot_serve(ledger_engine:
     picked = [r.order_id for r in orders_to_retry(ledger_engine, 50, DAY)]
 
     assert picked == [unlimited] and limited not in picked
+
+
+def test_a_one_shipment_channel_is_offered_no_preorder_from_two_nodes(
+    ledger_engine: Engine,
+) -> None:
+    seed(ledger_engine, {"WH-A": 0, "WH-B": 0}, skus=("TEE", "MUG"))
+    specs = [
+        ChannelSpec(channel=name, name=name, channel_type=OrderType.B2B, allow_preorders=True,
+                    max_shipments_per_order=limit)
+        for name, limit in (("b2b", 1), ("web", None))
+    ]  # fmt: skip
+    with transaction(ledger_engine) as session:
+        apply_channels(session, specs, "test")
+    lines = [  # the tees come to WH-A, the mugs to WH-B
+        SimpleNamespace(
+            event_id=f"PO-{sku}", action="upsert", kind="purchase_order", reference=f"PO-{sku}",
+            line=1, node_id=node_id, sku=sku, quantity=10, expected_date=DUE, from_node_id=None,
+        )
+        for sku, node_id in (("TEE", "WH-A"), ("MUG", "WH-B"))
+    ]  # fmt: skip
+    incoming.push_incoming(ledger_engine, "erp", lines)
+    cart = [
+        OrderLine(line_no=1, sku="TEE", quantity=2),
+        OrderLine(line_no=2, sku="MUG", quantity=2),
+    ]
+
+    limited = checkout.check_in_database(ledger_engine, "b2b", cart, HERE, PREORDER_NOW).answer
+    unlimited = checkout.check_in_database(ledger_engine, "web", cart, HERE, PREORDER_NOW).answer
+
+    assert limited.options == []
+    (preorder,) = unlimited.options
+    assert preorder.code == DeliveryOptionCode.PREORDER and len(preorder.shipments) == 2
