@@ -243,7 +243,7 @@ class AvailabilityCache:
         self._retired_skus: frozenset[str] = frozenset()
         self._retired_channels: frozenset[str] = frozenset()
         self._inventory_aware_channels: frozenset[str] = frozenset()
-        self._limited_channels: frozenset[str] = frozenset()
+        self._shipment_limits: dict[str, int] = {}
         self._calendar_columns: dict[str, tuple[list[int], list[str], str, str, int]] = {}
         self._views: dict[tuple[str, str], _SkuView] = {}
         self._highest: dict[str, tuple[np.ndarray, int]] = {}  # SKU -> its node numbers, the top
@@ -352,12 +352,15 @@ class AvailabilityCache:
                     select(Channel.channel).where(col(Channel.inventory_aware).is_(True))
                 ).scalars()
             )
-            # Channels limiting their orders' shipments: checked in the database, under that limit.
-            self._limited_channels = frozenset(
-                c.execute(
-                    select(Channel.channel).where(col(Channel.max_shipments_per_order).is_not(None))
-                ).scalars()
-            )
+            # Channels limiting their orders' shipments, and the limit their carts are quoted under.
+            self._shipment_limits = {
+                channel: limit
+                for channel, limit in c.execute(
+                    select(Channel.channel, Channel.max_shipments_per_order).where(
+                        col(Channel.max_shipments_per_order).is_not(None)
+                    )
+                ).all()
+            }
         # The calendar columns sourcing dates shipments with (services.sourcing_inputs).
         self._calendar_columns = {
             node_id: (
@@ -427,9 +430,10 @@ class AvailabilityCache:
         """False for a channel sourced with bid prices, which the cache does not hold."""
         return channel not in self._inventory_aware_channels
 
-    def limits_shipments(self, channel: str) -> bool:
-        """True for a channel whose orders leave from a limited number of nodes."""
-        return channel in self._limited_channels
+    def shipment_limit(self, channel: str) -> int | None:
+        """The most nodes the channel's orders may leave from (None: any), as of the last
+        network reload."""
+        return self._shipment_limits.get(channel)
 
     def calendar_columns(self) -> dict[str, tuple[list[int], list[str], str, str, int]]:
         """Each node's calendar columns as of the last network reload (never mutated)."""

@@ -36,7 +36,7 @@ from services.sourcing_policy import policy_for, ruleset_for
 from sourcing.checkout import PICKUP_RADIUS_KM, CheckoutAnswer, DeliveryOptionCode, check_cart
 from sourcing.model import ProcessingCalendar, Ruleset
 from sourcing.optimizer import DEFAULT_POLICY, NODE_TYPES, NodeArrays, PreparedNodes
-from sourcing.rules import ruleset_shipment_limit
+from sourcing.rules import ruleset_shipment_limit, ruleset_with_max_shipments
 
 
 class OptionUnavailable(DomainError):
@@ -108,8 +108,6 @@ def answer_from_cache(
     (sourcing.checkout.check_cart), for comparison."""
     if not cache.ready or not cache.sells_for(channel) or not cache.prices_by_default(channel):
         return None
-    if cache.limits_shipments(channel):  # the database path quotes under the channel's limit
-        return None
     if not all(cache.knows(ln.sku) for ln in lines):
         return None
     found = cache.checkout_rows([ln.sku for ln in lines], channel)
@@ -125,6 +123,7 @@ def answer_from_cache(
     else:
         clocked = found.rows if len(static.zones) <= 1 else cache.positioned_rows(found)
         local_now = _on_nodes_clock(now, static, clocked)
+    ruleset = ruleset_with_max_shipments(cache.shipment_limit(channel))
     answer = check_cart(
         lines,
         destination,
@@ -132,6 +131,7 @@ def answer_from_cache(
         local_now,
         DEFAULT_POLICY,
         found.shippable,
+        ruleset=ruleset,
         channel=channel,
         fast=fast,
     )

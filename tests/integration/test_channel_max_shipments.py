@@ -1,8 +1,8 @@
 """A channel's maximum shipments per order, applied live on real SQLite and PostgreSQL: the
 allocation plans its orders under that limit (a line no single node holds whole is backordered,
 or with ship-partial waits while the lines one node holds ship, where an unlimited channel
-divides it), its checkout quotes no option beyond it (and is answered by the database, not the
-cache), and the backorder sweep skips an order the limit cannot serve."""
+divides it), its checkout quotes no option beyond it (the cache as the database does, a pre-order
+too), and the backorder sweep skips an order the limit cannot serve."""
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -136,15 +136,23 @@ def test_the_checkout_of_a_one_shipment_channel_quotes_no_divided_option(
     assert quoted.options and all(len(o.shipments) == 1 for o in quoted.options)
 
 
-def test_the_cache_leaves_a_limited_channels_carts_to_the_database(ledger_engine: Engine) -> None:
+def test_the_cache_quotes_a_limited_channels_carts_as_the_database_does(
+    ledger_engine: Engine,
+) -> None:
     seed(ledger_engine, {"WH-A": 400, "WH-B": 300})
-    _channels(ledger_engine, b2b=1, web=None)
+    _channels(ledger_engine, b2b=1, two=2, web=None)
     cache = AvailabilityCache(ledger_engine)
     cache.load()
-    cart = [OrderLine(line_no=1, sku="TEE", quantity=10)]
 
-    assert checkout.answer_from_cache(cache, "b2b", cart, HERE, NOW) is None
-    assert checkout.answer_from_cache(cache, "web", cart, HERE, NOW) is not None
+    for channel in ("b2b", "two", "web"):
+        for quantity in (10, 678):
+            cart = [OrderLine(line_no=1, sku="TEE", quantity=quantity)]
+            cached = checkout.answer_from_cache(cache, channel, cart, HERE, NOW)
+            database = checkout.check_in_database(ledger_engine, channel, cart, HERE, NOW).answer
+            assert cached is not None
+            assert cached.model_dump() == database.model_dump(), (channel, quantity)
+            divided = any(len(o.shipments) > 1 for o in cached.options)
+            assert divided == (quantity == 678 and channel != "b2b"), (channel, quantity)
 
 
 def test_the_sweep_skips_an_order_its_channels_limit_cannot_serve(ledger_engine: Engine) -> None:
