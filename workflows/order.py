@@ -519,11 +519,12 @@ class OrderWorkflow:
             # Acknowledgeable, as release 107575e recorded it: support says they are on it.
             self._attend("allocation", failure)
         elif due is not None:
-            # A pre-order waits for its incoming stock by plan: counted from its promised date.
-            if now - max(since, due) >= BACKORDER_ESCALATES_AFTER:
+            # A pre-order waits for its incoming stock by plan, until its promised date: still
+            # waiting then, the promise is broken and a person must know at once.
+            if now >= due:
                 self._attend(
                     "allocation",
-                    f"pre-order promised for {due:%Y-%m-%d}, backordered since "
+                    f"pre-order promised for {due:%Y-%m-%d}, still backordered since "
                     f"{since:%Y-%m-%d %H:%M} UTC: bring in stock or cancel",
                 )
         elif now - since >= BACKORDER_ESCALATES_AFTER:
