@@ -1,7 +1,8 @@
-"""Migration 0009's downgrade on real SQLite and PostgreSQL: a line's pieces at one node in the
-same state become one row with their units summed, so the old (order, line, node) key can come
-back; pieces in different states (one shipped, one still reserved) make it refuse, naming them,
-and the database stays as it was."""
+"""Migration 0009's downgrade on real SQLite and PostgreSQL: a line's closed pieces at one node
+in the same state become one row with their units summed, so the old (order, line, node) key can
+come back; pieces in different states (one shipped, one still reserved), or open in two shipments
+(the old code fulfils by shipment), make it refuse, naming them, and the database stays as it
+was."""
 
 import pytest
 from alembic import command
@@ -56,8 +57,8 @@ def test_pieces_of_a_line_at_one_node_in_one_state_are_merged_and_the_old_key_co
             ("o", "o-S1", "fulfilled", 400),
             ("o", "o-S3", "fulfilled", 78),
             ("p", "p-S1", "active", 5),
-            ("p", "p-S2", "active", 3),
             ("q", "q-S1", "released", 2),
+            ("q", "q-S2", "released", 4),
         ],
     )
 
@@ -66,8 +67,8 @@ def test_pieces_of_a_line_at_one_node_in_one_state_are_merged_and_the_old_key_co
     assert version(engine) == BEFORE
     assert _rows(engine) == [
         ("o", "o-S1", "fulfilled", 478),
-        ("p", "p-S1", "active", 8),  # still 8 units reserved, as the position counts them
-        ("q", "q-S1", "released", 2),
+        ("p", "p-S1", "active", 5),
+        ("q", "q-S1", "released", 6),
     ]
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.execute(
@@ -90,3 +91,17 @@ def test_pieces_in_different_states_make_the_downgrade_refuse_naming_them(
 
     assert version(engine) == migrations.head()
     assert _rows(engine) == [("o", "o-S1", "fulfilled", 400), ("o", "o-S3", "active", 78)]
+
+
+def test_two_open_pieces_of_a_line_at_one_node_make_the_downgrade_refuse_naming_them(
+    fresh,  # noqa: F811
+) -> None:
+    """Merged, they would be one row the old code fulfils for either shipment: refused."""
+    engine = fresh.engine()
+    _at_head_with(engine, [("p", "p-S1", "active", 5), ("p", "p-S2", "active", 3)])
+
+    with pytest.raises(RuntimeError, match=r"order p line 1 at N1: p-S1 active x5, p-S2 active"):
+        _downgrade(engine)
+
+    assert version(engine) == migrations.head()
+    assert _rows(engine) == [("p", "p-S1", "active", 5), ("p", "p-S2", "active", 3)]

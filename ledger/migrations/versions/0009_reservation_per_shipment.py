@@ -67,7 +67,14 @@ def _merge_pieces_at_one_node() -> None:
     groups: dict[tuple[str, int, str], list[sa.Row]] = {}
     for row in connection.execute(_PIECES):
         groups.setdefault((row.order_id, row.line_no, row.node_id), []).append(row)
-    mixed = {key: rows for key, rows in groups.items() if len({r.status for r in rows}) > 1}
+    # Pieces in different states cannot be one row; nor can two open ones: the code before 0009
+    # fulfils and releases a reservation by its shipment, so a merged row would move the units
+    # of both shipments when one ships, and the other would find none.
+    mixed = {
+        key: rows
+        for key, rows in groups.items()
+        if len({r.status for r in rows}) > 1 or sum(r.status == "active" for r in rows) > 1
+    }
     if mixed:
         named = "; ".join(
             f"order {order_id} line {line_no} at {node_id}: "
@@ -77,8 +84,9 @@ def _merge_pieces_at_one_node() -> None:
         more = f" (and {len(mixed) - 20} more)" if len(mixed) > 20 else ""
         raise PiecesInDifferentStates(
             "cannot downgrade below 0009_reservation_per_shipment: these lines have pieces at"
-            " one node in different states, which one (order, line, node) row cannot hold"
-            f" without misstating the ledger; finish or release them first: {named}{more}"
+            " one node in different states, or open in two shipments, which one (order, line,"
+            " node) row cannot hold without misstating the ledger; finish or release them"
+            f" first: {named}{more}"
         )
     for rows in groups.values():
         first, *others = rows
