@@ -16,8 +16,8 @@ class BidPriceActivities:
 
     @activity.defn(name=ActivityName.REFRESH_BID_PRICES)
     def refresh_bid_prices(self, request: RefreshBidPricesInput) -> BidPriceRefreshResult:
-        """Sync: the LP is CPU work, run on the worker's activity threads. A retry stores a
-        second run for the same window, which only replaces the prices with equal ones."""
+        """Sync: the LP is CPU work, run on the worker's activity threads. A retry (the same
+        `now`) finds its run in force and stores nothing (services.bid_prices)."""
         refreshed = refresh_bid_prices(
             self._engine,
             request.now,

@@ -179,7 +179,8 @@ class ChannelSpec(Spec):
     consolidation_window_seconds: float = Field(
         default=0.0, ge=0, le=MAX_CONSOLIDATION_WINDOW_SECONDS
     )
-    # Its orders leave from at most this many nodes (the ruleset's max_splits; None: no limit).
+    # Each allocation of its orders uses at most this many nodes (the ruleset's max_splits; None:
+    # no limit); a ship-partial order's later allocations count afresh.
     max_shipments_per_order: int | None = Field(default=None, ge=1, le=MAX_SHIPMENTS_PER_ORDER)
     pool_node_types: list[NodeType] | None = None
     pool_node_ids: list[Identifier] | None = None

@@ -99,7 +99,8 @@ class Channel(SQLModel, table=True):
     # Its home-delivery orders of one customer to one address, at one node, allocated within
     # this many seconds of each other ship as one parcel (0: never grouped). domain.parcels.
     consolidation_window_seconds: float = 0.0
-    # Its orders leave from at most this many nodes (None: no limit); sourcing.model.Rule.max_splits.
+    # Each allocation of its orders uses at most this many nodes (None: no limit; a ship-partial
+    # order's later allocations count afresh); sourcing.model.Rule.max_splits.
     max_shipments_per_order: int | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
