@@ -5,7 +5,7 @@ line no single node holds whole, while a channel allowing two divides it and com
 import uuid
 
 from tests.support.network import build_network
-from tests.support.orders_api import order_payload
+from tests.support.orders_api import order_payload, submit_order
 
 NODES = {"near": {"type": "warehouse", "km_east": 5}, "mid": {"type": "warehouse", "km_east": 40}}
 
@@ -17,12 +17,6 @@ async def _channel(stack, limit: int | None) -> str:
     assert created.status_code in (200, 201), created.text
     assert created.json()["max_shipments_per_order"] == limit
     return channel
-
-
-async def _submit(stack, payload: dict) -> str:
-    response = await stack.http.post("/v1/orders", json=payload)
-    assert response.status_code == 201, response.text
-    return response.json()["order_id"]
 
 
 async def test_a_one_shipment_channel_backorders_a_line_a_two_shipment_channel_divides(
@@ -38,10 +32,10 @@ async def test_a_one_shipment_channel_backorders_a_line_a_two_shipment_channel_d
     assert refused.status_code == 422 and "max_shipments_per_order" in refused.text
     one, two = await _channel(stack, 1), await _channel(stack, 2)
 
-    waiting = await _submit(
+    waiting = await submit_order(
         stack, order_payload(net, [("tee", 678)], channel=one, order_type="b2b")
     )
-    divided = await _submit(
+    divided = await submit_order(
         stack, order_payload(net, [("tee", 678)], channel=two, order_type="b2b")
     )
 

@@ -16,7 +16,7 @@ from ledger.tables import Reservation, StockPosition
 from tests.support.housekeeping_runs import run_housekeeping
 from tests.support.ledger_checks import assert_ledger_balances
 from tests.support.network import build_network
-from tests.support.orders_api import order_payload
+from tests.support.orders_api import order_payload, submit_order
 from tests.support.scripted_node import ScriptedNodeSystem
 
 LEFT = ("SHIPPED", "DELIVERED")  # the simulated carrier may deliver before we look
@@ -65,17 +65,11 @@ def _progress(order: dict) -> tuple[int, int, int, int]:
     return line["ordered"], line["allocated"], line["shipped"], line["backordered"]
 
 
-async def _submit(stack, payload: dict) -> str:
-    response = await stack.http.post("/v1/orders", json=payload)
-    assert response.status_code == 201, response.text
-    return response.json()["order_id"]
-
-
 async def test_a_b2b_line_no_single_node_holds_is_split_across_two_nodes_and_completes(
     stack,
 ) -> None:
     net = _network(stack, DEMO)
-    order_id = await _submit(stack, order_payload(net, [("tee", 678)], order_type="b2b"))
+    order_id = await submit_order(stack, order_payload(net, [("tee", 678)], order_type="b2b"))
 
     done = await stack.wait_for_status(order_id, "COMPLETED")
 
@@ -105,7 +99,7 @@ async def test_a_rejected_piece_is_sourced_again_and_the_other_piece_ships_as_pl
         },
     )
     await stack.set_node_mode(net.node("near"), "reject")
-    order_id = await _submit(stack, order_payload(net, [("tee", 678)], order_type="b2b"))
+    order_id = await submit_order(stack, order_payload(net, [("tee", 678)], order_type="b2b"))
 
     done = await stack.wait_for_status(order_id, "COMPLETED")
 
@@ -132,7 +126,7 @@ async def test_ship_partial_ships_the_units_the_network_holds_and_the_rest_of_th
         },
     )
     payload = order_payload(net, [("tee", 678)], order_type="b2b", fulfilment_policy="ship_partial")
-    order_id = await _submit(stack, payload)
+    order_id = await submit_order(stack, payload)
 
     partly = await stack.wait_for_status(order_id, "PARTIALLY_BACKORDERED")
     assert sorted(_pieces(net, partly).values()) == [("mid", 200), ("near", 400)]
@@ -194,7 +188,7 @@ async def test_a_moved_piece_shipped_late_cancels_its_replacement_not_the_other_
     )
     scripted.serve(stack.engine, net.node("near"))  # near answers only what the test posts
     await stack.set_node_mode(net.node("far"), "accept_only")  # the replacement waits, unpicked
-    order_id = await _submit(stack, order_payload(net, [("tee", 678)], order_type="b2b"))
+    order_id = await submit_order(stack, order_payload(net, [("tee", 678)], order_type="b2b"))
     s1 = f"{order_id}-S1"
 
     async def near_says(event: str, **extra: object) -> None:

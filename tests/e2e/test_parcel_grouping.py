@@ -11,7 +11,7 @@ The channel's window is in production seconds and scaled like the SLAs (TEST_SLA
 import uuid
 
 from tests.support.network import build_network
-from tests.support.orders_api import order_payload
+from tests.support.orders_api import order_payload, submit_order
 
 ONE_WAREHOUSE = {"near": {"type": "warehouse", "km_east": 5}}
 WINDOW = 300.0  # seconds, as configured; 3 s under the tests' SLA scale
@@ -24,12 +24,6 @@ async def _channel(stack, window: float = WINDOW) -> str:
     assert created.status_code in (200, 201), created.text
     assert created.json()["consolidation_window_seconds"] == window
     return channel
-
-
-async def _submit(stack, payload: dict) -> str:
-    response = await stack.http.post("/v1/orders", json=payload)
-    assert response.status_code == 201, response.text
-    return response.json()["order_id"]
 
 
 def _events(order: dict, event: str) -> list[dict]:
@@ -45,8 +39,8 @@ async def test_two_orders_of_one_customer_to_one_address_ship_as_one_parcel_with
 ) -> None:
     net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 10})
     channel = await _channel(stack)
-    first = await _submit(stack, order_payload(net, [("tee", 1)], channel=channel))
-    second = await _submit(stack, order_payload(net, [("tee", 2)], channel=channel))
+    first = await submit_order(stack, order_payload(net, [("tee", 1)], channel=channel))
+    second = await submit_order(stack, order_payload(net, [("tee", 2)], channel=channel))
 
     done = [await stack.wait_for_status(o, "COMPLETED") for o in (first, second)]
 
@@ -71,8 +65,8 @@ async def test_cancelling_one_grouped_order_before_release_leaves_the_others_par
 ) -> None:
     net = build_network(stack.engine, stack.simulator_url, ONE_WAREHOUSE, {("near", "tee"): 10})
     channel = await _channel(stack, window=600.0)
-    kept = await _submit(stack, order_payload(net, [("tee", 1)], channel=channel))
-    dropped = await _submit(stack, order_payload(net, [("tee", 2)], channel=channel))
+    kept = await submit_order(stack, order_payload(net, [("tee", 1)], channel=channel))
+    dropped = await submit_order(stack, order_payload(net, [("tee", 2)], channel=channel))
     waiting = await _grouped(stack, dropped)
     assert waiting["status"] == "ALLOCATED", waiting["timeline"]  # held for the parcel
 
@@ -100,7 +94,7 @@ async def test_orders_to_two_addresses_ship_as_two_parcels(stack) -> None:
     home = order_payload(net, [("tee", 1)], channel=channel)
     office = order_payload(net, [("tee", 1)], channel=channel)
     office["ship_to"] = {**office["ship_to"], "line1": "20 Rue de la République"}
-    orders = [await _submit(stack, home), await _submit(stack, office)]
+    orders = [await submit_order(stack, home), await submit_order(stack, office)]
 
     done = [await stack.wait_for_status(o, "COMPLETED") for o in orders]
 
@@ -124,7 +118,7 @@ async def test_a_fast_and_an_economy_order_of_one_customer_to_one_address_and_no
     assert checked.status_code == 200, checked.text
     options = {o["code"]: o for o in checked.json()["options"]}
     orders = [
-        await _submit(
+        await submit_order(
             stack,
             order_payload(
                 net,

@@ -63,3 +63,10 @@ def ledger_order(external_id: str, skus: list[str], submitted_at: datetime | Non
         lines=[{"line_no": i, "sku": sku, "quantity": 1} for i, sku in enumerate(skus, start=1)],
         submitted_at=submitted_at or datetime.now(UTC),
     )
+
+
+async def submit_order(stack, payload: dict) -> str:  # type: ignore[no-untyped-def]
+    """POST the order to the stack's API, which must accept it as new (201); its order id."""
+    response = await stack.http.post("/v1/orders", json=payload)
+    assert response.status_code == 201, response.text
+    return response.json()["order_id"]
