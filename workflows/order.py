@@ -903,39 +903,34 @@ class OrderWorkflow:
                 else collection_code(shipment.shipment_id)
             )
             return BuyLabelResult(label_id=code, tracking_number=code, **service.model_dump())
-        order = self._state.order
         if self._consolidates and shipment.shipment_id in self._parcels:
             return await self._parcel_label(shipment, service)
         return await workflow.execute_activity(
             ActivityName.BUY_LABEL,
-            BuyLabelInput(
-                order_id=order.order_id,
-                shipment_id=shipment.shipment_id,
-                node_id=shipment.node_id,
-                carrier=service.carrier,
-                service=service.service,
-                ship_to=order.ship_to,
-                units=sum(line.quantity for line in shipment.lines),
-            ),
+            self._label_request(shipment, service),
             result_type=BuyLabelResult,
             **CARRIER_AND_DISPATCH,
         )
 
+    def _label_request(self, shipment: Shipment, service: CarrierService) -> BuyLabelInput:
+        """What a carrier label for this shipment asks, its own or its parcel's."""
+        order = self._state.order
+        return BuyLabelInput(
+            order_id=order.order_id,
+            shipment_id=shipment.shipment_id,
+            node_id=shipment.node_id,
+            carrier=service.carrier,
+            service=service.service,
+            ship_to=order.ship_to,
+            units=sum(line.quantity for line in shipment.lines),
+        )
+
     async def _parcel_label(self, shipment: Shipment, service: CarrierService) -> BuyLabelResult:
         """The parcel's one label: bought by the first member to get here, reused by the rest."""
-        order = self._state.order
         sid = shipment.shipment_id
         label: ParcelLabelResult = await workflow.execute_activity(
             ActivityName.PARCEL_LABEL,
-            BuyLabelInput(
-                order_id=order.order_id,
-                shipment_id=sid,
-                node_id=shipment.node_id,
-                carrier=service.carrier,
-                service=service.service,
-                ship_to=order.ship_to,
-                units=sum(line.quantity for line in shipment.lines),
-            ),
+            self._label_request(shipment, service),
             result_type=ParcelLabelResult,
             **CARRIER_AND_DISPATCH,
         )
