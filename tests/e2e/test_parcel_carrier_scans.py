@@ -10,9 +10,9 @@ The node picks and is handed the label but never ships nor has its own carrier s
 import time
 
 from tests.e2e.test_callback_scope_and_late_events import _wait_for_shipment
-from tests.e2e.test_parcel_grouping import ONE_WAREHOUSE, _channel, _events, _submit
+from tests.e2e.test_parcel_grouping import ONE_WAREHOUSE, _channel, _events
 from tests.support.network import build_network
-from tests.support.orders_api import order_payload
+from tests.support.orders_api import order_payload, submit_order
 
 
 def _routes(answer) -> dict[str, str]:
@@ -25,8 +25,8 @@ async def test_a_grouped_parcels_scans_reach_every_order_in_it(stack) -> None:
     await stack.set_node_mode(net.node("near"), "picks_only")
     channel = await _channel(stack)
     orders = [
-        await _submit(stack, order_payload(net, [("tee", 1)], channel=channel)),
-        await _submit(stack, order_payload(net, [("tee", 2)], channel=channel)),
+        await submit_order(stack, order_payload(net, [("tee", 1)], channel=channel)),
+        await submit_order(stack, order_payload(net, [("tee", 2)], channel=channel)),
     ]
     labelled = [await _wait_for_shipment(stack, o, "LABELLED") for o in orders]
     [a], [b] = (order["shipments"] for order in labelled)
